@@ -1,0 +1,30 @@
+# Install the library, headers, tools, a CMake package (find_package(modelquant)) and a
+# pkg-config file.
+include(CMakePackageConfigHelpers)
+
+install(TARGETS modelquant EXPORT modelquantTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/mq DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  FILES_MATCHING PATTERN "*.h")
+install(FILES ${PROJECT_BINARY_DIR}/generated/mq/version.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/mq)
+
+set(mq_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/modelquant)
+install(EXPORT modelquantTargets NAMESPACE mq:: DESTINATION ${mq_cmake_dir})
+configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/modelquantConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/modelquantConfig.cmake INSTALL_DESTINATION ${mq_cmake_dir})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/modelquantConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/modelquantConfig.cmake ${PROJECT_BINARY_DIR}/modelquantConfigVersion.cmake
+  DESTINATION ${mq_cmake_dir})
+
+if(BUILD_SHARED_LIBS)
+  set(mq_pc_private_libs "")
+  set(mq_pc_requires_private "protobuf")
+else()
+  set(mq_pc_private_libs "-lonnx -lonnx_proto -lfmt -lpthread")
+  set(mq_pc_requires_private "protobuf")
+endif()
+configure_file(${PROJECT_SOURCE_DIR}/cmake/modelquant.pc.in ${PROJECT_BINARY_DIR}/modelquant.pc @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/modelquant.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -1,0 +1,55 @@
+// Private state of mq::model: the protobuf and the external data it maps. Only lib/ code
+// includes this header.
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "mq/model.h"
+#include "util/file.h"
+
+namespace mq {
+
+struct model::impl {
+  onnx::ModelProto proto;
+  std::string label;                  // how errors name the model: its path or "<memory>"
+  std::filesystem::path source;       // canonical path of the loaded file; empty from memory
+  std::filesystem::path base_dir;     // folder external data locations are relative to
+  // External data files by canonical path, mapped once and kept for the model's lifetime.
+  std::map<std::filesystem::path, util::mapped_file> external_files;
+};
+
+namespace onnx_io {
+
+/// Where an external tensor's bytes are.
+struct external_ref {
+  const util::mapped_file* file = nullptr;
+  std::filesystem::path path;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+/// Validates an EXTERNAL tensor's location (inside the model's folder, no `..`, no absolute path,
+/// no symlink out), maps its file (cached in `m`) and checks offset and length against the file.
+[[nodiscard]] result<external_ref> resolve_external(const onnx::TensorProto& tensor, model::impl& m);
+
+/// Bytes expected for a tensor of this type and shape (0 when not fixed-size).
+std::uint64_t expected_bytes(const onnx::TensorProto& tensor) noexcept;
+
+/// A zero-copy view of a tensor held in `m` (inline or external).
+[[nodiscard]] result<tensor_view> view_of(const onnx::TensorProto& tensor, const model::impl& m);
+
+/// Verifies the model before it is saved: every value defined once and before use (at any
+/// depth), initializer sizes consistent with their shapes; then ONNX's checker (external data
+/// looked up in `m.base_dir`) when it knows the model's operator sets.
+[[nodiscard]] result<void> check_proto(const model::impl& m);
+
+/// False when the model imports an operator set newer than the installed ONNX checker knows.
+bool onnx_checker_applies(const onnx::ModelProto& model);
+
+}  // namespace onnx_io
+}  // namespace mq

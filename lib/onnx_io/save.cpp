@@ -1,0 +1,227 @@
+// Saving: atomic writes, optional external data, and the guard that the in-memory model is
+// restored exactly after tensors were moved out for serialization.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+
+#include <climits>
+#include <vector>
+
+#include "onnx_io/model_impl.h"
+#include "onnx_io/walk.h"
+#include "util/try.h"
+
+namespace mq {
+namespace {
+
+// Protobuf refuses messages of 2 GiB or more; keep a margin for the fields around the tensors.
+constexpr std::uint64_t inline_limit = 2'000'000'000ULL;
+// Offsets in the data file are aligned so runtimes can map tensors directly.
+constexpr std::size_t data_alignment = 64;
+
+// Moves a tensor's data out of the proto for the duration of one save, then puts it back
+// bit for bit (Swap is O(1) and keeps unknown fields).
+class tensor_stash {
+ public:
+  ~tensor_stash() { restore(); }
+  // Takes `t`'s content, leaving name/type/dims/doc behind; returns the detached original.
+  const onnx::TensorProto& detach(onnx::TensorProto& t) {
+    auto& saved = saved_.emplace_back(&t, onnx::TensorProto{}).second;
+    saved.Swap(&t);
+    t.set_name(saved.name());
+    t.set_data_type(saved.data_type());
+    *t.mutable_dims() = saved.dims();
+    if (saved.has_doc_string()) t.set_doc_string(saved.doc_string());
+    return saved;
+  }
+  void restore() noexcept {
+    for (auto& [tensor, saved] : saved_) tensor->Swap(&saved);
+    saved_.clear();
+  }
+
+ private:
+  std::vector<std::pair<onnx::TensorProto*, onnx::TensorProto>> saved_;
+};
+
+// The little-endian bytes of a tensor that is inline in the proto. Types ONNX widens into
+// int32_data are narrowed into `scratch`.
+result<std::span<const std::byte>> inline_bytes(const onnx::TensorProto& t, const model::impl& m,
+                                                std::vector<std::byte>& scratch) {
+  auto view = MQ_TRY(onnx_io::view_of(t, m));
+  if (view.kind() != tensor_view::storage::widened_int32) {
+    if (static_cast<dtype>(t.data_type()) == dtype::uint32 && !t.has_raw_data()) {
+      // uint32 lives widened in uint64_data; narrow it.
+      scratch.resize(static_cast<std::size_t>(t.uint64_data_size()) * 4);
+      for (int i = 0; i < t.uint64_data_size(); ++i) {
+        const auto v = static_cast<std::uint32_t>(t.uint64_data(i));
+        std::memcpy(scratch.data() + static_cast<std::size_t>(i) * 4, &v, 4);
+      }
+      return std::span<const std::byte>(scratch);
+    }
+    return view.bytes();
+  }
+  const std::size_t size = element_size(view.type());
+  scratch.resize(static_cast<std::size_t>(t.int32_data_size()) * size);
+  for (int i = 0; i < t.int32_data_size(); ++i) {
+    const auto v = static_cast<std::uint32_t>(t.int32_data(i));
+    std::memcpy(scratch.data() + static_cast<std::size_t>(i) * size, &v, size);  // little-endian low bytes
+  }
+  return std::span<const std::byte>(scratch);
+}
+
+// A tensor whose bytes can be moved to a data file (strings cannot).
+bool movable(const onnx::TensorProto& t) {
+  return t.data_type() != onnx::TensorProto::STRING && t.data_type() != onnx::TensorProto::UNDEFINED;
+}
+
+result<void> refuse_overwriting_input(const model::impl& m, const std::filesystem::path& path,
+                                      const std::filesystem::path& data_path) {
+  const bool over_source = !m.source.empty() && util::same_file(path, m.source);
+  bool over_data = false;
+  for (const auto& [file, mapping] : m.external_files) {
+    over_data = over_data || util::same_file(path, file) || util::same_file(data_path, file);
+  }
+  if (over_source || over_data) {
+    return fail(errc::invalid_argument, "refusing to write " + util::quote(path) + ": it is the input model " +
+                                            (over_source ? "file" : "'s external data") +
+                                            "; choose another output path");
+  }
+  return {};
+}
+
+result<void> serialize_to(const onnx::ModelProto& proto, util::atomic_file& out) {
+  const std::size_t size = proto.ByteSizeLong();
+  if (size > static_cast<std::size_t>(INT_MAX)) {
+    return fail(errc::invalid_argument, "cannot write " + util::quote(out.target()) + ": model is " +
+                                            std::to_string(size) +
+                                            " bytes, over protobuf's 2 GiB limit; save with external data");
+  }
+  google::protobuf::io::FileOutputStream stream(out.fd());
+  bool ok = true;
+  {
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    proto.SerializeWithCachedSizes(&coded);
+    ok = !coded.HadError();
+  }
+  ok = stream.Flush() && ok;
+  if (!ok) {
+    return fail(errc::io, "cannot write " + util::quote(out.target()) + ": " + util::os_error(stream.GetErrno()));
+  }
+  return {};
+}
+
+// Replaces every EXTERNAL tensor by an inline copy of its bytes (for `never` and `serialize`).
+result<void> inline_external(model::impl& m, tensor_stash& stash) {
+  result<void> status;
+  onnx_io::for_each_tensor(*m.proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
+    if (!status || t.data_location() != onnx::TensorProto::EXTERNAL) return;
+    auto ref = onnx_io::resolve_external(t, m);
+    if (!ref) {
+      status = unexpected_error{std::move(ref).error()};
+      return;
+    }
+    stash.detach(t);
+    const auto* p = reinterpret_cast<const char*>(ref->file->bytes().data() + ref->offset);
+    t.set_raw_data(p, static_cast<std::size_t>(ref->length));
+  });
+  return status;
+}
+
+// Moves data of existing external tensors and of large initializers into `data`, pointing the
+// tensors at `location`. `threshold` applies to inline initializers only.
+result<void> externalize(model::impl& m, tensor_stash& stash, util::atomic_file& data,
+                         const std::string& location, std::size_t threshold) {
+  result<void> status;
+  std::vector<std::byte> scratch;
+  onnx_io::for_each_tensor(*m.proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site site) {
+    if (!status || !movable(t)) return;
+    const bool external = t.data_location() == onnx::TensorProto::EXTERNAL;
+    std::span<const std::byte> bytes;
+    if (external) {
+      auto ref = onnx_io::resolve_external(t, m);
+      if (!ref) {
+        status = unexpected_error{std::move(ref).error()};
+        return;
+      }
+      bytes = ref->file->bytes().subspan(static_cast<std::size_t>(ref->offset), static_cast<std::size_t>(ref->length));
+    } else {
+      if (site != onnx_io::tensor_site::initializer || onnx_io::expected_bytes(t) < threshold) return;
+      auto b = inline_bytes(t, m, scratch);
+      if (!b) {
+        status = unexpected_error{std::move(b).error()};
+        return;
+      }
+      bytes = *b;
+    }
+    if (auto ok = data.pad_to(data_alignment); !ok) {
+      status = ok;
+      return;
+    }
+    const std::size_t offset = data.bytes_written();
+    if (auto ok = data.write(bytes); !ok) {
+      status = ok;
+      return;
+    }
+    stash.detach(t);
+    t.set_data_location(onnx::TensorProto::EXTERNAL);
+    auto add = [&](const char* key, std::string value) {
+      auto* e = t.add_external_data();
+      e->set_key(key);
+      e->set_value(std::move(value));
+    };
+    add("location", location);
+    add("offset", std::to_string(offset));
+    add("length", std::to_string(bytes.size()));
+  });
+  return status;
+}
+
+bool has_external(onnx::ModelProto& proto) {
+  bool any = false;
+  onnx_io::for_each_tensor(*proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
+    any = any || t.data_location() == onnx::TensorProto::EXTERNAL;
+  });
+  return any;
+}
+
+}  // namespace
+
+result<void> model::save(const std::filesystem::path& path, const save_options& options) const {
+  auto& m = *impl_;  // save is logically const: every change below is undone by the stash
+  std::filesystem::path data_path = path;
+  data_path += ".data";
+  MQ_TRY_VOID(refuse_overwriting_input(m, path, data_path));
+  if (options.verify) MQ_TRY_VOID(onnx_io::check_proto(m));
+
+  const bool go_external = options.external == external_data::always ||
+                           (options.external == external_data::automatic &&
+                            (has_external(m.proto) || m.proto.ByteSizeLong() > inline_limit));
+  auto out = MQ_TRY(util::atomic_file::create(path));
+  tensor_stash stash;
+  if (!go_external) {
+    MQ_TRY_VOID(inline_external(m, stash));
+    MQ_TRY_VOID(serialize_to(m.proto, out));
+    stash.restore();
+    return out.commit();
+  }
+  auto data = MQ_TRY(util::atomic_file::create(data_path));
+  MQ_TRY_VOID(externalize(m, stash, data, data_path.filename().string(), options.external_threshold_bytes));
+  MQ_TRY_VOID(serialize_to(m.proto, out));
+  stash.restore();
+  // Data first: a model file must never point at a data file that is not complete.
+  MQ_TRY_VOID(data.commit());
+  return out.commit();
+}
+
+result<std::string> model::serialize() const {
+  auto& m = *impl_;
+  tensor_stash stash;
+  MQ_TRY_VOID(inline_external(m, stash));
+  std::string bytes;
+  if (m.proto.ByteSizeLong() > static_cast<std::size_t>(INT_MAX) || !m.proto.SerializeToString(&bytes)) {
+    return fail(errc::invalid_argument, m.label + ": model is over protobuf's 2 GiB limit; save it to a file "
+                                                  "with external data instead");
+  }
+  return bytes;
+}
+
+}  // namespace mq
