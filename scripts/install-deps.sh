@@ -27,3 +27,15 @@ if ((${#missing[@]})); then
 else
   echo "install-deps: all Debian packages present"
 fi
+
+# onnxruntime-node: the test oracle (tests only). Installed offline-capable: the CUDA download
+# that a plain install attempts cannot be reached, so it is skipped.
+if [ "${1:-}" != "--no-npm" ]; then
+  here=$(cd "$(dirname "$0")/.." && pwd)
+  if [ ! -d "$here/tests/e2e/node_modules/onnxruntime-node" ]; then
+    echo "install-deps: installing onnxruntime-node into tests/e2e"
+    (cd "$here/tests/e2e" && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --no-audit --no-fund --loglevel=error)
+  else
+    echo "install-deps: onnxruntime-node present"
+  fi
+fi

@@ -1,13 +1,15 @@
-// mq-quantize: FP32 ONNX model in, INT8 model out.
+// mq-quantize: FP32 ONNX model in, INT8 model out, with a per-node report.
 #include <fmt/core.h>
 
 #include <cstdio>
-#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "mq/model.h"
+#include "mq/quantize.h"
 #include "mq/version.h"
 
 namespace {
@@ -18,25 +20,54 @@ constexpr int exit_usage = 2;
 
 constexpr const char* usage_text = R"(usage: mq-quantize IN.onnx OUT.onnx [options]
 
-Quantizes the weights of an FP32 ONNX model to INT8 and writes a new model.
-The input file is never modified; OUT is written atomically (temporary file,
-fsync, rename), so it is either the complete new model or untouched.
+Quantizes the weights of an FP32 ONNX model to 8-bit integers and writes a new
+model. The input file is never modified; OUT is written atomically (temporary
+file, fsync, rename), so it is either the complete new model or untouched.
 
-options:
+format:
+  --format auto         default: MatMul/Gemm as dynamic integer ops (fast in ONNX
+                        Runtime), Conv/ConvTranspose as int8 weights per channel
+                        feeding the float op (ONNX Runtime's ConvInteger is slow)
+  --format qoperator    ONNX Runtime's quantize_dynamic form: DynamicQuantizeLinear
+                        + MatMulInteger/ConvInteger + Cast + Mul
+  --format qdq          weight-only: int8 initializer + DequantizeLinear
+
+weights (names as in ONNX Runtime's quantize_dynamic):
+  --weight-type T       int8 (default) or uint8
+  --symmetric           symmetric ranges (default for int8)
+  --asymmetric          asymmetric ranges (default for uint8)
+  --per-channel         one scale per output channel
+  --reduce-range        7-bit weights (for CPUs without VNNI)
+  --op-types LIST       comma-separated, from MatMul,Gemm,Conv,ConvTranspose
+                        (default: all of them)
+  --exclude LIST        node names or globs (* ?) to keep in float
+  --min-elements N      keep weights with fewer than N elements in float
+  --keep-initializer-inputs
+                        leave weights that are also graph inputs (old exporters)
+                        alone; by default they are treated as constants and
+                        dropped from the inputs, as ONNX Runtime's quantizer does
+
+output:
+  --report FILE.json    also write the report as JSON
+  --json                print the report as JSON instead of a table
+  --dry-run             print the report only; write no model
   --external-data MODE  auto (default): tensors go to OUT.data when the input had
                         external data or the model exceeds 2 GiB; always; never
   -q, --quiet           print only errors
   -h, --help            show this help and exit
   --version             print the version and exit
 
-exit codes: 0 success, 1 failure (message on stderr), 2 usage error
+exit codes: 0 success, 1 failure (one line on stderr), 2 usage error
 )";
 
-struct options {
+struct cli_options {
   std::string input;
   std::string output;
+  std::string report_path;
   mq::external_data external = mq::external_data::automatic;
+  mq::quantize_options quant;
   bool quiet = false;
+  bool json = false;
 };
 
 int usage_error(const std::string& message) {
@@ -44,16 +75,62 @@ int usage_error(const std::string& message) {
   return exit_usage;
 }
 
+std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> items;
+  std::string item;
+  std::istringstream in{std::string(text)};
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+// Parses one option that takes a value; returns an exit code or -1.
+int parse_valued(std::string_view arg, const std::string& value, cli_options& opt) {
+  if (arg == "--format") {
+    if (value == "auto") opt.quant.format = mq::quant_format::automatic;
+    else if (value == "qoperator") opt.quant.format = mq::quant_format::qoperator;
+    else if (value == "qdq") opt.quant.format = mq::quant_format::qdq;
+    else return usage_error("--format: unknown format '" + value + "' (auto, qoperator, qdq)");
+  } else if (arg == "--weight-type") {
+    if (value == "int8") opt.quant.weights = mq::weight_type::int8;
+    else if (value == "uint8") opt.quant.weights = mq::weight_type::uint8;
+    else return usage_error("--weight-type: unknown type '" + value + "' (int8, uint8)");
+  } else if (arg == "--op-types") {
+    opt.quant.op_types = split_list(value);
+  } else if (arg == "--exclude") {
+    for (auto& e : split_list(value)) opt.quant.exclude.push_back(e);
+  } else if (arg == "--min-elements") {
+    try {
+      std::size_t used = 0;
+      opt.quant.min_elements = std::stoll(value, &used);
+      if (used != value.size() || opt.quant.min_elements < 0) throw std::invalid_argument(value);
+    } catch (const std::exception&) {
+      return usage_error("--min-elements needs a non-negative integer, got '" + value + "'");
+    }
+  } else if (arg == "--report") {
+    opt.report_path = value;
+  } else if (arg == "--external-data") {
+    if (value == "auto") opt.external = mq::external_data::automatic;
+    else if (value == "always") opt.external = mq::external_data::always;
+    else if (value == "never") opt.external = mq::external_data::never;
+    else return usage_error("--external-data: unknown mode '" + value + "' (auto, always, never)");
+  } else {
+    return usage_error("unknown option '" + std::string(arg) + "'");
+  }
+  return -1;
+}
+
+bool takes_value(std::string_view arg) {
+  return arg == "--format" || arg == "--weight-type" || arg == "--op-types" || arg == "--exclude" ||
+         arg == "--min-elements" || arg == "--report" || arg == "--external-data";
+}
+
 // Returns -1 to continue, or an exit code.
-int parse(int argc, char** argv, options& opt) {
+int parse(int argc, char** argv, cli_options& opt) {
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc) return false;
-      out = argv[++i];
-      return true;
-    };
     if (arg == "-h" || arg == "--help") {
       fmt::print("{}", usage_text);
       return exit_ok;
@@ -62,43 +139,88 @@ int parse(int argc, char** argv, options& opt) {
       fmt::print("mq-quantize {}\n", mq::version());
       return exit_ok;
     }
-    if (arg == "-q" || arg == "--quiet") {
+    if (takes_value(arg)) {
+      if (i + 1 >= argc) return usage_error(std::string(arg) + " needs a value");
+      if (int code = parse_valued(arg, argv[++i], opt); code >= 0) return code;
+    } else if (arg == "-q" || arg == "--quiet") {
       opt.quiet = true;
-    } else if (arg == "--external-data") {
-      std::string mode;
-      if (!value(mode)) return usage_error("--external-data needs a value: auto, always or never");
-      if (mode == "auto") opt.external = mq::external_data::automatic;
-      else if (mode == "always") opt.external = mq::external_data::always;
-      else if (mode == "never") opt.external = mq::external_data::never;
-      else return usage_error("--external-data: unknown mode '" + mode + "' (auto, always, never)");
+    } else if (arg == "--json") {
+      opt.json = true;
+    } else if (arg == "--dry-run") {
+      opt.quant.dry_run = true;
+    } else if (arg == "--per-channel") {
+      opt.quant.per_channel = true;
+    } else if (arg == "--reduce-range") {
+      opt.quant.reduce_range = true;
+    } else if (arg == "--symmetric") {
+      opt.quant.symmetry = mq::weight_symmetry::symmetric;
+    } else if (arg == "--asymmetric") {
+      opt.quant.symmetry = mq::weight_symmetry::asymmetric;
+    } else if (arg == "--keep-initializer-inputs") {
+      opt.quant.graph_input_weights = mq::initializer_inputs::keep;
     } else if (arg.size() > 1 && arg[0] == '-') {
       return usage_error("unknown option '" + std::string(arg) + "'");
     } else {
       positional.emplace_back(arg);
     }
   }
-  if (positional.size() != 2) return usage_error("expected IN.onnx and OUT.onnx");
+  const std::size_t wanted = opt.quant.dry_run ? 1 : 2;
+  if (positional.size() != wanted && !(opt.quant.dry_run && positional.size() == 2)) {
+    return usage_error(opt.quant.dry_run ? "expected IN.onnx" : "expected IN.onnx and OUT.onnx");
+  }
   opt.input = positional[0];
-  opt.output = positional[1];
+  if (positional.size() > 1) opt.output = positional[1];
   return -1;
 }
 
-int fail(const mq::error& e) {
-  fmt::print(stderr, "mq-quantize: error: {}\n", e.message);
+// An error is one line on stderr (scripts and logs read it line by line), but messages quote
+// file names and names from inside the model, which may hold newlines or other control
+// characters: print those escaped.
+std::string one_line(std::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (byte < 0x20 || byte == 0x7f) out += fmt::format("\\x{:02x}", byte);
+    else out += c;
+  }
+  return out;
+}
+
+int fail(const std::string& message) {
+  fmt::print(stderr, "mq-quantize: error: {}\n", one_line(message));
   return exit_failure;
+}
+
+bool write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out.flush());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  options opt;
+  cli_options opt;
   if (int code = parse(argc, argv, opt); code >= 0) return code;
 
   auto model = mq::model::load(opt.input);
-  if (!model) return fail(model.error());
-  mq::save_options save;
-  save.external = opt.external;
-  if (auto saved = model->save(opt.output, save); !saved) return fail(saved.error());
-  if (!opt.quiet) fmt::print("wrote {}\n", opt.output);
+  if (!model) return fail(model.error().message);
+  auto report = mq::quantize(*model, opt.quant);
+  if (!report) return fail("'" + opt.input + "': " + report.error().message);
+  if (!opt.quant.dry_run) {
+    mq::save_options save;
+    save.external = opt.external;
+    if (auto saved = model->save(opt.output, save); !saved) return fail(saved.error().message);
+  }
+  if (!opt.report_path.empty() && !write_text(opt.report_path, mq::to_json(*report))) {
+    return fail("cannot write report '" + opt.report_path + "'");
+  }
+  if (!opt.quiet) {
+    fmt::print("{}", opt.json ? mq::to_json(*report) : mq::to_table(*report));
+    if (!opt.quant.dry_run && !opt.json) fmt::print("wrote {}\n", opt.output);
+  }
   return exit_ok;
 }

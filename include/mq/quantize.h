@@ -1,0 +1,105 @@
+// libmodelquant: quantizing a model's weights, and the per-node report.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mq/model.h"
+#include "mq/result.h"
+
+namespace mq {
+
+/// Which graph form the quantized nodes take.
+enum class quant_format {
+  /// Per op, the form that runs best in ONNX Runtime's CPU provider: MatMul/Gemm as dynamic
+  /// integer ops (qoperator), Conv/ConvTranspose as weight-only QDQ per channel.
+  automatic,
+  /// ONNX Runtime's dynamic form: DynamicQuantizeLinear + MatMulInteger/ConvInteger + Cast + Mul.
+  qoperator,
+  /// Weight-only: int8/uint8 initializer + DequantizeLinear feeding the original float op.
+  qdq,
+};
+
+/// Integer type of quantized weights.
+enum class weight_type { int8, uint8 };
+
+/// Whether weight ranges are symmetric around zero.
+enum class weight_symmetry {
+  type_default,  ///< like ONNX Runtime: symmetric for int8, asymmetric for uint8
+  symmetric,
+  asymmetric,
+};
+
+/// What to do with initializers that are also listed as graph inputs (exporters before IR 4).
+enum class initializer_inputs {
+  treat_as_constant,  ///< quantize them and drop them from the inputs, as ONNX Runtime's quantizer does
+  keep,               ///< leave them alone: callers may override them at run time
+};
+
+/// Options of `mq::quantize`; names follow ONNX Runtime's quantize_dynamic.
+struct quantize_options {
+  quant_format format = quant_format::automatic;
+  weight_type weights = weight_type::int8;
+  weight_symmetry symmetry = weight_symmetry::type_default;
+  bool per_channel = false;   ///< one scale per output channel (Conv always per channel in `automatic`)
+  bool reduce_range = false;  ///< 7-bit weights, for CPUs without VNNI that can overflow int16 sums
+  /// Operator types to quantize; empty means MatMul, Gemm, Conv (and ConvTranspose for QDQ).
+  std::vector<std::string> op_types;
+  /// Node names (or globs with * and ?) to leave in float.
+  std::vector<std::string> exclude;
+  /// Weights with fewer elements stay in float.
+  std::int64_t min_elements = 0;
+  initializer_inputs graph_input_weights = initializer_inputs::treat_as_constant;
+  /// Only build the report; the model is not changed.
+  bool dry_run = false;
+};
+
+/// What happened to one candidate node.
+struct node_report {
+  std::string graph;     ///< "main", or the subgraph path ("main/If_0:then_branch")
+  std::string node;      ///< node name (or "<op>#<index>" when the node has none)
+  std::string op_type;
+  bool quantized = false;
+  std::string format;    ///< "qoperator" or "qdq" when quantized
+  std::string reason;    ///< why it was skipped, or a note on what was done
+  std::string weight;    ///< the weight tensor's name
+  std::vector<std::int64_t> weight_shape;
+  std::string granularity;  ///< "per-tensor" or "per-channel(axis=N)"
+  std::uint64_t bytes_before = 0;  ///< weight bytes in the input model
+  std::uint64_t bytes_after = 0;   ///< quantized weight + scales + zero points
+  double sqnr_db = 0;              ///< weight signal-to-quantization-noise ratio
+};
+
+/// The result of one `mq::quantize` call.
+struct quantize_report {
+  std::string input_label;
+  std::vector<node_report> nodes;
+  std::size_t quantized_count = 0;
+  std::size_t skipped_count = 0;
+  std::uint64_t model_bytes_before = 0;  ///< serialized size before (inline data)
+  std::uint64_t model_bytes_after = 0;
+  double seconds = 0;
+  std::int64_t opset_before = 0;
+  std::int64_t opset_after = 0;
+  std::vector<std::string> notes;  ///< model-level remarks (opset converted, already quantized, ...)
+  std::string options;             ///< the options, as written into the model's metadata
+};
+
+/// Quantizes the model's weights in place. Nodes that cannot be quantized are left in float
+/// with the reason in the report. Errors: invalid options (`errc::invalid_argument`), weights
+/// with NaN/Inf (`errc::numeric`, naming the tensor), a result ONNX Runtime could not run
+/// (`errc::internal`). On error the model may be partly rewritten: do not save it.
+[[nodiscard]] result<quantize_report> quantize(model& m, const quantize_options& options);
+
+/// The report as a text table with totals, for people.
+std::string to_table(const quantize_report& report);
+
+/// The report as one JSON object, for programs.
+std::string to_json(const quantize_report& report);
+
+/// The options in the canonical text form written into `metadata_props` ("mq.options").
+std::string describe(const quantize_options& options);
+
+}  // namespace mq

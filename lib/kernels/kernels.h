@@ -1,0 +1,114 @@
+// Numeric kernels behind the quantizer: min/max reductions and float32 -> 8-bit quantization.
+//
+// Two implementations share one contract: `reference_kernels()` (reference.cpp, plain scalar code,
+// the executable spec) and `eigen_kernels()` (eigen.cpp, vectorized with Eigen). Every kernel of the
+// Eigen table returns bit-identical results to its reference twin on every input, including the
+// non-finite ones; tests/unit/test_kernels_property.cpp checks that. `active_kernels()` picks one
+// table once per process (environment variable MQ_KERNELS).
+//
+// Private header: library code and tests only.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace mq::kernels {
+
+/// Returned in place of an element index when every input value is finite.
+inline constexpr std::int64_t no_index = -1;
+
+/// Saturation bounds of a quantize kernel, inclusive; within [-128, 255] so results fit a byte.
+struct clip_range {
+  std::int32_t lo;
+  std::int32_t hi;
+};
+
+/// Minimum and maximum of a span of floats, and where its first non-finite value is.
+struct minmax_result {
+  float min;                    ///< +inf for an empty span
+  float max;                    ///< -inf for an empty span
+  std::int64_t first_nonfinite; ///< index of the first NaN or +-inf, or `no_index`
+};
+
+// Contract shared by every kernel below.
+// - Matrices are row-major, `rows` x `cols`, densely packed (row r starts at x + r * cols).
+// - Pointers need no particular alignment.
+// - Min/max: a zero result is always +0 (the sign of a zero minimum depends on visiting order, which
+//   vector code changes; +0 and -0 give the same scale and zero point anyway). When the input holds
+//   a non-finite value the min/max outputs are unspecified; the returned index is exact.
+// - Quantize: q = clip(round_half_even(x / scale) + zero_point, lo, hi), with the division, the
+//   rounding and the addition done in float32, exactly like ONNX QuantizeLinear and numpy's
+//   `(x.astype(float32) / scale).round() + zp` in ONNX Runtime's quantizer. The byte written is the
+//   low 8 bits of q (two's complement for negative q). A NaN quotient is written as `lo`; +-inf
+//   saturates. `scale` must be positive. Nothing else is assumed about the floating-point
+//   environment than the default round-to-nearest-even mode, which the library never changes.
+// - Every kernel returns the index of the first non-finite input value in row-major order
+//   (`no_index` when all are finite) and still processes every element.
+
+/// One implementation of every kernel; the two instances are selected once per process.
+struct kernel_table {
+  const char* name;  ///< "reference" or "eigen"
+
+  /// Min and max of `x` plus the first non-finite index.
+  minmax_result (*minmax)(std::span<const float> x);
+
+  /// Per-row min/max: mins[r], maxs[r] over row r (`cols` values each); +inf/-inf when cols == 0.
+  std::int64_t (*minmax_rows)(const float* x, std::size_t rows, std::size_t cols, float* mins,
+                              float* maxs);
+
+  /// Per-column min/max: mins[c], maxs[c] over column c; +inf/-inf when rows == 0. Sweeps rows
+  /// keeping `cols` running minima and maxima (never strides down a column).
+  std::int64_t (*minmax_columns)(const float* x, std::size_t rows, std::size_t cols, float* mins,
+                                 float* maxs);
+
+  /// Quantizes `x` with one scale and zero point into out[0 .. x.size()).
+  std::int64_t (*quantize)(std::span<const float> x, float scale, std::int32_t zero_point,
+                           clip_range clip, std::uint8_t* out);
+
+  /// Quantizes row r of the matrix with scales[r] and zero_points[r].
+  std::int64_t (*quantize_rows)(const float* x, std::size_t rows, std::size_t cols,
+                                const float* scales, const std::int32_t* zero_points,
+                                clip_range clip, std::uint8_t* out);
+
+  /// Quantizes column c of the matrix with scales[c] and zero_points[c].
+  std::int64_t (*quantize_columns)(const float* x, std::size_t rows, std::size_t cols,
+                                   const float* scales, const std::int32_t* zero_points,
+                                   clip_range clip, std::uint8_t* out);
+};
+
+/// The scalar reference implementation (the spec).
+const kernel_table& reference_kernels() noexcept;
+
+/// The vectorized implementation (Eigen; SIMD level set by the build, SSE2 by default on x86-64).
+const kernel_table& eigen_kernels() noexcept;
+
+/// The outcome of reading MQ_KERNELS: the table to use and a warning for the user (empty if none).
+struct kernel_selection {
+  const kernel_table* table;
+  std::string warning;
+};
+
+/// Maps a value of MQ_KERNELS to a table: null or "" or "eigen" -> Eigen, "reference" -> reference,
+/// anything else -> reference plus a warning naming the value (the slow, simple path is the safe
+/// choice when the user clearly wanted something other than the default).
+kernel_selection select_kernels(const char* env_value);
+
+/// The table chosen from MQ_KERNELS at first use (thread-safe); a warning, if any, is printed to
+/// stderr once.
+const kernel_table& active_kernels();
+
+/// True for every value other than NaN and +-inf.
+inline bool is_finite(float v) noexcept { return std::isfinite(v); }
+
+/// Index of the first non-finite value of x[0 .. n), or `no_index`.
+inline std::int64_t first_nonfinite(const float* x, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!is_finite(x[i])) return static_cast<std::int64_t>(i);
+  }
+  return no_index;
+}
+
+}  // namespace mq::kernels

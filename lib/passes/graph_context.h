@@ -1,0 +1,107 @@
+// Shared state of one quantization run: scopes for constant lookup, unique names, caches of
+// quantized weights and activations, and the report being built. Passes read it in match() and
+// change the model only in apply().
+#pragma once
+
+#include <onnx/onnx_pb.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "mq/quantize.h"
+#include "onnx_io/model_impl.h"
+#include "quant/quant.h"
+
+namespace mq::passes {
+
+/// One graph on the path from the main graph to the graph being rewritten.
+struct scope_level {
+  onnx::GraphProto* graph = nullptr;
+  std::string label;  // "main", "main/If_3:then_branch"
+};
+
+/// A constant weight found for a node input.
+struct weight_source {
+  std::string name;                  // tensor name (initializer or Constant output)
+  const onnx::TensorProto* tensor = nullptr;
+  onnx::GraphProto* owner = nullptr; // graph that holds the initializer / Constant node
+  bool from_constant_node = false;
+  bool is_graph_input = false;       // initializer also listed in owner's inputs
+  std::string through_cast;          // output of a Cast(to=float) between weight and node
+};
+
+/// Names of a quantized weight's tensors.
+struct quantized_names {
+  std::string data, scale, zero_point;
+  std::vector<std::int64_t> scale_dims;
+  double sqnr_db = 0;
+  std::uint64_t bytes = 0;         // data + scales + zero points
+};
+
+/// Names produced by DynamicQuantizeLinear for one activation.
+struct dynamic_names {
+  std::string data, scale, zero_point;
+};
+
+class graph_context {
+ public:
+  graph_context(mq::model::impl& m, const quantize_options& options);
+
+  mq::model::impl& model() noexcept { return model_; }
+  const quantize_options& options() const noexcept { return options_; }
+  quantize_report& report() noexcept { return report_; }
+
+  /// A name not used anywhere in the model (nor handed out before), starting from `base`.
+  std::string unique_name(const std::string& base);
+
+  /// Finds the constant behind `value` as seen from the innermost scope; nullopt when the value
+  /// is computed at run time (or shadowed by a graph input / node output).
+  std::optional<weight_source> find_weight(const std::vector<scope_level>& scopes, const std::string& value) const;
+
+  /// The float32 values of a weight (float16/bfloat16/float64 converted exactly or rounded).
+  result<std::vector<float>> weight_values(const weight_source& w) const;
+
+  /// Caches: a weight quantized with a given layout key is stored once and shared.
+  std::map<std::string, quantized_names> quantized_weights;
+  /// (graph, activation) -> DynamicQuantizeLinear outputs already emitted in that graph.
+  std::map<std::pair<const onnx::GraphProto*, std::string>, dynamic_names> dynamic_inputs;
+  /// (graph, weight key) -> DequantizeLinear output already emitted in that graph.
+  std::map<std::pair<const onnx::GraphProto*, std::string>, std::string> dequantized;
+  /// Weights that were replaced (candidates for removal once nothing reads them any more).
+  std::set<std::string> replaced_weights;
+  /// Graph-input names dropped because their initializer was quantized.
+  std::set<std::string> dropped_inputs;
+
+ private:
+  mq::model::impl& model_;
+  const quantize_options& options_;
+  quantize_report report_;
+  std::unordered_set<std::string> names_;
+};
+
+/// Adds a node to `nodes`.
+onnx::NodeProto& add_node(std::vector<onnx::NodeProto>& nodes, const std::string& op, const std::string& name,
+                          std::vector<std::string> inputs, std::vector<std::string> outputs);
+
+/// Integer attribute value, or `fallback`.
+std::int64_t int_attribute(const onnx::NodeProto& node, const std::string& name, std::int64_t fallback);
+/// Float attribute value, or `fallback`.
+float float_attribute(const onnx::NodeProto& node, const std::string& name, float fallback);
+
+/// Display name of a node: its name, or "<op>#<index>" for unnamed nodes.
+std::string display_name(const onnx::NodeProto& node, int index);
+
+/// Quantization parameters for weights under `options`, per tensor or along `axis`.
+quant::weight_options weight_options_for(const quantize_options& options, bool per_channel, int axis);
+
+/// Stores a quantized weight as three initializers in `owner` and returns their names.
+quantized_names store_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
+                                const quant::quantized_weight& q, std::vector<std::int64_t> dims,
+                                const quantize_options& options, std::vector<std::int64_t> scale_shape,
+                                bool scalar_zero_point = false);
+
+}  // namespace mq::passes

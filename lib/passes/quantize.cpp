@@ -1,0 +1,332 @@
+// The quantization driver: converts old opsets, walks every graph (subgraphs first, so a node
+// sees its scopes), hands each candidate node to one rewrite, then removes what became dead.
+#include <onnx/shape_inference/implementation.h>
+#include <onnx/version_converter/convert.h>
+
+#include <chrono>
+#include <fnmatch.h>
+#include <map>
+
+#include "mq/quantize.h"
+#include "mq/version.h"
+#include "onnx_io/walk.h"
+#include "passes/graph_context.h"
+#include "passes/rewrites.h"
+#include "util/try.h"
+
+namespace mq {
+namespace passes {
+namespace {
+
+const std::vector<std::string>& default_op_types() {
+  static const std::vector<std::string> types = {"MatMul", "Gemm", "Conv", "ConvTranspose"};
+  return types;
+}
+
+bool excluded(const quantize_options& options, const std::string& name) {
+  for (const auto& pattern : options.exclude) {
+    if (pattern == name || fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+bool wanted(const quantize_options& options, const onnx::NodeProto& node) {
+  if (!node.domain().empty() && node.domain() != "ai.onnx") return false;
+  const auto& types = options.op_types.empty() ? default_op_types() : options.op_types;
+  return std::find(types.begin(), types.end(), node.op_type()) != types.end();
+}
+
+std::int64_t default_opset(const onnx::ModelProto& model) {
+  for (const auto& imp : model.opset_import()) {
+    if (imp.domain().empty() || imp.domain() == "ai.onnx") return imp.version();
+  }
+  return 0;
+}
+
+// Picks the rewrite for one node under the options.
+result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector<onnx::NodeProto>& out, node_report& r) {
+  const auto& options = ctx.options();
+  const std::string& op = site.node.op_type();
+  const bool integer_op = op == "MatMul" || op == "Gemm" || op == "Conv";
+  quant_format format = options.format;
+  if (format == quant_format::automatic) {
+    // MatMul/Gemm run 2-3x faster as MatMulInteger; ONNX Runtime's ConvInteger is slower than
+    // float Conv, so convolutions keep float compute with per-channel int8 weights.
+    format = op == "MatMul" || op == "Gemm" ? quant_format::qoperator : quant_format::qdq;
+  }
+  if (format == quant_format::qoperator && !integer_op) {
+    r.reason = op + " has no integer form in ONNX; quantized weight-only (qdq)";
+    format = quant_format::qdq;
+  }
+  if (format == quant_format::qdq) {
+    const bool per_channel = options.per_channel || (options.format == quant_format::automatic && op != "MatMul" && op != "Gemm");
+    return rewrite_dequantize_weight(ctx, site, per_channel, out, r);
+  }
+  if (op == "Conv") return rewrite_conv_integer(ctx, site, options.per_channel, out, r);
+  auto done = MQ_TRY(rewrite_matmul_integer(ctx, site, options.per_channel, out, r));
+  if (!done && options.format == quant_format::automatic && r.weight_shape.size() > 2) {
+    // Batched weights have no MatMulInteger form here; weight-only still shrinks them.
+    r.reason.clear();
+    return rewrite_dequantize_weight(ctx, site, options.per_channel, out, r);
+  }
+  return done;
+}
+
+// One entry of a graph's new node list: an original node (by index) or a new one.
+struct slot {
+  int original = -1;
+  onnx::NodeProto fresh;
+};
+
+result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes, std::int64_t opset) {
+  onnx::GraphProto& graph = *scopes.back().graph;
+  std::vector<slot> slots;
+  slots.reserve(static_cast<std::size_t>(graph.node_size()));
+  for (int i = 0; i < graph.node_size(); ++i) {
+    onnx::NodeProto& node = *graph.mutable_node(i);
+    const std::string name = display_name(node, i);
+    for (auto& attr : *node.mutable_attribute()) {
+      std::vector<onnx::GraphProto*> subs;
+      if (attr.has_g()) subs.push_back(attr.mutable_g());
+      for (auto& g : *attr.mutable_graphs()) subs.push_back(&g);
+      for (auto* sub : subs) {
+        scopes.push_back({sub, scopes.back().label + "/" + name + ":" + attr.name()});
+        auto ok = process_graph(ctx, scopes, opset);
+        scopes.pop_back();
+        if (!ok) return ok;
+      }
+    }
+    const bool candidate = wanted(ctx.options(), node);
+    if (!candidate) {
+      slots.push_back({i, {}});
+      continue;
+    }
+    node_report r;
+    r.graph = scopes.back().label;
+    r.node = name;
+    r.op_type = node.op_type();
+    std::vector<onnx::NodeProto> fresh;
+    bool done = false;
+    if (excluded(ctx.options(), name)) {
+      r.reason = "excluded by --exclude";
+    } else {
+      const node_site site{scopes, graph, node, opset};
+      auto rewritten = rewrite_node(ctx, site, fresh, r);
+      if (!rewritten) {
+        return fail(rewritten.error().code, "node '" + name + "' (" + node.op_type() + "): " + rewritten.error().message);
+      }
+      done = *rewritten;
+    }
+    r.quantized = done;
+    ctx.report().nodes.push_back(std::move(r));
+    if (!done) {
+      slots.push_back({i, {}});
+      continue;
+    }
+    for (auto& n : fresh) slots.push_back({-1, std::move(n)});
+  }
+  // Rebuild the node list only now: lookups above read the original list.
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> rebuilt;
+  rebuilt.Reserve(static_cast<int>(slots.size()));
+  for (auto& s : slots) {
+    *rebuilt.Add() = s.original >= 0 ? std::move(*graph.mutable_node(s.original)) : std::move(s.fresh);
+  }
+  graph.mutable_node()->Swap(&rebuilt);
+  return {};
+}
+
+// Names read anywhere: node inputs and graph outputs, in every graph.
+std::map<std::string, int> count_uses(onnx::GraphProto& root) {
+  std::map<std::string, int> uses;
+  onnx_io::for_each_graph(root, [&](onnx::GraphProto& g, int) {
+    for (const auto& n : g.node()) {
+      for (const auto& in : n.input()) ++uses[in];
+    }
+    for (const auto& o : g.output()) ++uses[o.name()];
+  });
+  return uses;
+}
+
+// Removes replaced weights (initializers, Constant nodes, bypassed Casts) that nothing reads,
+// and the graph inputs that listed removed initializers.
+void remove_dead_weights(graph_context& ctx) {
+  auto& root = *ctx.model().proto.mutable_graph();
+  for (bool changed = true; changed;) {
+    changed = false;
+    const auto uses = count_uses(root);
+    auto dead = [&](const std::string& name) { return ctx.replaced_weights.count(name) != 0 && uses.count(name) == 0; };
+    onnx_io::for_each_graph(root, [&](onnx::GraphProto& g, int) {
+      auto* inits = g.mutable_initializer();
+      for (int i = inits->size() - 1; i >= 0; --i) {
+        if (!dead(inits->Get(i).name())) continue;
+        const std::string name = inits->Get(i).name();
+        inits->DeleteSubrange(i, 1);
+        changed = true;
+        auto* inputs = g.mutable_input();
+        for (int k = inputs->size() - 1; k >= 0; --k) {
+          if (inputs->Get(k).name() == name && ctx.dropped_inputs.count(name) != 0) inputs->DeleteSubrange(k, 1);
+        }
+      }
+      auto* nodes = g.mutable_node();
+      for (int i = nodes->size() - 1; i >= 0; --i) {
+        const auto& n = nodes->Get(i);
+        if ((n.op_type() == "Constant" || n.op_type() == "Cast") && n.output_size() == 1 && dead(n.output(0))) {
+          if (n.op_type() == "Cast") ctx.replaced_weights.insert(n.input(0));
+          nodes->DeleteSubrange(i, 1);
+          changed = true;
+        }
+      }
+    });
+  }
+}
+
+result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
+  auto& proto = ctx.model().proto;
+  const std::int64_t from = default_opset(proto);
+  bool external = false;
+  onnx_io::for_each_tensor(*proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
+    external = external || t.data_location() == onnx::TensorProto::EXTERNAL;
+  });
+  if (external) {
+    return fail(errc::unsupported, "model opset " + std::to_string(from) + " is below " + std::to_string(target) +
+                                       " and has external data, which ONNX's version converter cannot carry");
+  }
+  try {
+    // Some adapters (Softmax 12->13) need tensor shapes: infer them on a copy first.
+    onnx::ModelProto shaped = proto;
+    try {
+      onnx::shape_inference::InferShapes(shaped);
+    } catch (const std::exception&) {
+      shaped = proto;  // conversion may still work without shapes
+    }
+    onnx::ModelProto converted = onnx::version_conversion::ConvertVersion(shaped, static_cast<int>(target));
+    proto.mutable_graph()->Swap(converted.mutable_graph());
+    for (auto& imp : *proto.mutable_opset_import()) {
+      if (imp.domain().empty() || imp.domain() == "ai.onnx") imp.set_version(target);
+    }
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    if (auto nl = msg.find('\n'); nl != std::string::npos) msg.resize(nl);
+    return fail(errc::unsupported, "ONNX's version converter could not take opset " + std::to_string(from) + " to " +
+                                       std::to_string(target) + ": " + msg);
+  }
+  ctx.report().notes.push_back("converted the model from opset " + std::to_string(from) + " to " +
+                               std::to_string(target) + " with ONNX's version converter (needed by the quantized ops)");
+  return {};
+}
+
+bool has_candidates(const quantize_options& options, onnx::GraphProto& root) {
+  bool any = false;
+  onnx_io::for_each_graph(root, [&](onnx::GraphProto& g, int) {
+    for (const auto& n : g.node()) any = any || wanted(options, n);
+  });
+  return any;
+}
+
+void note_already_quantized(graph_context& ctx) {
+  static const std::set<std::string> quantized_ops = {
+      "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
+      "QLinearConv",    "QLinearMatMul",    "DynamicQuantizeMatMul", "MatMulNBits",   "QGemm"};
+  std::size_t count = 0;
+  onnx_io::for_each_graph(*ctx.model().proto.mutable_graph(), [&](onnx::GraphProto& g, int) {
+    for (const auto& n : g.node()) count += quantized_ops.count(n.op_type());
+  });
+  if (count > 0) {
+    ctx.report().notes.push_back("the model is already quantized (" + std::to_string(count) +
+                                 " quantization nodes): weights that are already integers are left as they are");
+  }
+}
+
+std::int64_t needed_opset(const quantize_options& options) {
+  // DequantizeLinear with axis (per channel) needs 13; DynamicQuantizeLinear needs 11.
+  if (options.format == quant_format::qoperator && !options.per_channel) return 11;
+  return 13;
+}
+
+result<void> validate(const quantize_options& options) {
+  for (const auto& op : options.op_types) {
+    if (std::find(default_op_types().begin(), default_op_types().end(), op) == default_op_types().end()) {
+      return fail(errc::invalid_argument, "unknown op type '" + op + "' (supported: MatMul, Gemm, Conv, ConvTranspose)");
+    }
+  }
+  if (options.min_elements < 0) return fail(errc::invalid_argument, "--min-elements must not be negative");
+  return {};
+}
+
+}  // namespace
+
+result<quantize_report> run(model::impl& impl, const quantize_options& options) {
+  const auto start = std::chrono::steady_clock::now();
+  MQ_TRY_VOID(validate(options));
+  graph_context ctx(impl, options);
+  auto& report = ctx.report();
+  report.input_label = impl.label;
+  report.options = describe(options);
+  report.model_bytes_before = impl.proto.ByteSizeLong();
+  report.opset_before = default_opset(impl.proto);
+  if (!impl.proto.metadata_props().empty()) {
+    for (const auto& p : impl.proto.metadata_props()) {
+      if (p.key() == "mq.version") report.notes.push_back("the model was already written by libmodelquant " + p.value());
+    }
+  }
+  note_already_quantized(ctx);
+  const std::int64_t target = needed_opset(options);
+  if (report.opset_before < target && has_candidates(options, *impl.proto.mutable_graph())) {
+    auto up = upgrade_opset(ctx, target);
+    if (!up && target > 11 && report.opset_before < 11) {
+      // Per-tensor DequantizeLinear and the dynamic integer ops need only 11.
+      report.notes.push_back(up.error().message + "; trying opset 11 (per-channel weights become per-tensor)");
+      up = upgrade_opset(ctx, 11);
+    }
+    if (!up) report.notes.push_back(up.error().message + "; nodes that need it stay in float");
+  }
+  std::vector<scope_level> scopes{{impl.proto.mutable_graph(), "main"}};
+  MQ_TRY_VOID(process_graph(ctx, scopes, default_opset(impl.proto)));
+  remove_dead_weights(ctx);
+  for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;
+  report.opset_after = default_opset(impl.proto);
+  report.model_bytes_after = impl.proto.ByteSizeLong();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return std::move(report);
+}
+
+}  // namespace passes
+
+std::string describe(const quantize_options& o) {
+  std::string s = "format=";
+  s += o.format == quant_format::automatic ? "auto" : o.format == quant_format::qdq ? "qdq" : "qoperator";
+  s += ";weight_type=";
+  s += o.weights == weight_type::int8 ? "int8" : "uint8";
+  s += ";symmetric=";
+  const bool sym = o.symmetry == weight_symmetry::type_default ? o.weights == weight_type::int8
+                                                               : o.symmetry == weight_symmetry::symmetric;
+  s += sym ? "true" : "false";
+  s += ";per_channel=" + std::string(o.per_channel ? "true" : "false");
+  s += ";reduce_range=" + std::string(o.reduce_range ? "true" : "false");
+  s += ";op_types=";
+  for (std::size_t i = 0; i < o.op_types.size(); ++i) s += (i ? "," : "") + o.op_types[i];
+  s += ";exclude=";
+  for (std::size_t i = 0; i < o.exclude.size(); ++i) s += (i ? "," : "") + o.exclude[i];
+  s += ";min_elements=" + std::to_string(o.min_elements);
+  s += ";graph_input_weights=" + std::string(o.graph_input_weights == initializer_inputs::keep ? "keep" : "constant");
+  return s;
+}
+
+result<quantize_report> quantize(model& m, const quantize_options& options) {
+  auto& impl = m.internals();
+  if (options.dry_run) {
+    // Work on a copy so the caller's model is untouched; the report is the product.
+    model::impl copy;
+    copy.proto = impl.proto;
+    copy.label = impl.label;
+    copy.source = impl.source;
+    copy.base_dir = impl.base_dir;
+    return passes::run(copy, options);
+  }
+  auto report = MQ_TRY(passes::run(impl, options));
+  m.set_metadata("mq.version", version());
+  m.set_metadata("mq.options", report.options);
+  return report;
+}
+
+}  // namespace mq

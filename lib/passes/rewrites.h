@@ -1,0 +1,45 @@
+// The graph rewrites, one per file: each quantizes one node. `out` receives the nodes that
+// replace it (in order); on a skip nothing is appended and `r.reason` says why.
+#pragma once
+
+#include <vector>
+
+#include "passes/graph_context.h"
+
+namespace mq::passes {
+
+/// The node being rewritten and the scopes it sees.
+struct node_site {
+  const std::vector<scope_level>& scopes;
+  onnx::GraphProto& graph;  // the graph the node is in
+  const onnx::NodeProto& node;
+  std::int64_t opset = 0;   // default-domain opset of the model
+};
+
+/// Weight-only QDQ: int8/uint8 initializer + DequantizeLinear feeding the unchanged float op
+/// (MatMul, Gemm, Conv, ConvTranspose). dequantize_weight.cpp
+result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site, bool per_channel,
+                                       std::vector<onnx::NodeProto>& out, node_report& r);
+
+/// MatMul / Gemm with a constant weight -> DynamicQuantizeLinear + MatMulInteger + Cast + Mul
+/// (+ Add for Gemm's bias). matmul_integer.cpp
+result<bool> rewrite_matmul_integer(graph_context& ctx, const node_site& site, bool per_channel,
+                                    std::vector<onnx::NodeProto>& out, node_report& r);
+
+/// Conv -> DynamicQuantizeLinear + ConvInteger + Cast + Mul (+ Add bias). conv_integer.cpp
+result<bool> rewrite_conv_integer(graph_context& ctx, const node_site& site, bool per_channel,
+                                  std::vector<onnx::NodeProto>& out, node_report& r);
+
+/// DynamicQuantizeLinear of `activation`, emitted once per graph and shared by its consumers.
+dynamic_names quantize_activation(graph_context& ctx, const node_site& site, const std::string& activation,
+                                  std::vector<onnx::NodeProto>& out);
+
+/// A float32 initializer holding `values` with `dims`, added to `graph`; returns its name.
+std::string add_float_initializer(graph_context& ctx, onnx::GraphProto& graph, const std::string& base,
+                                  const std::vector<float>& values, const std::vector<std::int64_t>& dims);
+
+/// An int64 initializer (shapes for Reshape), added to `graph`; returns its name.
+std::string add_int64_initializer(graph_context& ctx, onnx::GraphProto& graph, const std::string& base,
+                                  const std::vector<std::int64_t>& values);
+
+}  // namespace mq::passes

@@ -1,0 +1,50 @@
+// Finding and checking the constant weight of a node before any rewrite (read-only).
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "passes/graph_context.h"
+
+namespace mq::passes {
+
+/// A node's weight, ready to quantize.
+struct weight_plan {
+  int input_index = 1;
+  weight_source source;
+  std::vector<float> values;       // float32 values in the stored layout
+  std::vector<std::int64_t> dims;  // stored dims
+};
+
+/// Either a plan or the reason the node stays in float.
+using plan_or_reason = std::variant<weight_plan, std::string>;
+
+/// Looks up input `input_index` of `node` as a float constant and applies the options' limits
+/// (min elements, initializers listed as graph inputs). Errors only for broken tensors.
+result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<scope_level>& scopes,
+                                   const onnx::NodeProto& node, int input_index);
+
+/// Fills the report fields that describe the weight.
+void describe_weight(node_report& r, const weight_plan& plan);
+
+/// Quantizes `plan.values` (viewed with dims `dims`) along `axis`; NaN/Inf is an error naming the tensor.
+result<quant::quantized_weight> quantize_values(const graph_context& ctx, const weight_plan& plan,
+                                                const std::vector<float>& values,
+                                                const std::vector<std::int64_t>& dims, bool per_channel, int axis);
+
+/// How a weight is laid out when stored quantized.
+struct weight_layout {
+  bool transpose = false;    // store a 2-D weight transposed (Gemm transB for MatMulInteger)
+  bool per_channel = false;
+  int axis = 0;              // channel axis in the stored (possibly transposed) layout
+  std::vector<std::int64_t> scale_shape;  // shape of the scale/zero-point tensors ({} scalar)
+  bool single_zero_point = false;         // store one scalar zero point (all channels share it)
+};
+
+/// Quantizes and stores the plan's weight in its owner graph once per layout (shared weights
+/// are quantized once) and fills the report's granularity, size and SQNR.
+result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan, const weight_layout& layout,
+                                     node_report& r);
+
+}  // namespace mq::passes

@@ -1,0 +1,320 @@
+// quantize_weight and dequantize: ranges, parameters, quantized bytes and the error they cause,
+// per tensor, per channel or per block, through the kernels selected by MQ_KERNELS.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "quant/layout.h"
+#include "quant/quant.h"
+
+namespace mq::quant {
+namespace {
+
+using detail::grouping;
+using detail::layout;
+using kernels::kernel_table;
+using kernels::no_index;
+
+// Per channel with inner runs at least this long: reduce each run with the row kernels. Shorter
+// runs (e.g. 3x3 conv taps) are reduced as columns of [outer, channels * inner] instead, which
+// keeps the vector lanes full. Both give identical results; this only picks the faster one.
+constexpr std::size_t long_inner_run = 32;
+
+constexpr float infinity = std::numeric_limits<float>::infinity();
+
+bool is_4bit(qtype type) { return type == qtype::int4 || type == qtype::uint4; }
+
+// Per-group float ranges, then parameters.
+struct ranges {
+  std::vector<float> mins;
+  std::vector<float> maxs;
+};
+
+mq::result<void> require_finite(std::span<const float> values, std::int64_t local,
+                                std::size_t offset, std::string_view name) {
+  if (local == no_index) return {};
+  const std::size_t index = offset + static_cast<std::size_t>(local);
+  const float v = values[index];
+  const char* what = std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+  return mq::fail(errc::numeric, fmt::format("tensor '{}': value {} at index {}; weights must be "
+                                             "finite",
+                                             name, what, index));
+}
+
+// mins[g] = min over k of in[g * stride_g + k * stride_k], k < n (same for maxs).
+void fold(const std::vector<float>& in_min, const std::vector<float>& in_max, std::size_t groups,
+          std::size_t n, std::size_t stride_g, std::size_t stride_k, ranges& out) {
+  for (std::size_t g = 0; g < groups; ++g) {
+    float lo = infinity;
+    float hi = -infinity;
+    for (std::size_t k = 0; k < n; ++k) {
+      lo = std::min(lo, in_min[g * stride_g + k * stride_k]);
+      hi = std::max(hi, in_max[g * stride_g + k * stride_k]);
+    }
+    out.mins[g] = lo;
+    out.maxs[g] = hi;
+  }
+}
+
+mq::result<void> channel_ranges(const kernel_table& k, std::span<const float> values,
+                                const layout& l, ranges& r, std::string_view name) {
+  const float* x = values.data();
+  const std::size_t c = l.channels;
+  if (l.inner == 1) {
+    const std::int64_t bad = k.minmax_columns(x, l.outer, c, r.mins.data(), r.maxs.data());
+    return require_finite(values, bad, 0, name);
+  }
+  if (l.inner >= long_inner_run) {
+    std::vector<float> mins(l.outer * c), maxs(l.outer * c);
+    const std::int64_t bad = k.minmax_rows(x, l.outer * c, l.inner, mins.data(), maxs.data());
+    if (auto ok = require_finite(values, bad, 0, name); !ok) return ok;
+    fold(mins, maxs, c, l.outer, 1, c, r);  // row o * C + ch
+    return {};
+  }
+  std::vector<float> mins(c * l.inner), maxs(c * l.inner);
+  const std::int64_t bad = k.minmax_columns(x, l.outer, c * l.inner, mins.data(), maxs.data());
+  if (auto ok = require_finite(values, bad, 0, name); !ok) return ok;
+  fold(mins, maxs, c, l.inner, l.inner, 1, r);  // column ch * inner + i
+  return {};
+}
+
+// Blocks of one outer index; base = first element of that outer slice, g0 = its first group.
+mq::result<void> block_ranges_slice(const kernel_table& k, std::span<const float> values,
+                                    const layout& l, std::size_t base, std::size_t g0, ranges& r,
+                                    std::string_view name) {
+  const float* x = values.data();
+  if (l.inner == 1) {
+    // Blocks are contiguous runs along the last axis: full blocks are rows of [full, block].
+    const std::size_t full = l.channels / l.block;
+    const std::size_t tail = l.channels % l.block;
+    const std::int64_t bad = k.minmax_rows(x + base, full, l.block, &r.mins[g0], &r.maxs[g0]);
+    if (auto ok = require_finite(values, bad, base, name); !ok) return ok;
+    if (tail == 0) return {};
+    const std::size_t start = base + full * l.block;
+    const kernels::minmax_result t = k.minmax(values.subspan(start, tail));
+    r.mins[g0 + full] = t.min;
+    r.maxs[g0 + full] = t.max;
+    return require_finite(values, t.first_nonfinite, start, name);
+  }
+  for (std::size_t b = 0; b < l.blocks; ++b) {
+    const std::size_t rows = std::min(l.block, l.channels - b * l.block);
+    const std::size_t start = base + b * l.block * l.inner;
+    const std::size_t g = g0 + b * l.inner;
+    const std::int64_t bad = k.minmax_columns(x + start, rows, l.inner, &r.mins[g], &r.maxs[g]);
+    if (auto ok = require_finite(values, bad, start, name); !ok) return ok;
+  }
+  return {};
+}
+
+mq::result<ranges> group_ranges(const kernel_table& k, std::span<const float> values,
+                                const layout& l, std::string_view name) {
+  ranges r{std::vector<float>(l.groups(), infinity), std::vector<float>(l.groups(), -infinity)};
+  if (l.count() == 0) return r;
+  mq::result<void> ok;
+  switch (l.kind) {
+    case grouping::per_tensor: {
+      const kernels::minmax_result t = k.minmax(values);
+      r.mins[0] = t.min;
+      r.maxs[0] = t.max;
+      ok = require_finite(values, t.first_nonfinite, 0, name);
+      break;
+    }
+    case grouping::per_channel: ok = channel_ranges(k, values, l, r, name); break;
+    case grouping::blocked:
+      for (std::size_t o = 0; o < l.outer && ok; ++o) {
+        ok = block_ranges_slice(k, values, l, o * l.channels * l.inner, o * l.blocks * l.inner, r,
+                                name);
+      }
+      break;
+  }
+  if (!ok) return mq::unexpected_error{ok.error()};
+  return r;
+}
+
+// Scale and zero point of every group; an empty tensor keeps ORT's defaults (scale 1, zp 0).
+mq::result<void> group_params(const ranges& r, const layout& l, const weight_options& options,
+                              quantized_weight& q, std::string_view name) {
+  const qrange range = range_for(options.type, options.sym, options.reduce_range);
+  q.scales.assign(l.groups(), 1.0f);
+  q.zero_points.assign(l.groups(), 0);
+  if (l.count() == 0) return {};
+  for (std::size_t g = 0; g < l.groups(); ++g) {
+    const params p = compute_params(r.mins[g], r.maxs[g], range, options.sym);
+    if (!std::isfinite(p.scale)) {
+      return mq::fail(errc::numeric,
+                      fmt::format("tensor '{}': values span [{}, {}], too wide for a float32 scale",
+                                  name, r.mins[g], r.maxs[g]));
+    }
+    q.scales[g] = p.scale;
+    q.zero_points[g] = p.zero_point;
+  }
+  return {};
+}
+
+// Quantizes every element to one byte each; values are known to be finite by now, so the
+// kernels' non-finite reports are not needed.
+void quantize_groups(const kernel_table& k, std::span<const float> values, const layout& l,
+                     const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out) {
+  const float* x = values.data();
+  const float* s = q.scales.data();
+  const std::int32_t* z = q.zero_points.data();
+  const std::size_t c = l.channels;
+  switch (l.kind) {
+    case grouping::per_tensor: (void)k.quantize(values, s[0], z[0], clip, out); return;
+    case grouping::per_channel:
+      if (l.inner == 1) {
+        (void)k.quantize_columns(x, l.outer, c, s, z, clip, out);
+      } else if (l.inner >= long_inner_run) {
+        for (std::size_t o = 0; o < l.outer; ++o) {
+          const std::size_t base = o * c * l.inner;
+          (void)k.quantize_rows(x + base, c, l.inner, s, z, clip, out + base);
+        }
+      } else {
+        // Short runs: one column per (channel, tap) with that channel's parameters.
+        std::vector<float> scales(c * l.inner);
+        std::vector<std::int32_t> zps(c * l.inner);
+        for (std::size_t i = 0; i < c * l.inner; ++i) {
+          scales[i] = s[i / l.inner];
+          zps[i] = z[i / l.inner];
+        }
+        (void)k.quantize_columns(x, l.outer, c * l.inner, scales.data(), zps.data(), clip, out);
+      }
+      return;
+    case grouping::blocked:
+      for (std::size_t o = 0; o < l.outer; ++o) {
+        const std::size_t base = o * c * l.inner;
+        const std::size_t g0 = o * l.blocks * l.inner;
+        if (l.inner == 1) {
+          const std::size_t full = c / l.block;
+          const std::size_t tail = c % l.block;
+          (void)k.quantize_rows(x + base, full, l.block, s + g0, z + g0, clip, out + base);
+          const std::size_t start = base + full * l.block;
+          if (tail != 0) {
+            (void)k.quantize(values.subspan(start, tail), s[g0 + full], z[g0 + full], clip,
+                             out + start);
+          }
+          continue;
+        }
+        for (std::size_t b = 0; b < l.blocks; ++b) {
+          const std::size_t rows = std::min(l.block, c - b * l.block);
+          const std::size_t start = base + b * l.block * l.inner;
+          const std::size_t g = g0 + b * l.inner;
+          (void)k.quantize_columns(x + start, rows, l.inner, s + g, z + g, clip, out + start);
+        }
+      }
+      return;
+  }
+}
+
+// The integer a stored byte (or nibble, already extracted) stands for.
+std::int32_t to_integer(std::uint8_t stored, qtype type) {
+  switch (type) {
+    case qtype::int8: return static_cast<std::int8_t>(stored);
+    case qtype::uint8: return stored;
+    case qtype::int4: return (stored & 0x8) != 0 ? static_cast<std::int32_t>(stored & 0xF) - 16 : stored & 0xF;
+    case qtype::uint4: return stored & 0xF;
+  }
+  return 0;
+}
+
+// ONNX DequantizeLinear: (q - zero_point) * scale, in float32.
+float dequantize_value(std::int32_t integer, float scale, std::int32_t zero_point) {
+  return static_cast<float>(integer - zero_point) * scale;
+}
+
+// ONNX int4/uint4 packing: element 2k in the low nibble of byte k, element 2k+1 in the high one.
+std::vector<std::uint8_t> pack_4bit(const std::vector<std::uint8_t>& bytes) {
+  std::vector<std::uint8_t> packed((bytes.size() + 1) / 2, 0);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    const auto nibble = static_cast<std::uint8_t>(bytes[i] & 0xF);
+    packed[i / 2] = static_cast<std::uint8_t>(packed[i / 2] | (i % 2 == 0 ? nibble : nibble << 4));
+  }
+  return packed;
+}
+
+std::uint8_t stored_at(const std::vector<std::uint8_t>& data, std::size_t i, bool packed) {
+  if (!packed) return data[i];
+  return static_cast<std::uint8_t>(i % 2 == 0 ? data[i / 2] & 0xF : data[i / 2] >> 4);
+}
+
+// SQNR and max error of the round trip, in double.
+void measure_error(std::span<const float> values, const std::vector<std::uint8_t>& bytes,
+                   const layout& l, qtype type, quantized_weight& q) {
+  double signal = 0;
+  double noise = 0;
+  double worst = 0;
+  detail::for_each_element(l, [&](std::size_t i, std::size_t g) {
+    const float dq = dequantize_value(to_integer(bytes[i], type), q.scales[g], q.zero_points[g]);
+    const double w = values[i];
+    const double e = w - static_cast<double>(dq);
+    signal += w * w;
+    noise += e * e;
+    worst = std::max(worst, std::fabs(e));
+  });
+  q.sqnr_db = noise == 0 ? std::numeric_limits<double>::infinity()
+                         : 10.0 * std::log10(signal / noise);
+  q.max_abs_error = static_cast<float>(worst);
+}
+
+}  // namespace
+
+mq::result<quantized_weight> detail::quantize_weight_with(const kernel_table& k,
+                                                          std::span<const float> values,
+                                                          std::span<const std::int64_t> dims,
+                                                          const weight_options& options,
+                                                          std::string_view name) {
+  auto shape = make_layout(values.size(), dims, options, name);
+  if (!shape) return mq::unexpected_error{shape.error()};
+  const layout& l = *shape;
+
+  auto r = group_ranges(k, values, l, name);
+  if (!r) return mq::unexpected_error{r.error()};
+  quantized_weight q;
+  q.scale_dims = detail::scale_dims(l, dims);
+  if (auto ok = group_params(*r, l, options, q, name); !ok) return mq::unexpected_error{ok.error()};
+
+  const qrange full = type_range(options.type);
+  std::vector<std::uint8_t> bytes(values.size());
+  quantize_groups(k, values, l, q, {full.qmin, full.qmax}, bytes.data());
+  measure_error(values, bytes, l, options.type, q);
+  q.data = is_4bit(options.type) ? pack_4bit(bytes) : std::move(bytes);
+  return q;
+}
+
+mq::result<quantized_weight> quantize_weight(std::span<const float> values,
+                                             std::span<const std::int64_t> dims,
+                                             const weight_options& options,
+                                             std::string_view name) {
+  return detail::quantize_weight_with(kernels::active_kernels(), values, dims, options, name);
+}
+
+std::vector<float> dequantize(const quantized_weight& q, std::span<const std::int64_t> dims,
+                              const weight_options& options) {
+  std::size_t count = 1;
+  for (const std::int64_t d : dims) count *= d < 0 ? 0 : static_cast<std::size_t>(d);
+  auto shape = detail::make_layout(count, dims, options, "");
+  if (!shape) return {};
+  const layout& l = *shape;
+  const bool packed = is_4bit(options.type);
+  const std::size_t stored = packed ? (count + 1) / 2 : count;
+  if (q.data.size() != stored || q.scales.size() != l.groups() ||
+      q.zero_points.size() != l.groups()) {
+    return {};
+  }
+  std::vector<float> out(count);
+  detail::for_each_element(l, [&](std::size_t i, std::size_t g) {
+    const std::int32_t integer = to_integer(stored_at(q.data, i, packed), options.type);
+    out[i] = dequantize_value(integer, q.scales[g], q.zero_points[g]);
+  });
+  return out;
+}
+
+}  // namespace mq::quant

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One end-to-end case: quantize MODEL with mq-quantize --format FORMAT, check the output with
+# ONNX Runtime (onnxruntime-node) against the FP32 model and the reviewed thresholds.
+# usage: ort_case.sh MQ_QUANTIZE MODEL.onnx FORMAT OUT_DIR
+set -euo pipefail
+mq_quantize=$1 model=$2 format=$3 out_dir=$4
+here=$(cd "$(dirname "$0")" && pwd)
+if [ ! -f "$model" ]; then
+  echo "SKIPPED: $model not found (the shared models folder is absent)"; exit 0
+fi
+if ! command -v node >/dev/null || [ ! -d "$here/node_modules/onnxruntime-node" ]; then
+  echo "SKIPPED: onnxruntime-node is not installed (run scripts/install-deps.sh)"; exit 0
+fi
+key=$(basename "$model" .onnx)
+mkdir -p "$out_dir"
+out="$out_dir/${key}_${format}.onnx"
+rm -f "$out"
+"$mq_quantize" "$model" "$out" --format "$format" --report "$out_dir/${key}_${format}.json" -q
+node "$here/ort_compare.mjs" --reference "$model" --candidate "$out" --model-key "$key" \
+  --thresholds "$here/thresholds.json" --variant "$format" --runs 4

@@ -1,0 +1,381 @@
+// mq-quantize on bad input, end to end: the real binary, run as a user would run it. Every
+// failure must exit 1 with exactly one stderr line naming the file and the problem, leave the
+// input byte for byte as it was, and leave nothing (no output, no temporary) in the output folder.
+#include <catch2/catch.hpp>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mq/model.h"
+#include "support/run_process.h"
+#include "support/temp_dir.h"
+#include "support/test_models.h"
+
+#ifndef MQ_QUANTIZE_PATH
+#error "MQ_QUANTIZE_PATH (the mq-quantize binary under test) must be defined by the build"
+#endif
+
+namespace fs = std::filesystem;
+using mq::test::process_result;
+using mq::test::temp_dir;
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+process_result quantize(std::vector<std::string> args) {
+  args.insert(args.begin(), MQ_QUANTIZE_PATH);
+  return mq::test::run_process(args);
+}
+
+// y = MatMul(x, w) with w [rows, cols] inline: the smallest model the CLI accepts.
+onnx::ModelProto good_model(std::int64_t rows = 4, std::int64_t cols = 3) {
+  auto proto = mq::test::parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, N] x) => (float[1, M] y) {
+  y = MatMul(x, w)
+}
+)ONNX");
+  std::vector<float> values(static_cast<std::size_t>(rows * cols));
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.25f - 1.0f;
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w", {rows, cols}, values);
+  return proto;
+}
+
+// The same model with w [3, 4] (48 bytes) stored in `location` at offset 0.
+onnx::ModelProto external_model(const std::string& location) {
+  auto proto = good_model();
+  auto* w = proto.mutable_graph()->mutable_initializer(0);
+  w->clear_raw_data();
+  w->clear_dims();
+  w->add_dims(3);
+  w->add_dims(4);
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  for (auto [key, value] : {std::pair<const char*, std::string>{"location", location}, {"offset", "0"}, {"length", "48"}}) {
+    auto* entry = w->add_external_data();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  return proto;
+}
+
+std::string random_bytes(std::size_t n, std::uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::string out(n, '\0');
+  for (auto& c : out) c = static_cast<char>(byte(gen));
+  return out;
+}
+
+// Every entry of a folder with the content of regular files (nullopt for folders and others),
+// to prove a run changed nothing there.
+std::map<std::string, std::optional<std::string>> snapshot(const fs::path& dir) {
+  std::map<std::string, std::optional<std::string>> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::optional<std::string> bytes;
+    if (e.is_regular_file()) bytes = mq::test::read_bytes(e.path());
+    files.emplace(e.path().filename().string(), std::move(bytes));
+  }
+  return files;
+}
+
+// Sorted names in a folder.
+std::vector<std::string> listing(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// What a run could leave behind for `out`: the file, its .data, and their temporaries
+// (`.<name>.tmp-*`). Used where the whole folder cannot be compared (/proc).
+std::vector<std::string> output_traces(const fs::path& out) {
+  std::vector<std::string> found;
+  const std::string name = out.filename().string();
+  std::error_code ec;
+  for (fs::directory_iterator it(out.parent_path(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string entry = it->path().filename().string();
+    if (entry == name || entry == name + ".data" || entry.starts_with("." + name + ".tmp-") ||
+        entry.starts_with("." + name + ".data.tmp-")) {
+      found.push_back(entry);
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// The failure contract: exit 1, nothing on stdout, one stderr line "mq-quantize: error: ..."
+// containing every string in `mentions` (the file concerned and the problem).
+void check_failure_report(const process_result& r, const std::vector<std::string>& mentions) {
+  INFO("stdout: " << r.out);
+  INFO("stderr: " << r.err);
+  CHECK_FALSE(r.timed_out);
+  CHECK(r.term_signal == 0);
+  CHECK(r.exit_code == exit_failure);
+  CHECK(r.out.empty());
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("mq-quantize: error: ") && Catch::EndsWith("\n"));
+  for (const auto& m : mentions) CHECK_THAT(r.err, Catch::Contains(m));
+}
+
+enum class watch_output_folder { whole, traces_only };
+
+// Runs `mq-quantize in out` and checks the failure contract, that the input's folder (input,
+// external data) is byte for byte unchanged, and that nothing appeared for `out`.
+void expect_refused(const fs::path& in, const fs::path& out, const std::vector<std::string>& mentions,
+                    watch_output_folder watch = watch_output_folder::whole) {
+  INFO("mq-quantize '" << in.string() << "' '" << out.string() << "'");
+  const auto input_folder = snapshot(in.parent_path());
+  const auto traces = output_traces(out);
+  std::optional<std::map<std::string, std::optional<std::string>>> output_folder;
+  if (watch == watch_output_folder::whole && fs::is_directory(out.parent_path())) output_folder = snapshot(out.parent_path());
+
+  check_failure_report(quantize({in.string(), out.string()}), mentions);
+
+  CHECK(snapshot(in.parent_path()) == input_folder);
+  CHECK(output_traces(out) == traces);
+  if (output_folder) CHECK(snapshot(out.parent_path()) == *output_folder);
+}
+
+// A test's folders: inputs in in/, outputs in out/ (separate, so "out/ is unchanged" is exact).
+struct cli_dirs {
+  temp_dir root;
+  fs::path in = root / "in";
+  fs::path out = root / "out";
+  cli_dirs() {
+    fs::create_directory(in);
+    fs::create_directory(out);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("unreadable inputs fail with one line naming the file", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path out = d.out / "out.onnx";
+
+  SECTION("missing file") {
+    expect_refused(d.in / "missing.onnx", out, {(d.in / "missing.onnx").string(), "no such file"});
+  }
+  SECTION("empty file") {
+    mq::test::write_bytes(d.in / "empty.onnx", "");
+    expect_refused(d.in / "empty.onnx", out, {(d.in / "empty.onnx").string(), "file is empty"});
+  }
+  SECTION("a directory") {
+    fs::create_directory(d.in / "model.onnx");
+    expect_refused(d.in / "model.onnx", out, {(d.in / "model.onnx").string(), "is a directory"});
+  }
+}
+
+TEST_CASE("bytes that are not an ONNX model fail with one line naming the file", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+  const fs::path out = d.out / "out.onnx";
+
+  SECTION("4 KiB of random bytes (seed 20240611)") {
+    mq::test::write_bytes(in, random_bytes(4096, 20240611));
+  }
+  SECTION("a JSON document") {
+    mq::test::write_bytes(in, R"({"model": "resnet18", "opset": 13, "weights": [0.5, -1.25, 3.0]})"
+                              "\n");
+  }
+  SECTION("plain text") {
+    mq::test::write_bytes(in, "This is not a model.\nIt is a README that was renamed to in.onnx.\n");
+  }
+  SECTION("the first half of a synthetic model") {
+    const std::string bytes = good_model(32, 32).SerializeAsString();
+    mq::test::write_bytes(in, bytes.substr(0, bytes.size() / 2));
+  }
+  expect_refused(in, out, {in.string(), "not an ONNX model"});
+}
+
+TEST_CASE("the first half of each real model fails with one line naming the file", "[e2e][cli][shared]") {
+  for (const auto& model : mq::test::shared_models()) {
+    cli_dirs d;
+    const fs::path in = d.in / model.filename();
+    const std::string bytes = mq::test::read_bytes(model);
+    mq::test::write_bytes(in, bytes.substr(0, bytes.size() / 2));
+    expect_refused(in, d.out / "out.onnx", {in.string(), "not an ONNX model"});
+  }
+}
+
+TEST_CASE("broken external data fails with one line naming model, tensor and data file", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+  mq::test::write_proto(external_model("weights.bin"), in);
+
+  SECTION("data file missing") {
+    expect_refused(in, d.out / "out.onnx", {in.string(), "tensor 'w'", "'weights.bin'", "not found"});
+  }
+  SECTION("data file shorter than offset + length") {
+    mq::test::write_bytes(d.in / "weights.bin", std::string(20, '\x01'));
+    expect_refused(in, d.out / "out.onnx",
+                   {in.string(), "tensor 'w'", "'weights.bin'", "has 20 bytes", "needs 48"});
+  }
+}
+
+TEST_CASE("unusable output locations fail with one line and leave nothing behind", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+  mq::test::write_proto(good_model(), in);
+
+  SECTION("output folder does not exist") {
+    expect_refused(in, d.out / "absent" / "out.onnx", {(d.out / "absent").string(), "does not exist"});
+    CHECK_FALSE(fs::exists(d.out / "absent"));
+  }
+  SECTION("output folder is a file") {
+    expect_refused(in, in / "out.onnx", {in.string(), "not a directory"});
+  }
+  SECTION("output is an existing directory") {
+    fs::create_directory(d.out / "out.onnx");
+    expect_refused(in, d.out / "out.onnx", {(d.out / "out.onnx").string(), "is a directory"});
+  }
+  SECTION("output folder is not writable, even for root (/proc)") {
+    expect_refused(in, "/proc/out.onnx", {"'/proc'"}, watch_output_folder::traces_only);
+  }
+  SECTION("output folder is chmod 0555") {
+    if (::geteuid() == 0) {
+      WARN("not run: permissions do not stop root (the /proc section covers it)");
+      return;
+    }
+    fs::permissions(d.out, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                               fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+    expect_refused(in, d.out / "out.onnx", {d.out.string(), "permission denied"});
+    fs::permissions(d.out, fs::perms::owner_all);
+  }
+}
+
+TEST_CASE("writing over the input or its external data is refused", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+
+  SECTION("same path") {
+    mq::test::write_proto(good_model(), in);
+    expect_refused(in, in, {in.string(), "it is the input model"});
+  }
+  SECTION("same file, spelled differently") {
+    mq::test::write_proto(good_model(), in);
+    expect_refused(in, d.in / "." / "in.onnx", {"it is the input model"});
+  }
+  SECTION("a symlink to the input") {
+    mq::test::write_proto(good_model(), in);
+    fs::create_symlink(in, d.in / "link.onnx");
+    expect_refused(in, d.in / "link.onnx", {(d.in / "link.onnx").string(), "it is the input model"});
+  }
+  SECTION("the input's external data file") {
+    mq::test::write_proto(external_model("weights.bin"), in);
+    mq::test::write_bytes(d.in / "weights.bin", random_bytes(48, 7));
+    expect_refused(in, d.in / "weights.bin", {(d.in / "weights.bin").string(), "external data"});
+  }
+  SECTION("the output's data file would be the input's external data") {
+    mq::test::write_proto(external_model("out.onnx.data"), in);
+    mq::test::write_bytes(d.in / "out.onnx.data", random_bytes(48, 7));
+    expect_refused(in, d.in / "out.onnx", {(d.in / "out.onnx").string(), "external data"});
+  }
+}
+
+TEST_CASE("a failed run leaves an existing output untouched", "[e2e][cli]") {
+  cli_dirs d;
+  mq::test::write_bytes(d.in / "in.onnx", "not a model");
+  mq::test::write_bytes(d.out / "out.onnx", "previous output");
+  expect_refused(d.in / "in.onnx", d.out / "out.onnx", {"not an ONNX model"});
+  CHECK(mq::test::read_bytes(d.out / "out.onnx") == "previous output");
+}
+
+// Names in messages come from the command line and from inside the model; either may hold
+// control characters, and the message must still be one line (they are printed escaped).
+TEST_CASE("names with control characters still give exactly one error line", "[e2e][cli]") {
+  cli_dirs d;
+  SECTION("input file name") {
+    expect_refused(d.in / "two\nlines.onnx", d.out / "out.onnx", {"two\\nlines.onnx", "no such file"});
+  }
+  SECTION("external data location inside the model") {
+    mq::test::write_proto(external_model("weights\n\x1b[2J.bin"), d.in / "in.onnx");
+    expect_refused(d.in / "in.onnx", d.out / "out.onnx", {"weights\\n\\x1b[2J.bin", "not found"});
+  }
+}
+
+TEST_CASE("usage errors exit 2 and touch nothing", "[e2e][cli]") {
+  cli_dirs d;
+  const std::string in = (d.in / "in.onnx").string();
+  const std::string out = (d.out / "out.onnx").string();
+  mq::test::write_proto(good_model(), in);
+  const auto input_folder = snapshot(d.in);
+
+  const std::vector<std::vector<std::string>> cases = {
+      {},
+      {in},
+      {in, out, "extra.onnx"},
+      {"--frobnicate", in, out},
+      {in, out, "--external-data"},
+      {in, out, "--external-data", "sometimes"},
+  };
+  for (const auto& args : cases) {
+    const auto r = quantize(args);
+    INFO("args: " << Catch::Detail::stringify(args) << "\nstderr: " << r.err);
+    CHECK(r.exit_code == exit_usage);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::StartsWith("mq-quantize: ") && Catch::Contains("--help"));
+    CHECK(fs::is_empty(d.out));
+    CHECK(snapshot(d.in) == input_folder);
+  }
+}
+
+TEST_CASE("--help and --version print to stdout and exit 0", "[e2e][cli]") {
+  const auto help = quantize({"--help"});
+  CHECK(help.exit_code == exit_ok);
+  CHECK(help.err.empty());
+  CHECK_THAT(help.out, Catch::StartsWith("usage: mq-quantize IN.onnx OUT.onnx"));
+
+  const auto version = quantize({"--version"});
+  CHECK(version.exit_code == exit_ok);
+  CHECK(version.err.empty());
+  CHECK_THAT(version.out, Catch::StartsWith("mq-quantize "));
+}
+
+TEST_CASE("a good model is written, loads, and leaves the input alone", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+  const fs::path out = d.out / "out.onnx";
+  SECTION("inline weights") { mq::test::write_proto(good_model(), in); }
+  SECTION("external weights") {
+    mq::test::write_proto(external_model("weights.bin"), in);
+    mq::test::write_bytes(d.in / "weights.bin", std::string(48, '\x3f'));  // w = 0.747f everywhere
+  }
+  const auto input_folder = snapshot(d.in);
+
+  const auto r = quantize({in.string(), out.string()});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == exit_ok);
+  CHECK(r.err.empty());
+  CHECK_THAT(r.out, Catch::EndsWith("wrote " + out.string() + "\n"));
+  CHECK(snapshot(d.in) == input_folder);
+  // The model, and its data file if the external-data policy chose one; no temporaries.
+  auto files = listing(d.out);
+  CHECK((files == std::vector<std::string>{"out.onnx"} ||
+         files == std::vector<std::string>{"out.onnx", "out.onnx.data"}));
+
+  auto written = mq::model::load(out);
+  REQUIRE(written);
+  CHECK(written->node_count() >= 1);
+  CHECK(written->check());
+}
+
+TEST_CASE("--quiet prints nothing on success", "[e2e][cli]") {
+  cli_dirs d;
+  mq::test::write_proto(good_model(), d.in / "in.onnx");
+  const auto r = quantize({"-q", (d.in / "in.onnx").string(), (d.out / "out.onnx").string()});
+  CHECK(r.exit_code == exit_ok);
+  CHECK(r.out.empty());
+  CHECK(r.err.empty());
+  CHECK(fs::exists(d.out / "out.onnx"));
+}

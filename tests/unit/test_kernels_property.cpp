@@ -1,0 +1,497 @@
+// Property tests: every Eigen kernel is bit-identical to its reference twin (kernels.h contract),
+// on random and adversarial data, aligned and misaligned, and quantize_weight gives identical
+// results through either table for per-tensor, per-channel (every axis of 2-D, 3-D, 4-D tensors)
+// and blocked quantization. Both tables are called directly, so this runs both paths in one
+// process whatever MQ_KERNELS says.
+//
+// Seeds: each case derives its seed from Catch's --rng-seed (default: a fixed value) and prints
+// it with INFO, so a failure can be replayed with `--rng-seed <n>`.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "quant/layout.h"
+#include "quant/quant.h"
+
+namespace {
+
+using mq::kernels::clip_range;
+using mq::kernels::eigen_kernels;
+using mq::kernels::kernel_table;
+using mq::kernels::no_index;
+using mq::kernels::reference_kernels;
+
+constexpr float inf = std::numeric_limits<float>::infinity();
+constexpr float qnan = std::numeric_limits<float>::quiet_NaN();
+
+const std::vector<std::size_t> sizes = {1, 7, 8, 9, 15, 16, 17, 1023, 4097};
+
+std::uint32_t base_seed() {
+  const auto s = Catch::rngSeed();
+  return s == 0 ? 20240611u : static_cast<std::uint32_t>(s);
+}
+
+std::uint32_t bits(float v) { return std::bit_cast<std::uint32_t>(v); }
+
+// The kinds of data every kernel is fed.
+enum class pattern {
+  normal,         // gaussian, mixed signs
+  signed_zeros,   // +0, -0 and a few tiny values
+  ties,           // x / scale exactly k + 0.5 (scale is a power of two in the quantize tests)
+  saturating,     // far outside the integer range, up to +-FLT_MAX
+  denormals,      // subnormal floats
+  all_equal,      // one repeated value
+  outlier,        // small values and one huge one
+};
+
+const std::vector<pattern> patterns = {pattern::normal,    pattern::signed_zeros, pattern::ties,
+                                       pattern::saturating, pattern::denormals,   pattern::all_equal,
+                                       pattern::outlier};
+
+const char* to_string(pattern p) {
+  switch (p) {
+    case pattern::normal: return "normal";
+    case pattern::signed_zeros: return "signed_zeros";
+    case pattern::ties: return "ties";
+    case pattern::saturating: return "saturating";
+    case pattern::denormals: return "denormals";
+    case pattern::all_equal: return "all_equal";
+    case pattern::outlier: return "outlier";
+  }
+  return "?";
+}
+
+// Fills `out` with data of the given pattern. `tie_scale` is the scale the quantize tests use, so
+// `ties` values are exactly (k + 0.5) * tie_scale.
+void fill(std::span<float> out, pattern p, std::mt19937& rng, float tie_scale = 0.25f) {
+  std::normal_distribution<float> gauss(0.0f, 1.0f);
+  std::uniform_int_distribution<int> small_int(-300, 300);
+  std::uniform_int_distribution<int> coin(0, 3);
+  for (float& v : out) {
+    switch (p) {
+      case pattern::normal: v = gauss(rng) * 3.0f; break;
+      case pattern::signed_zeros: {
+        const int c = coin(rng);
+        v = c == 0 ? 0.0f : c == 1 ? -0.0f : c == 2 ? -1e-30f : 1e-30f;
+        break;
+      }
+      case pattern::ties: v = (static_cast<float>(small_int(rng)) + 0.5f) * tie_scale; break;
+      case pattern::saturating: {
+        const int c = coin(rng);
+        v = c == 0 ? FLT_MAX : c == 1 ? -FLT_MAX : gauss(rng) * 1e6f;
+        break;
+      }
+      case pattern::denormals:
+        v = static_cast<float>(small_int(rng)) * std::numeric_limits<float>::denorm_min() * 7.0f;
+        break;
+      case pattern::all_equal: v = -2.75f; break;
+      case pattern::outlier: v = gauss(rng) * 0.01f; break;
+    }
+  }
+  if (p == pattern::outlier && !out.empty()) {
+    out[std::uniform_int_distribution<std::size_t>(0, out.size() - 1)(rng)] = 3.0e6f;
+  }
+}
+
+// A buffer whose data() may be shifted by one float, so kernels see unaligned pointers.
+struct shifted_buffer {
+  std::vector<float> storage;
+  std::size_t offset;
+  shifted_buffer(std::size_t n, std::size_t shift) : storage(n + 1, 0.0f), offset(shift) {}
+  std::span<float> span() { return {storage.data() + offset, storage.size() - 1}; }
+};
+
+void require_same_minmax(const mq::kernels::minmax_result& ref,
+                         const mq::kernels::minmax_result& vec) {
+  REQUIRE(ref.first_nonfinite == vec.first_nonfinite);
+  if (ref.first_nonfinite != no_index) return;  // min/max unspecified with non-finite input
+  REQUIRE(bits(ref.min) == bits(vec.min));
+  REQUIRE(bits(ref.max) == bits(vec.max));
+}
+
+void require_same_floats(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO("index " << i << ": " << a[i] << " vs " << b[i]);
+    REQUIRE(bits(a[i]) == bits(b[i]));
+  }
+}
+
+void require_same_bytes(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
+  REQUIRE(a.size() == b.size());
+  const auto diff = std::mismatch(a.begin(), a.end(), b.begin());
+  INFO("first difference at byte " << (diff.first - a.begin()));
+  REQUIRE(diff.first == a.end());
+}
+
+// Puts NaN, +inf or -inf at a random position (and sometimes a second one later).
+std::size_t poison(std::span<float> x, std::mt19937& rng, int kind) {
+  const float bad = kind == 0 ? qnan : kind == 1 ? inf : -inf;
+  const std::size_t at = std::uniform_int_distribution<std::size_t>(0, x.size() - 1)(rng);
+  x[at] = bad;
+  if (at + 1 < x.size()) x[x.size() - 1] = qnan;
+  return at;
+}
+
+const std::vector<clip_range> clips = {{-128, 127}, {0, 255}, {-8, 7}, {0, 15}};
+
+}  // namespace
+
+TEST_CASE("the two kernel tables are distinct and named", "[kernels]") {
+  REQUIRE(std::string(reference_kernels().name) == "reference");
+  REQUIRE(std::string(eigen_kernels().name) == "eigen");
+}
+
+TEST_CASE("MQ_KERNELS selection", "[kernels]") {
+  CHECK(mq::kernels::select_kernels(nullptr).table == &eigen_kernels());
+  CHECK(mq::kernels::select_kernels("").table == &eigen_kernels());
+  CHECK(mq::kernels::select_kernels("eigen").table == &eigen_kernels());
+  CHECK(mq::kernels::select_kernels("eigen").warning.empty());
+  CHECK(mq::kernels::select_kernels("reference").table == &reference_kernels());
+  const auto unknown = mq::kernels::select_kernels("avx9000");
+  CHECK(unknown.table == &reference_kernels());
+  CHECK(unknown.warning.find("MQ_KERNELS='avx9000'") != std::string::npos);
+}
+
+TEST_CASE("minmax: eigen == reference", "[kernels][property]") {
+  for (const std::size_t n : sizes) {
+    for (const std::size_t shift : {0u, 1u}) {
+      for (const pattern p : patterns) {
+        const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(n * 31 + shift);
+        INFO("seed " << seed << ", n " << n << ", shift " << shift << ", " << to_string(p));
+        std::mt19937 rng(seed);
+        shifted_buffer buf(n, shift);
+        fill(buf.span(), p, rng);
+        require_same_minmax(reference_kernels().minmax(buf.span()),
+                            eigen_kernels().minmax(buf.span()));
+      }
+    }
+  }
+}
+
+TEST_CASE("minmax: exact values, signed zeros and empty input", "[kernels]") {
+  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+    INFO(k->name);
+    std::vector<float> x(37, -0.0f);
+    auto r = k->minmax(x);
+    CHECK(bits(r.min) == bits(0.0f));  // zero results are +0 whatever the input's sign
+    CHECK(bits(r.max) == bits(0.0f));
+    x[20] = -5.5f;
+    x[36] = 1e-45f;
+    r = k->minmax(x);
+    CHECK(r.min == -5.5f);
+    CHECK(r.max == 1e-45f);
+    CHECK(r.first_nonfinite == no_index);
+    r = k->minmax(std::span<const float>());
+    CHECK(r.min == inf);
+    CHECK(r.max == -inf);
+  }
+}
+
+TEST_CASE("minmax: NaN and inf give the same first index", "[kernels][property]") {
+  for (const std::size_t n : sizes) {
+    for (int kind = 0; kind < 3; ++kind) {
+      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(n * 7 + kind);
+      INFO("seed " << seed << ", n " << n << ", kind " << kind);
+      std::mt19937 rng(seed);
+      shifted_buffer buf(n, 1);
+      fill(buf.span(), pattern::normal, rng);
+      const std::size_t at = poison(buf.span(), rng, kind);
+      const auto ref = reference_kernels().minmax(buf.span());
+      const auto vec = eigen_kernels().minmax(buf.span());
+      REQUIRE(ref.first_nonfinite == static_cast<std::int64_t>(at));
+      REQUIRE(vec.first_nonfinite == ref.first_nonfinite);
+    }
+  }
+}
+
+TEST_CASE("minmax_rows and minmax_columns: eigen == reference", "[kernels][property]") {
+  const std::vector<std::size_t> rows_list = {1, 3, 8, 17};
+  std::vector<std::size_t> cols_list = sizes;
+  cols_list.push_back(1025);  // crosses the 1024-column tile of the Eigen column kernel
+  for (const std::size_t rows : rows_list) {
+    for (const std::size_t cols : cols_list) {
+      for (const pattern p : patterns) {
+        const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(rows * 10007 + cols);
+        INFO("seed " << seed << ", " << rows << "x" << cols << ", " << to_string(p));
+        std::mt19937 rng(seed);
+        shifted_buffer buf(rows * cols, (rows + cols) % 2);
+        fill(buf.span(), p, rng);
+        const float* x = buf.span().data();
+        std::vector<float> rmin(rows), rmax(rows), vmin(rows), vmax(rows);
+        REQUIRE(reference_kernels().minmax_rows(x, rows, cols, rmin.data(), rmax.data()) == no_index);
+        REQUIRE(eigen_kernels().minmax_rows(x, rows, cols, vmin.data(), vmax.data()) == no_index);
+        require_same_floats(rmin, vmin);
+        require_same_floats(rmax, vmax);
+        std::vector<float> cmin(cols), cmax(cols), wmin(cols), wmax(cols);
+        REQUIRE(reference_kernels().minmax_columns(x, rows, cols, cmin.data(), cmax.data()) == no_index);
+        REQUIRE(eigen_kernels().minmax_columns(x, rows, cols, wmin.data(), wmax.data()) == no_index);
+        require_same_floats(cmin, wmin);
+        require_same_floats(cmax, wmax);
+      }
+    }
+  }
+}
+
+TEST_CASE("minmax_rows and minmax_columns: non-finite index", "[kernels][property]") {
+  for (const std::size_t cols : {1u, 9u, 17u, 1030u}) {
+    for (int kind = 0; kind < 3; ++kind) {
+      const std::size_t rows = 5;
+      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(cols * 3 + kind);
+      INFO("seed " << seed << ", cols " << cols << ", kind " << kind);
+      std::mt19937 rng(seed);
+      shifted_buffer buf(rows * cols, 1);
+      fill(buf.span(), pattern::normal, rng);
+      const auto at = static_cast<std::int64_t>(poison(buf.span(), rng, kind));
+      const float* x = buf.span().data();
+      std::vector<float> a(std::max(rows, cols)), b(std::max(rows, cols));
+      CHECK(reference_kernels().minmax_rows(x, rows, cols, a.data(), b.data()) == at);
+      CHECK(eigen_kernels().minmax_rows(x, rows, cols, a.data(), b.data()) == at);
+      CHECK(reference_kernels().minmax_columns(x, rows, cols, a.data(), b.data()) == at);
+      CHECK(eigen_kernels().minmax_columns(x, rows, cols, a.data(), b.data()) == at);
+    }
+  }
+}
+
+TEST_CASE("quantize: eigen == reference", "[kernels][property]") {
+  // Power-of-two scales make the `ties` pattern land exactly on k + 0.5; the others do not.
+  const std::vector<float> scales = {0.25f, 1.0f, 0.0123f, 3.7f, FLT_MIN, 1e-39f /* subnormal */};
+  for (const std::size_t n : sizes) {
+    for (const std::size_t shift : {0u, 1u}) {
+      for (const pattern p : patterns) {
+        for (const float scale : scales) {
+          for (const clip_range clip : clips) {
+            const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(n * 131 + shift);
+            std::mt19937 rng(seed);
+            const std::int32_t zp =
+                std::uniform_int_distribution<std::int32_t>(clip.lo, clip.hi)(rng);
+            INFO("seed " << seed << ", n " << n << ", shift " << shift << ", " << to_string(p)
+                         << ", scale " << scale << ", zp " << zp << ", clip [" << clip.lo << ", "
+                         << clip.hi << "]");
+            shifted_buffer buf(n, shift);
+            fill(buf.span(), p, rng, scale);
+            std::vector<std::uint8_t> ref(n), vec(n);
+            REQUIRE(reference_kernels().quantize(buf.span(), scale, zp, clip, ref.data()) == no_index);
+            REQUIRE(eigen_kernels().quantize(buf.span(), scale, zp, clip, vec.data()) == no_index);
+            require_same_bytes(ref, vec);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("quantize: exact ties round half to even in both tables", "[kernels]") {
+  // x / 0.5 = k + 0.5 exactly; round half to even gives these (numpy.round / QuantizeLinear).
+  const std::vector<float> x = {0.25f, 0.75f, 1.25f, 1.75f, -0.25f, -0.75f, -1.25f, -1.75f,
+                                0.25f, 0.75f, 1.25f, 1.75f, -0.25f, -0.75f, -1.25f, -1.75f, 2.25f};
+  const std::vector<std::int8_t> want = {0, 2, 2, 4, 0, -2, -2, -4, 0, 2, 2, 4, 0, -2, -2, -4, 4};
+  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+    INFO(k->name);
+    std::vector<std::uint8_t> out(x.size());
+    REQUIRE(k->quantize(x, 0.5f, 0, {-128, 127}, out.data()) == no_index);
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      INFO("x = " << x[i]);
+      CHECK(static_cast<std::int8_t>(out[i]) == want[i]);
+    }
+  }
+}
+
+TEST_CASE("quantize: NaN and inf give the same index and bytes", "[kernels][property]") {
+  for (const std::size_t n : sizes) {
+    for (int kind = 0; kind < 3; ++kind) {
+      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(n * 11 + kind);
+      INFO("seed " << seed << ", n " << n << ", kind " << kind);
+      std::mt19937 rng(seed);
+      shifted_buffer buf(n, 1);
+      fill(buf.span(), pattern::normal, rng);
+      const auto at = static_cast<std::int64_t>(poison(buf.span(), rng, kind));
+      std::vector<std::uint8_t> ref(n), vec(n);
+      REQUIRE(reference_kernels().quantize(buf.span(), 0.05f, 3, {-128, 127}, ref.data()) == at);
+      REQUIRE(eigen_kernels().quantize(buf.span(), 0.05f, 3, {-128, 127}, vec.data()) == at);
+      require_same_bytes(ref, vec);  // NaN -> lo, +-inf saturate (kernels.h)
+      const auto v = buf.span()[static_cast<std::size_t>(at)];
+      const std::int8_t expected = std::isnan(v) ? -128 : v > 0 ? 127 : -128;
+      CHECK(static_cast<std::int8_t>(ref[static_cast<std::size_t>(at)]) == expected);
+    }
+  }
+}
+
+TEST_CASE("quantize_rows and quantize_columns: eigen == reference", "[kernels][property]") {
+  const std::vector<std::size_t> rows_list = {1, 3, 17};
+  std::vector<std::size_t> cols_list = sizes;
+  cols_list.push_back(1025);
+  for (const std::size_t rows : rows_list) {
+    for (const std::size_t cols : cols_list) {
+      for (const pattern p : patterns) {
+        for (const clip_range clip : clips) {
+          const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(rows * 7919 + cols);
+          INFO("seed " << seed << ", " << rows << "x" << cols << ", " << to_string(p) << ", clip ["
+                       << clip.lo << ", " << clip.hi << "]");
+          std::mt19937 rng(seed);
+          shifted_buffer buf(rows * cols, cols % 2);
+          fill(buf.span(), p, rng);
+          const float* x = buf.span().data();
+          const std::size_t groups = std::max(rows, cols);
+          std::vector<float> scales(groups);
+          std::vector<std::int32_t> zps(groups);
+          std::uniform_real_distribution<float> log_scale(-12.0f, 4.0f);
+          std::uniform_int_distribution<std::int32_t> zp(clip.lo, clip.hi);
+          for (std::size_t g = 0; g < groups; ++g) {
+            // Some power-of-two scales (ties hit exactly), some arbitrary.
+            scales[g] = g % 3 == 0 ? std::ldexp(1.0f, static_cast<int>(log_scale(rng)))
+                                   : std::exp2(log_scale(rng));
+            zps[g] = zp(rng);
+          }
+          std::vector<std::uint8_t> ref(rows * cols), vec(rows * cols);
+          REQUIRE(reference_kernels().quantize_rows(x, rows, cols, scales.data(), zps.data(), clip,
+                                                    ref.data()) == no_index);
+          REQUIRE(eigen_kernels().quantize_rows(x, rows, cols, scales.data(), zps.data(), clip,
+                                                vec.data()) == no_index);
+          require_same_bytes(ref, vec);
+          REQUIRE(reference_kernels().quantize_columns(x, rows, cols, scales.data(), zps.data(),
+                                                       clip, ref.data()) == no_index);
+          REQUIRE(eigen_kernels().quantize_columns(x, rows, cols, scales.data(), zps.data(), clip,
+                                                   vec.data()) == no_index);
+          require_same_bytes(ref, vec);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("quantize_rows and quantize_columns: non-finite index", "[kernels][property]") {
+  for (const std::size_t cols : {1u, 9u, 17u, 1030u}) {
+    for (int kind = 0; kind < 3; ++kind) {
+      const std::size_t rows = 4;
+      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(cols * 5 + kind);
+      INFO("seed " << seed << ", cols " << cols << ", kind " << kind);
+      std::mt19937 rng(seed);
+      shifted_buffer buf(rows * cols, 0);
+      fill(buf.span(), pattern::normal, rng);
+      const auto at = static_cast<std::int64_t>(poison(buf.span(), rng, kind));
+      const float* x = buf.span().data();
+      const std::vector<float> scales(std::max(rows, cols), 0.02f);
+      const std::vector<std::int32_t> zps(std::max(rows, cols), 0);
+      std::vector<std::uint8_t> ref(rows * cols), vec(rows * cols);
+      for (const auto fn : {&kernel_table::quantize_rows, &kernel_table::quantize_columns}) {
+        CHECK((reference_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), {0, 255},
+                                        ref.data()) == at);
+        CHECK((eigen_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), {0, 255},
+                                    vec.data()) == at);
+        require_same_bytes(ref, vec);
+      }
+    }
+  }
+}
+
+// ---- quantize_weight through both tables ----
+
+namespace {
+
+std::vector<std::vector<std::int64_t>> shapes_for_rank(std::size_t rank) {
+  switch (rank) {
+    case 2: return {{7, 9}, {33, 17}, {1, 40}, {64, 3}};
+    case 3: return {{3, 5, 7}, {2, 40, 3}, {4, 3, 33}};
+    default: return {{4, 3, 3, 3}, {2, 5, 1, 33}, {6, 2, 4, 5}};
+  }
+}
+
+std::size_t element_count(const std::vector<std::int64_t>& dims) {
+  std::size_t n = 1;
+  for (const auto d : dims) n *= static_cast<std::size_t>(d);
+  return n;
+}
+
+void require_same_weight(const mq::quant::quantized_weight& a,
+                         const mq::quant::quantized_weight& b) {
+  require_same_floats(a.scales, b.scales);
+  REQUIRE(a.zero_points == b.zero_points);
+  REQUIRE(a.scale_dims == b.scale_dims);
+  require_same_bytes(a.data, b.data);
+  REQUIRE(a.sqnr_db == b.sqnr_db);
+  REQUIRE(bits(a.max_abs_error) == bits(b.max_abs_error));
+}
+
+std::string describe(const std::vector<std::int64_t>& dims) {
+  std::string s;
+  for (const auto d : dims) s += (s.empty() ? "" : "x") + std::to_string(d);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("quantize_weight: eigen == reference on every axis, every mode", "[kernels][property]") {
+  using mq::quant::qtype;
+  using mq::quant::symmetry;
+  for (std::size_t rank = 2; rank <= 4; ++rank) {
+    for (const auto& dims : shapes_for_rank(rank)) {
+      for (int axis = -static_cast<int>(rank); axis < static_cast<int>(rank); ++axis) {
+        for (const pattern p : patterns) {
+          const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(element_count(dims));
+          std::mt19937 rng(seed);
+          std::vector<float> w(element_count(dims));
+          fill(w, p, rng);
+          for (int mode = 0; mode < 5; ++mode) {
+            mq::quant::weight_options o;
+            o.axis = axis;
+            o.per_channel = mode >= 1;
+            o.type = mode == 2 ? qtype::uint8 : mode >= 3 ? qtype::int4 : qtype::int8;
+            o.sym = mode == 2 ? symmetry::asymmetric : symmetry::symmetric;
+            o.block_size = mode == 3 ? 2 : mode == 4 ? 16 : 0;
+            INFO("seed " << seed << ", dims " << describe(dims) << ", axis " << axis << ", "
+                         << to_string(p) << ", mode " << mode);
+            const auto ref = mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims,
+                                                                     o, "w");
+            const auto vec = mq::quant::detail::quantize_weight_with(eigen_kernels(), w, dims, o,
+                                                                     "w");
+            REQUIRE(ref.has_value() == vec.has_value());
+            if (!ref) {
+              REQUIRE(ref.error().message == vec.error().message);
+              continue;
+            }
+            require_same_weight(*ref, *vec);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("quantize_weight: NaN/inf errors are identical through both tables", "[kernels]") {
+  const std::vector<std::int64_t> dims = {6, 5, 7};
+  for (int mode = 0; mode < 3; ++mode) {
+    for (int axis = 0; axis < 3; ++axis) {
+      for (int kind = 0; kind < 3; ++kind) {
+        const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(mode * 9 + axis * 3 + kind);
+        INFO("seed " << seed << ", mode " << mode << ", axis " << axis << ", kind " << kind);
+        std::mt19937 rng(seed);
+        std::vector<float> w(element_count(dims));
+        fill(w, pattern::normal, rng);
+        const std::size_t at = poison(w, rng, kind);
+        mq::quant::weight_options o;
+        o.axis = axis;
+        o.per_channel = mode == 1;
+        o.block_size = mode == 2 ? 4 : 0;
+        const auto ref = mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims, o, "w7");
+        const auto vec = mq::quant::detail::quantize_weight_with(eigen_kernels(), w, dims, o, "w7");
+        REQUIRE_FALSE(ref.has_value());
+        REQUIRE_FALSE(vec.has_value());
+        CHECK(ref.error().code == mq::errc::numeric);
+        CHECK(ref.error().message == vec.error().message);
+        CHECK(ref.error().message.find("at index " + std::to_string(at) + ";") != std::string::npos);
+      }
+    }
+  }
+}
