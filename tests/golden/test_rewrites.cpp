@@ -1,0 +1,218 @@
+// Golden tests of the graph rewrites on small ONNX-text models: the exact nodes, quantized
+// bytes, scales and zero points. Expected numbers are computed by hand from ONNX Runtime's
+// formulas (symmetric int8: scale = 2*max|w| / 254 in double, stored as float; q = round(w/scale)).
+#include <catch2/catch.hpp>
+#include <onnx/checker.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "mq/quantize.h"
+#include "mq/version.h"
+#include "onnx_io/model_impl.h"
+#include "support/test_models.h"
+
+using mq::test::parse_text_model;
+
+namespace {
+
+const onnx::TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name) {
+  for (const auto& t : g.initializer()) {
+    if (t.name() == name) return &t;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> op_types(const onnx::GraphProto& g) {
+  std::vector<std::string> ops;
+  for (const auto& n : g.node()) ops.push_back(n.op_type());
+  return ops;
+}
+
+std::vector<std::int8_t> int8_values(const onnx::TensorProto& t) {
+  std::vector<std::int8_t> v(t.raw_data().size());
+  std::memcpy(v.data(), t.raw_data().data(), v.size());
+  return v;
+}
+
+std::vector<float> float_values(const onnx::TensorProto& t) {
+  std::vector<float> v(t.raw_data().size() / 4);
+  std::memcpy(v.data(), t.raw_data().data(), v.size() * 4);
+  return v;
+}
+
+float symmetric_scale(double absmax) { return static_cast<float>(2.0 * absmax / 254.0); }
+
+mq::quantize_report quantize_ok(mq::model& m, const mq::quantize_options& o) {
+  auto r = mq::quantize(m, o);
+  if (!r) FAIL(r.error().message);
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("MatMul qoperator per tensor: ONNX Runtime's dynamic form and numbers", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  y = MatMul(x, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  mq::quantize_options o;
+  o.format = mq::quant_format::qoperator;
+  auto report = quantize_ok(m, o);
+  const auto& g = m.internals().proto.graph();
+  CHECK(op_types(g) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
+  CHECK(g.node(4).output(0) == "y");  // the graph output keeps its producer's name
+  const auto* q = find_initializer(g, "w_quantized");
+  REQUIRE(q != nullptr);
+  CHECK(q->data_type() == onnx::TensorProto::INT8);
+  // max|w| = 4: scale = 8/254; 1/scale = 31.75 -> 32, -3 -> -95.25 -> -95, 0.5 -> 15.875 -> 16, 4 -> 127
+  CHECK(int8_values(*q) == std::vector<std::int8_t>{32, -95, 16, 127});
+  CHECK(float_values(*find_initializer(g, "w_scale")) == std::vector<float>{symmetric_scale(4.0)});
+  CHECK(int8_values(*find_initializer(g, "w_zero_point")) == std::vector<std::int8_t>{0});
+  CHECK(find_initializer(g, "w") == nullptr);  // the float weight is gone
+  CHECK(report.quantized_count == 1);
+  CHECK(m.metadata("mq.version") == mq::version());
+  CHECK(m.check());
+}
+
+TEST_CASE("Conv in auto format: int8 weights per output channel + DequantizeLinear", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}, float[2] b = {0.1, 0.2}> {
+  y = Conv(x, w, b)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, {});
+  const auto& g = m.internals().proto.graph();
+  CHECK(op_types(g) == std::vector<std::string>{"DequantizeLinear", "Conv"});
+  const auto& dq = g.node(0);
+  REQUIRE(dq.attribute_size() == 1);
+  CHECK(dq.attribute(0).name() == "axis");
+  CHECK(dq.attribute(0).i() == 0);
+  CHECK(g.node(1).input(1) == dq.output(0));
+  CHECK(g.node(1).input(2) == "b");  // bias stays float
+  // channel 0: max 1 -> 0.25*127 = 31.75 -> 32, -1 -> -127; channel 1: max 2 -> 127, 0.5 -> 31.75 -> 32
+  CHECK(int8_values(*find_initializer(g, "w_quantized")) == std::vector<std::int8_t>{32, -127, 127, 32});
+  CHECK(float_values(*find_initializer(g, "w_scale")) ==
+        std::vector<float>{symmetric_scale(1.0), symmetric_scale(2.0)});
+  CHECK(report.nodes.at(0).granularity == "per-channel(axis=0)");
+  CHECK(m.check());
+}
+
+TEST_CASE("weights in Constant nodes inside If branches are quantized in place", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x, bool c) => (float[1, 2] y) {
+  y = If (c) <
+    then_branch = t () => (float[1, 2] ty) {
+      k = Constant <value = float[2, 2] {1.0, 2.0, 3.0, 4.0}> ()
+      ty = MatMul(x, k)
+    },
+    else_branch = e () => (float[1, 2] ey) {
+      ey = Identity(x)
+    }
+  >
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, {});
+  const auto& then_graph = m.internals().proto.graph().node(0).attribute(0).g();
+  CHECK(op_types(then_graph) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
+  CHECK(find_initializer(then_graph, "k_quantized") != nullptr);
+  REQUIRE(report.nodes.size() == 1);
+  CHECK(report.nodes[0].graph == "main/If#0:then_branch");
+  CHECK(m.check());
+}
+
+TEST_CASE("a weight shared by two nodes is quantized once", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
+  a = MatMul(x, w)
+  y = MatMul(a, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, {});
+  CHECK(report.quantized_count == 2);
+  int quantized_inits = 0;
+  for (const auto& t : m.internals().proto.graph().initializer()) quantized_inits += t.data_type() == onnx::TensorProto::INT8;
+  CHECK(quantized_inits == 2);  // one data tensor + one zero point, shared by both MatMulInteger
+  CHECK(m.check());
+}
+
+TEST_CASE("what stays in float says why", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2, 2] x, float[2, 2] z) => (float[2, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
+  a = MatMul(x, z)
+  y = MatMul(a, w)
+}
+)ONNX");
+  proto.mutable_graph()->mutable_node(1)->set_name("head/fc");
+  auto m = mq::test::to_model(proto);
+  SECTION("activation x activation") {
+    auto report = quantize_ok(m, {});
+    REQUIRE(report.nodes.size() == 2);
+    CHECK_FALSE(report.nodes[0].quantized);
+    CHECK_THAT(report.nodes[0].reason, Catch::Contains("computed at run time"));
+    CHECK(report.nodes[1].quantized);
+  }
+  SECTION("--exclude with a glob") {
+    mq::quantize_options o;
+    o.exclude = {"head/*"};
+    auto report = quantize_ok(m, o);
+    CHECK_FALSE(report.nodes[1].quantized);
+    CHECK(report.nodes[1].reason == "excluded by --exclude");
+  }
+  SECTION("--min-elements") {
+    mq::quantize_options o;
+    o.min_elements = 5;
+    auto report = quantize_ok(m, o);
+    CHECK_FALSE(report.nodes[1].quantized);
+    CHECK_THAT(report.nodes[1].reason, Catch::Contains("4 elements"));
+  }
+}
+
+TEST_CASE("initializers listed as graph inputs: dropped like ONNX Runtime does, or kept", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 4, opset_import: ["" : 13]>
+g (float[1, 2] x, float[2, 2] w) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
+  y = MatMul(x, w)
+}
+)ONNX");
+  SECTION("default: treated as a constant") {
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, {});
+    CHECK(report.quantized_count == 1);
+    CHECK(m.internals().proto.graph().input_size() == 1);
+  }
+  SECTION("--keep-initializer-inputs") {
+    auto m = mq::test::to_model(proto);
+    mq::quantize_options o;
+    o.graph_input_weights = mq::initializer_inputs::keep;
+    auto report = quantize_ok(m, o);
+    CHECK(report.quantized_count == 0);
+    CHECK_THAT(report.nodes[0].reason, Catch::Contains("also a graph input"));
+    CHECK(m.internals().proto.graph().input_size() == 2);
+  }
+}
+
+TEST_CASE("a NaN weight is an error naming the tensor and node", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
+  y = MatMul(x, w)
+}
+)ONNX");
+  proto.mutable_graph()->mutable_initializer(0)->set_float_data(2, std::nanf(""));
+  auto m = mq::test::to_model(proto);
+  auto r = mq::quantize(m, {});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == mq::errc::numeric);
+  CHECK_THAT(r.error().message, Catch::Contains("'w'") && Catch::Contains("MatMul"));
+}
