@@ -179,7 +179,7 @@ g (float[1, 16384] x) => (float[1, 17000] y) {
     t->add_dims(rows);
     t->add_dims(17000);
     std::string raw(static_cast<std::size_t>(rows) * 17000 * 4, '\0');
-    for (std::size_t i = 0; i < raw.size(); i += 4093) raw[i] = static_cast<char>(i / 4093 + rows);
+    for (std::size_t i = 0; i < raw.size(); i += 4093) raw[i] = static_cast<char>(i / 4093 + static_cast<std::size_t>(rows));
     t->set_raw_data(std::move(raw));
   }
   REQUIRE(m.save(dir / "big.onnx"));
