@@ -66,7 +66,8 @@ class tensor_view {
   const std::string& name() const noexcept { return name_; }
   mq::dtype type() const noexcept { return type_; }
   std::span<const std::int64_t> dims() const noexcept { return dims_; }
-  /// Product of dims (1 for a scalar).
+  /// Product of dims (1 for a scalar); -1 when a dim is negative or the product overflows int64
+  /// (never for tensors of a loaded model: the loader rejects such shapes).
   std::int64_t element_count() const noexcept;
   storage kind() const noexcept { return kind_; }
 

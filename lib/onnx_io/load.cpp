@@ -55,6 +55,18 @@ result<void> validate_structure(const model::impl& m) {
   return {};
 }
 
+// Dims must be non-negative with a size that fits in 64 bits: views, verification and the passes
+// multiply dims, and a shape like [2^40, 2^40] would overflow there (found by fuzz_model_loader).
+result<void> validate_tensor_shapes(model::impl& m) {
+  result<void> status;
+  onnx_io::for_each_tensor(*m.proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
+    if (status && !onnx_io::checked_element_count(t)) {
+      status = fail(errc::invalid_model, m.label + ": " + onnx_io::impossible_shape(t));
+    }
+  });
+  return status;
+}
+
 result<void> resolve_all_external(model::impl& m) {
   result<void> status;
   onnx_io::for_each_tensor(*m.proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
@@ -73,6 +85,7 @@ result<std::unique_ptr<model::impl>> load_impl(std::span<const std::byte> bytes,
   m->base_dir = std::move(base_dir);
   MQ_TRY_VOID(parse_into(*m, bytes));
   MQ_TRY_VOID(validate_structure(*m));
+  MQ_TRY_VOID(validate_tensor_shapes(*m));
   MQ_TRY_VOID(resolve_all_external(*m));
   return m;
 }

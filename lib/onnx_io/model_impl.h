@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "mq/model.h"
@@ -36,6 +37,14 @@ struct external_ref {
 /// Validates an EXTERNAL tensor's location (inside the model's folder, no `..`, no absolute path,
 /// no symlink out), maps its file (cached in `m`) and checks offset and length against the file.
 [[nodiscard]] result<external_ref> resolve_external(const onnx::TensorProto& tensor, model::impl& m);
+
+/// Elements of a tensor with these dims, or nullopt when a dim is negative or the count (or its
+/// size in bytes at 16 bytes per element, the widest type) does not fit in int64. The loader
+/// rejects such tensors, so code that runs on a loaded model can multiply dims freely.
+std::optional<std::int64_t> checked_element_count(const onnx::TensorProto& tensor) noexcept;
+
+/// "tensor 'name' has an impossible shape [d0, d1, ...]: ...", for tensors failing the check above.
+std::string impossible_shape(const onnx::TensorProto& tensor);
 
 /// Bytes expected for a tensor of this type and shape (0 when not fixed-size).
 std::uint64_t expected_bytes(const onnx::TensorProto& tensor) noexcept;

@@ -1,5 +1,6 @@
 // Tensor access over the protobuf: inline fields, external data, and ONNX's checker.
 #include <charconv>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -36,15 +37,28 @@ bool is_within(const std::filesystem::path& inner, const std::filesystem::path& 
 
 }  // namespace
 
+std::optional<std::int64_t> checked_element_count(const onnx::TensorProto& tensor) noexcept {
+  constexpr std::int64_t widest_element = 16;  // complex128
+  std::int64_t n = 1;
+  for (auto d : tensor.dims()) {
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return std::nullopt;
+  }
+  if (std::int64_t bytes = 0; __builtin_mul_overflow(n, widest_element, &bytes)) return std::nullopt;
+  return n;
+}
+
+std::string impossible_shape(const onnx::TensorProto& tensor) {
+  std::string dims;
+  for (auto d : tensor.dims()) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+  return tensor_label(tensor) + " has an impossible shape [" + dims +
+         "]: a dimension is negative or its size does not fit in 64 bits";
+}
+
 std::uint64_t expected_bytes(const onnx::TensorProto& tensor) noexcept {
   const std::size_t size = element_size(static_cast<dtype>(tensor.data_type()));
-  if (size == 0) return 0;
-  std::uint64_t n = 1;
-  for (auto d : tensor.dims()) {
-    if (d < 0) return 0;
-    n *= static_cast<std::uint64_t>(d);
-  }
-  return n * size;
+  const auto count = checked_element_count(tensor);
+  if (size == 0 || !count) return 0;
+  return static_cast<std::uint64_t>(*count) * size;
 }
 
 result<external_ref> resolve_external(const onnx::TensorProto& tensor, model::impl& m) {

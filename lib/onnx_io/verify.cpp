@@ -57,8 +57,10 @@ result<void> verify_initializer(const onnx::TensorProto& t, const std::string& l
     }
     return {};
   }
-  std::int64_t elements = 1;
-  for (auto d : t.dims()) elements *= d;
+  // The loader rejects impossible shapes, but passes may have built this tensor since.
+  const auto count = checked_element_count(t);
+  if (!count) return fail(errc::invalid_model, label + ": " + impossible_shape(t));
+  const std::int64_t elements = *count;
   const std::int64_t stored = typed_field_elements(t);
   if (stored >= 0 && stored != elements) {
     return fail(errc::invalid_model, what + std::to_string(stored) + " elements, its shape needs " +

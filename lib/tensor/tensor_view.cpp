@@ -66,10 +66,28 @@ tensor_view::tensor_view(std::string name, mq::dtype type, std::vector<std::int6
       stored_count_(stored_count) {}
 
 std::int64_t tensor_view::element_count() const noexcept {
+  // Views of loaded models have checked shapes; a view built by hand with a negative or
+  // overflowing shape gets -1 (rejected by to_float and as_span) instead of undefined behaviour.
   std::int64_t n = 1;
-  for (auto d : dims_) n *= d;
+  for (auto d : dims_) {
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return -1;
+  }
   return n;
 }
+
+namespace {
+
+// Elements of a view as a size, or an error for the -1 element_count() gives impossible shapes.
+result<std::size_t> checked_count(const tensor_view& view) {
+  const std::int64_t count = view.element_count();
+  if (count < 0) {
+    return fail(errc::invalid_argument,
+                "tensor '" + view.name() + "' has a negative dimension or more elements than fit in 64 bits");
+  }
+  return static_cast<std::size_t>(count);
+}
+
+}  // namespace
 
 std::span<const std::byte> tensor_view::bytes() const noexcept {
   if (kind_ == storage::widened_int32) return {};
@@ -86,7 +104,9 @@ result<void> tensor_view::check_span_type(mq::dtype wanted, std::size_t size, st
     return fail(errc::unsupported, "tensor '" + name_ + "' stores " + to_string(type_) +
                                        " widened to int32; copy it instead of viewing it");
   }
-  const auto count = static_cast<std::size_t>(element_count());
+  const auto checked = checked_count(*this);
+  if (!checked) return unexpected_error{checked.error()};
+  const std::size_t count = *checked;
   if (bytes().size() != count * size) {
     return fail(errc::invalid_model, "tensor '" + name_ + "' holds " + std::to_string(bytes().size()) +
                                          " bytes, its shape needs " + std::to_string(count * size));
@@ -110,7 +130,9 @@ float load_as_float(const void* data, std::size_t i) {
 }  // namespace
 
 result<std::vector<float>> tensor_view::to_float() const {
-  const auto count = static_cast<std::size_t>(element_count());
+  const auto checked = checked_count(*this);
+  if (!checked) return unexpected_error{checked.error()};
+  const std::size_t count = *checked;
   const std::size_t available = kind_ == storage::bytes
                                     ? (element_size(type_) ? stored_count_ / element_size(type_) : 0)
                                     : stored_count_;

@@ -34,7 +34,8 @@ g (float[1, 4] x) => (float[1, 3] y) {
 )ONNX"},
     {"typed_fields", R"ONNX(
 <ir_version: 8, opset_import: ["" : 13]>
-g (float[2, 2] x) => (float[4] y) <float[2] f = {1.5, -2.0}, int64[1] shape = {4}, double[2] d = {0.25, 8.0}, int32[2] i = {-7, 9}> {
+g (float[2, 2] x) => (float[4] y)
+    <float[2] f = {1.5, -2.0}, int64[1] shape = {4}, double[2] d = {0.25, 8.0}, int32[2] i = {-7, 9}> {
   a = Reshape(x, shape)
   b = Cast <to = 1> (d)
   y = Identity(a)
@@ -58,7 +59,8 @@ g (float[2] x, bool cond) => (float[2] y) <float[2] w = {1.5, -2.25}> {
 )ONNX"},
     {"narrow_types", R"ONNX(
 <ir_version: 9, opset_import: ["" : 17, "ai.onnx.ml" : 3]>
-g (float[2] x) => (float[2] y) <int8[2] q = {-128, 127}, uint8[2] u = {0, 255}, bool[2] b = {1, 0}, int16[2] s = {-300, 300}> {
+g (float[2] x) => (float[2] y)
+    <int8[2] q = {-128, 127}, uint8[2] u = {0, 255}, bool[2] b = {1, 0}, int16[2] s = {-300, 300}> {
   y = Identity(x)
 }
 )ONNX"},
@@ -75,7 +77,8 @@ onnx::ModelProto parse(const char* text) {
   return proto;
 }
 
-onnx::TensorProto& add_initializer(onnx::ModelProto& proto, const char* name, int type, std::vector<std::int64_t> dims) {
+onnx::TensorProto& add_initializer(onnx::ModelProto& proto, const char* name, int type,
+                                   const std::vector<std::int64_t>& dims) {
   auto* t = proto.mutable_graph()->add_initializer();
   t->set_name(name);
   t->set_data_type(type);
@@ -108,21 +111,22 @@ onnx::ModelProto external_seed() {
 onnx::ModelProto odd_storage_seed() {
   auto proto = parse(text_seeds[0].text);
   add_raw_weight(proto);
-  add_initializer(proto, "bf", onnx::TensorProto::BFLOAT16, {2}).set_raw_data(std::string("\x80\x3f\x00\xc0", 4));
-  add_initializer(proto, "u16", onnx::TensorProto::UINT16, {2}).set_raw_data(std::string("\x01\x00\xff\xff", 4));
-  add_initializer(proto, "str", onnx::TensorProto::STRING, {1}).add_string_data("text");
-  auto& half = add_initializer(proto, "half", onnx::TensorProto::FLOAT16, {2});  // widened into int32_data
+  using tp = onnx::TensorProto;
+  add_initializer(proto, "bf", tp::BFLOAT16, {2}).set_raw_data(std::string("\x80\x3f\x00\xc0", 4));  // 1, -2
+  add_initializer(proto, "u16", tp::UINT16, {2}).set_raw_data(std::string("\x01\x00\xff\xff", 4));
+  add_initializer(proto, "str", tp::STRING, {1}).add_string_data("text");
+  auto& half = add_initializer(proto, "half", tp::FLOAT16, {2});  // widened into int32_data
   half.add_int32_data(0x3c00);  // 1.0
   half.add_int32_data(0x8001);  // smallest negative subnormal
   auto* sparse = proto.mutable_graph()->add_sparse_initializer();
   sparse->add_dims(4);
   auto* values = sparse->mutable_values();
   values->set_name("sp");
-  values->set_data_type(onnx::TensorProto::FLOAT);
+  values->set_data_type(tp::FLOAT);
   values->add_dims(1);
   values->add_float_data(2.0f);
   auto* indices = sparse->mutable_indices();
-  indices->set_data_type(onnx::TensorProto::INT64);
+  indices->set_data_type(tp::INT64);
   indices->add_dims(1);
   indices->add_int64_data(3);
   auto* meta = proto.add_metadata_props();
