@@ -50,11 +50,11 @@ struct channel_params {
 
 channel_params params_from(const std::vector<float>& mins, const std::vector<float>& maxs) {
   channel_params p;
-  const auto range = mq::quant::range_for(mq::quant::qtype::int8, mq::quant::symmetry::symmetric,
-                                          false);
+  const auto range =
+      mq::quant::range_for(mq::quant::qtype::int8, mq::quant::symmetry::symmetric, false);
   for (std::size_t c = 0; c < mins.size(); ++c) {
-    const auto cp = mq::quant::compute_params(mins[c], maxs[c], range,
-                                              mq::quant::symmetry::symmetric);
+    const auto cp =
+        mq::quant::compute_params(mins[c], maxs[c], range, mq::quant::symmetry::symmetric);
     p.scales.push_back(cp.scale);
     p.zero_points.push_back(cp.zero_point);
   }
@@ -151,8 +151,8 @@ void bm_quantize_rows(benchmark::State& state, const kernel_table* k) {
   const channel_params p = params_from(mins, maxs);
   std::vector<std::uint8_t> out(x.size());
   for (auto _ : state) {
-    benchmark::DoNotOptimize(k->quantize_rows(x.data(), n, n, p.scales.data(),
-                                              p.zero_points.data(), int8_clip, out.data()));
+    benchmark::DoNotOptimize(k->quantize_rows(x.data(), n, n, p.scales.data(), p.zero_points.data(),
+                                              int8_clip, out.data()));
     benchmark::ClobberMemory();
   }
   set_bytes(state, x.size());

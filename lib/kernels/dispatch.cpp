@@ -12,9 +12,8 @@ kernel_selection select_kernels(const char* env_value) {
   const std::string_view value = env_value == nullptr ? std::string_view{} : env_value;
   if (value.empty() || value == "eigen") return {&eigen_kernels(), {}};
   if (value == "reference") return {&reference_kernels(), {}};
-  return {&reference_kernels(),
-          "libmodelquant: warning: MQ_KERNELS='" + std::string(value) +
-              "' is not 'eigen' or 'reference'; using the reference kernels"};
+  return {&reference_kernels(), "libmodelquant: warning: MQ_KERNELS='" + std::string(value) +
+                                    "' is not 'eigen' or 'reference'; using the reference kernels"};
 }
 
 const kernel_table& active_kernels() {

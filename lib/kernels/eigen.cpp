@@ -1,20 +1,25 @@
 // The vectorized kernels, written with Eigen arrays so the same source uses SSE2, AVX2, AVX-512 or
 // NEON, whichever the build's single SIMD setting (MQ_SIMD_FLAGS) enables. The only file that
-// includes Eigen. Contract: bit-identical to reference.cpp (see kernels.h).
+// includes Eigen. Contract: bit-identical to reference.cpp (see kernels.h); the property tests
+// check it.
 //
 // Shape of every loop: fixed-size blocks of `block` floats (a few SIMD registers, loaded unaligned
-// from wherever the caller's data starts), then a scalar tail that applies the same operations.
+// from wherever the caller's data starts), then a scalar tail doing what the reference does.
 // Non-finite inputs are detected without a branch in the hot loop: `v - v` is 0 for a finite v and
-// NaN for NaN or +-inf, and NaN sticks in the accumulator. Only when the accumulator ends up NaN
-// does a scalar scan look for the first bad index, so the error path costs nothing on clean data.
+// NaN for NaN or +-inf, and NaN sticks in an accumulator. Only when the accumulator ends up NaN
+// does a scalar scan look for the first bad index, so clean data never pays for the error path.
 #include <Eigen/Core>
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <immintrin.h>  // store_bytes: the narrowing int32 -> byte store Eigen 3.4 lacks
+#endif
 
 #include "kernels/kernels.h"
 
@@ -23,9 +28,13 @@ namespace {
 
 constexpr Eigen::Index block = 16;
 constexpr std::size_t block_size = static_cast<std::size_t>(block);
-// Column tile of minmax_columns: three tile-wide accumulators (12 KiB) stay in L1 while rows stream.
-constexpr std::size_t column_tile = 1024;
+// Widest column range a column kernel works on at once: its per-column arrays (64 KiB) stay in
+// L2 while rows stream through. Matrices of up to 8192 columns are done in one sweep.
+constexpr std::size_t column_tile = 8192;
 constexpr float infinity = std::numeric_limits<float>::infinity();
+// 1.5 * 2^23: adding it to |y| <= 2^22 leaves no fraction bits, so the FPU rounds y to an integer
+// (to nearest, ties to even: the default mode); the parity of the sum is the parity of the result.
+constexpr float magic = 12582912.0f;
 
 using block_f = Eigen::Array<float, block, 1>;
 using block_i = Eigen::Array<std::int32_t, block, 1>;
@@ -36,29 +45,7 @@ float positive_zero(float v) { return v == 0.0f ? 0.0f : v; }
 
 bool poisoned(const block_f& poison) { return poison.isNaN().any(); }
 
-// Scalar twin of the vector expression in quantize_block; used for tails. std::nearbyint rounds
-// half to even in the default rounding mode, like the SIMD rounding Eigen emits.
-std::uint8_t quantize_value(float x, float scale, float zero_point, float lo, float hi) {
-  float q = std::nearbyint(x / scale) + zero_point;
-  if (!(q >= lo)) q = lo;
-  if (q > hi) q = hi;
-  return static_cast<std::uint8_t>(static_cast<std::int32_t>(q));
-}
-
-// Writes the low byte of each (already clipped, integral) value.
-EIGEN_STRONG_INLINE void store_bytes(const block_f& q, std::uint8_t* out) {
-  const block_i qi = q.cast<std::int32_t>();
-  for (Eigen::Index k = 0; k < block; ++k) out[k] = static_cast<std::uint8_t>(qi[k]);
-}
-
-// `lo.max(q)` (not `q.max(lo)`): Eigen's max returns its first operand when the other is NaN, in
-// both the packet and the scalar code, so a NaN quotient becomes `lo` as in the reference.
-template <class Scales, class ZeroPoints>
-EIGEN_STRONG_INLINE void quantize_block(const const_block_map& v, const Scales& scale, const ZeroPoints& zero_point,
-                    float lo, float hi, std::uint8_t* out) {
-  const block_f q = block_f::Constant(lo).max((v / scale).rint() + zero_point).min(hi);
-  store_bytes(q, out);
-}
+// ---- min/max ----
 
 minmax_result minmax(std::span<const float> x) {
   const float* p = x.data();
@@ -96,36 +83,68 @@ std::int64_t minmax_rows(const float* x, std::size_t rows, std::size_t cols, flo
   return bad ? first_nonfinite(x, rows * cols) : no_index;
 }
 
-// Running min/max of columns [c0, c0 + width) over all rows; accumulators live in L1.
-bool minmax_column_tile(const float* x, std::size_t rows, std::size_t cols, std::size_t c0,
-                        std::size_t width, float* mins, float* maxs) {
-  std::array<float, column_tile> poison_store{};
-  float* poison = poison_store.data();
-  std::fill(mins, mins + width, infinity);
-  std::fill(maxs, maxs + width, -infinity);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const float* row = x + r * cols + c0;
-    std::size_t c = 0;
-    for (; c + block_size <= width; c += block_size) {
-      const const_block_map v(row + c);
-      block_map lo(mins + c);
-      block_map hi(maxs + c);
-      block_map z(poison + c);
-      lo = lo.min(v);
-      hi = hi.max(v);
-      z += v - v;
-    }
-    for (; c < width; ++c) {
+// Folds rows [r, r + 4) of columns [0, width) into the running mins/maxs. Four rows per sweep cut
+// the accumulator traffic by four. The poison check sums the four rows first: a finite sum that
+// overflows only causes a needless (but correct) rescan.
+bool minmax_four_rows(const float* row0, std::size_t stride, std::size_t width, float* mins,
+                      float* maxs) {
+  const float* row1 = row0 + stride;
+  const float* row2 = row1 + stride;
+  const float* row3 = row2 + stride;
+  block_f poison = block_f::Zero();
+  std::size_t c = 0;
+  for (; c + block_size <= width; c += block_size) {
+    const const_block_map a(row0 + c), b(row1 + c), d(row2 + c), e(row3 + c);
+    block_map lo(mins + c), hi(maxs + c);
+    lo = lo.min(a.min(b).min(d.min(e)));
+    hi = hi.max(a.max(b).max(d.max(e)));
+    const block_f sum = (a + b) + (d + e);
+    poison += sum - sum;
+  }
+  bool bad = poisoned(poison);
+  for (; c < width; ++c) {
+    for (const float* row : {row0, row1, row2, row3}) {
       mins[c] = std::min(mins[c], row[c]);
       maxs[c] = std::max(maxs[c], row[c]);
-      poison[c] += row[c] - row[c];
+      bad = bad || !is_finite(row[c]);
     }
   }
+  return bad;
+}
+
+bool minmax_one_row(const float* row, std::size_t width, float* mins, float* maxs) {
+  block_f poison = block_f::Zero();
+  std::size_t c = 0;
+  for (; c + block_size <= width; c += block_size) {
+    const const_block_map v(row + c);
+    block_map lo(mins + c), hi(maxs + c);
+    lo = lo.min(v);
+    hi = hi.max(v);
+    poison += v - v;
+  }
+  bool bad = poisoned(poison);
+  for (; c < width; ++c) {
+    mins[c] = std::min(mins[c], row[c]);
+    maxs[c] = std::max(maxs[c], row[c]);
+    bad = bad || !is_finite(row[c]);
+  }
+  return bad;
+}
+
+// Column min/max of columns [c0, c0 + width), sweeping rows (never striding down a column).
+bool minmax_column_tile(const float* x, std::size_t rows, std::size_t cols, std::size_t c0,
+                        std::size_t width, float* mins, float* maxs) {
+  std::fill(mins, mins + width, infinity);
+  std::fill(maxs, maxs + width, -infinity);
   bool bad = false;
+  std::size_t r = 0;
+  for (; r + 4 <= rows; r += 4)
+    bad = minmax_four_rows(x + r * cols + c0, cols, width, mins, maxs) || bad;
+  for (; r < rows; ++r) bad = minmax_one_row(x + r * cols + c0, width, mins, maxs) || bad;
+  // Zero results are +0 (kernels.h): which zero survives depends on the visiting order.
   for (std::size_t c = 0; c < width; ++c) {
     mins[c] = positive_zero(mins[c]);
     maxs[c] = positive_zero(maxs[c]);
-    bad = bad || std::isnan(poison[c]);
   }
   return bad;
 }
@@ -140,19 +159,77 @@ std::int64_t minmax_columns(const float* x, std::size_t rows, std::size_t cols, 
   return bad ? first_nonfinite(x, rows * cols) : no_index;
 }
 
+// ---- quantize ----
+
+// The vector formula adds the zero point through `magic - zero_point` (see quantize_block).
+float shift_for(std::int32_t zero_point) { return magic - static_cast<float>(zero_point); }
+
+// Scalar twin of quantize_block for tails: the reference formula (std::nearbyint rounds half to
+// even in the default mode).
+std::uint8_t quantize_value(float x, float scale, std::int32_t zero_point, clip_range clip) {
+  float q = std::nearbyint(x / scale) + static_cast<float>(zero_point);
+  if (!(q >= static_cast<float>(clip.lo))) q = static_cast<float>(clip.lo);
+  if (q > static_cast<float>(clip.hi)) q = static_cast<float>(clip.hi);
+  return static_cast<std::uint8_t>(static_cast<std::int32_t>(q));
+}
+
+// Writes the low byte of each (integral, in [-128, 255]) value. Eigen 3.4 has no narrowing
+// int32 -> int8 packet operation and compilers narrow a plain loop poorly on SSE2 (a long shuffle
+// chain per 16 bytes, which made the whole kernel shuffle-bound), so x86 gets one targeted
+// sequence here: AVX-512 truncates in one instruction; SSE2 packs with signed saturation (exact:
+// every value fits int16) and masks to the low byte before the unsigned pack. Other targets use
+// the plain loop. The property tests cover whichever path the build compiles.
+EIGEN_STRONG_INLINE void store_bytes(const block_f& q, std::uint8_t* out) {
+  const block_i qi = q.cast<std::int32_t>();
+#if defined(__AVX512F__)
+  static_assert(block == 16, "one zmm register of int32");
+  const __m512i v = _mm512_loadu_si512(qi.data());
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(v));
+#elif defined(EIGEN_VECTORIZE_SSE2)
+  static_assert(block == 16, "four xmm registers of int32");
+  const auto* in = reinterpret_cast<const __m128i*>(qi.data());
+  const __m128i low_byte = _mm_set1_epi16(0xFF);
+  const __m128i a =
+      _mm_and_si128(_mm_packs_epi32(_mm_loadu_si128(in), _mm_loadu_si128(in + 1)), low_byte);
+  const __m128i b =
+      _mm_and_si128(_mm_packs_epi32(_mm_loadu_si128(in + 2), _mm_loadu_si128(in + 3)), low_byte);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_packus_epi16(a, b));
+#else
+  for (Eigen::Index k = 0; k < block; ++k) out[k] = static_cast<std::uint8_t>(qi[k]);
+#endif
+}
+
+// clip(rint(x / s) + zp, lo, hi) as clip((x / s + magic) - (magic - zp), lo, hi), all float32:
+//  - |x / s| <= 2^22: the sum lies in [2^23, 2^24], where floats are exactly the integers, so the
+//    addition rounds x / s to an integer (nearest, ties to even: the sum has the parity of the
+//    rounded quotient), and subtracting magic - zp is exact: the result is rint(x / s) + zp;
+//  - x / s > 2^22 (or +inf): the result is >= 2^24 - (magic + 128) > 255 and saturates to hi, as
+//    rint(x / s) + zp does; < -2^22 (or -inf) likewise saturates to lo;
+//  - NaN stays NaN, and `lo.max(NaN)` is lo: Eigen's max returns its first operand when the other
+//    is NaN (packet and scalar code alike), which is what the reference does.
+template <class Scale, class Shift>
+EIGEN_STRONG_INLINE void quantize_block(const const_block_map& v, const Scale& scale,
+                                        const Shift& shift, const block_f& lo, float hi,
+                                        std::uint8_t* out) {
+  store_bytes(lo.max((v / scale + magic) - shift).min(hi), out);
+}
+
 // Quantizes x[0 .. n) with one scale; returns true when a non-finite value was seen.
-bool quantize_span(const float* p, std::size_t n, float scale, float zero_point, float lo,
-                   float hi, std::uint8_t* out) {
+bool quantize_span(const float* p, std::size_t n, float scale, std::int32_t zero_point,
+                   clip_range clip, std::uint8_t* out) {
+  const float shift = shift_for(zero_point);
+  const block_f lo = block_f::Constant(static_cast<float>(clip.lo));
+  const auto hi = static_cast<float>(clip.hi);
   block_f poison = block_f::Zero();
   std::size_t i = 0;
   for (; i + block_size <= n; i += block_size) {
     const const_block_map v(p + i);
     poison += v - v;
-    quantize_block(v, scale, zero_point, lo, hi, out + i);
+    quantize_block(v, scale, shift, lo, hi, out + i);
   }
   bool bad = poisoned(poison);
   for (; i < n; ++i) {
-    out[i] = quantize_value(p[i], scale, zero_point, lo, hi);
+    out[i] = quantize_value(p[i], scale, zero_point, clip);
     bad = bad || !is_finite(p[i]);
   }
   return bad;
@@ -160,60 +237,64 @@ bool quantize_span(const float* p, std::size_t n, float scale, float zero_point,
 
 std::int64_t quantize(std::span<const float> x, float scale, std::int32_t zero_point,
                       clip_range clip, std::uint8_t* out) {
-  const bool bad = quantize_span(x.data(), x.size(), scale, static_cast<float>(zero_point),
-                                 static_cast<float>(clip.lo), static_cast<float>(clip.hi), out);
+  const bool bad = quantize_span(x.data(), x.size(), scale, zero_point, clip, out);
   return bad ? first_nonfinite(x.data(), x.size()) : no_index;
 }
 
-std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols,
-                           const float* scales, const std::int32_t* zero_points, clip_range clip,
-                           std::uint8_t* out) {
-  const auto lo = static_cast<float>(clip.lo);
-  const auto hi = static_cast<float>(clip.hi);
+std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, const float* scales,
+                           const std::int32_t* zero_points, clip_range clip, std::uint8_t* out) {
   bool bad = false;
   for (std::size_t r = 0; r < rows; ++r) {
-    const auto zp = static_cast<float>(zero_points[r]);
-    bad = quantize_span(x + r * cols, cols, scales[r], zp, lo, hi, out + r * cols) || bad;
+    const float* row = x + r * cols;
+    bad = quantize_span(row, cols, scales[r], zero_points[r], clip, out + r * cols) || bad;
   }
   return bad ? first_nonfinite(x, rows * cols) : no_index;
 }
 
-// Columns [c0, c0 + width) of every row, with per-column scales and float zero points.
+// Columns [c0, c0 + width) of every row; scales, zero_points and shifts start at column c0.
 bool quantize_column_tile(const float* x, std::size_t rows, std::size_t cols, std::size_t c0,
                           std::size_t width, const float* scales, const std::int32_t* zero_points,
-                          float lo, float hi, std::uint8_t* out) {
-  std::array<float, column_tile> zp_store{};
-  float* zps = zp_store.data();
-  for (std::size_t c = 0; c < width; ++c) zps[c] = static_cast<float>(zero_points[c]);
+                          const float* shifts, clip_range clip, std::uint8_t* out) {
+  const block_f lo = block_f::Constant(static_cast<float>(clip.lo));
+  const auto hi = static_cast<float>(clip.hi);
+  constexpr std::size_t sweep = 4;
   block_f poison = block_f::Zero();
   bool bad = false;
-  for (std::size_t r = 0; r < rows; ++r) {
-    const float* row = x + r * cols + c0;
-    std::uint8_t* dst = out + r * cols + c0;
+  for (std::size_t r = 0; r < rows; r += sweep) {
+    const std::size_t n = std::min(sweep, rows - r);
+    const float* row0 = x + r * cols + c0;
+    std::uint8_t* dst0 = out + r * cols + c0;
     std::size_t c = 0;
     for (; c + block_size <= width; c += block_size) {
-      const const_block_map v(row + c);
-      poison += v - v;
-      quantize_block(v, const_block_map(scales + c), const_block_map(zps + c), lo, hi, dst + c);
+      const block_f scale = const_block_map(scales + c);
+      const block_f shift = const_block_map(shifts + c);
+      for (std::size_t k = 0; k < n; ++k) {
+        const const_block_map v(row0 + k * cols + c);
+        poison += v - v;
+        quantize_block(v, scale, shift, lo, hi, dst0 + k * cols + c);
+      }
     }
     for (; c < width; ++c) {
-      dst[c] = quantize_value(row[c], scales[c], zps[c], lo, hi);
-      bad = bad || !is_finite(row[c]);
+      for (std::size_t k = 0; k < n; ++k) {
+        const float v = row0[k * cols + c];
+        dst0[k * cols + c] = quantize_value(v, scales[c], zero_points[c], clip);
+        bad = bad || !is_finite(v);
+      }
     }
   }
   return bad || poisoned(poison);
 }
 
 std::int64_t quantize_columns(const float* x, std::size_t rows, std::size_t cols,
-                              const float* scales, const std::int32_t* zero_points,
-                              clip_range clip, std::uint8_t* out) {
-  const auto lo = static_cast<float>(clip.lo);
-  const auto hi = static_cast<float>(clip.hi);
+                              const float* scales, const std::int32_t* zero_points, clip_range clip,
+                              std::uint8_t* out) {
+  std::vector<float> shifts(cols);
+  for (std::size_t c = 0; c < cols; ++c) shifts[c] = shift_for(zero_points[c]);
   bool bad = false;
   for (std::size_t c0 = 0; c0 < cols; c0 += column_tile) {
     const std::size_t width = std::min(column_tile, cols - c0);
-    bad = quantize_column_tile(x, rows, cols, c0, width, scales + c0, zero_points + c0, lo, hi,
-                               out) ||
+    bad = quantize_column_tile(x, rows, cols, c0, width, scales + c0, zero_points + c0,
+                               shifts.data() + c0, clip, out) ||
           bad;
   }
   return bad ? first_nonfinite(x, rows * cols) : no_index;

@@ -1,8 +1,8 @@
 // Numeric kernels behind the quantizer: min/max reductions and float32 -> 8-bit quantization.
 //
 // Two implementations share one contract: `reference_kernels()` (reference.cpp, plain scalar code,
-// the executable spec) and `eigen_kernels()` (eigen.cpp, vectorized with Eigen). Every kernel of the
-// Eigen table returns bit-identical results to its reference twin on every input, including the
+// the executable spec) and `eigen_kernels()` (eigen.cpp, vectorized with Eigen). Every kernel of
+// the Eigen table returns bit-identical results to its reference twin on every input, including the
 // non-finite ones; tests/unit/test_kernels_property.cpp checks that. `active_kernels()` picks one
 // table once per process (environment variable MQ_KERNELS).
 //
@@ -28,23 +28,24 @@ struct clip_range {
 
 /// Minimum and maximum of a span of floats, and where its first non-finite value is.
 struct minmax_result {
-  float min;                    ///< +inf for an empty span
-  float max;                    ///< -inf for an empty span
-  std::int64_t first_nonfinite; ///< index of the first NaN or +-inf, or `no_index`
+  float min;                     ///< +inf for an empty span
+  float max;                     ///< -inf for an empty span
+  std::int64_t first_nonfinite;  ///< index of the first NaN or +-inf, or `no_index`
 };
 
 // Contract shared by every kernel below.
 // - Matrices are row-major, `rows` x `cols`, densely packed (row r starts at x + r * cols).
 // - Pointers need no particular alignment.
-// - Min/max: a zero result is always +0 (the sign of a zero minimum depends on visiting order, which
-//   vector code changes; +0 and -0 give the same scale and zero point anyway). When the input holds
-//   a non-finite value the min/max outputs are unspecified; the returned index is exact.
+// - Min/max: a zero result is always +0 (which zero survives depends on the visiting order, which
+//   vector code changes; +0 and -0 give the same scale and zero point anyway). When the input
+//   holds a non-finite value the min/max outputs are unspecified; the returned index is exact.
 // - Quantize: q = clip(round_half_even(x / scale) + zero_point, lo, hi), with the division, the
 //   rounding and the addition done in float32, exactly like ONNX QuantizeLinear and numpy's
 //   `(x.astype(float32) / scale).round() + zp` in ONNX Runtime's quantizer. The byte written is the
 //   low 8 bits of q (two's complement for negative q). A NaN quotient is written as `lo`; +-inf
-//   saturates. `scale` must be positive. Nothing else is assumed about the floating-point
-//   environment than the default round-to-nearest-even mode, which the library never changes.
+//   saturates. `scale` must be positive and `zero_point` within [clip.lo, clip.hi]. Nothing else is
+//   assumed about the floating-point environment than the default round-to-nearest-even mode, which
+//   the library never changes.
 // - Every kernel returns the index of the first non-finite input value in row-major order
 //   (`no_index` when all are finite) and still processes every element.
 

@@ -25,7 +25,7 @@ float round_half_even(float value) {
   const double y = value;
   const double down = std::floor(y);
   const double fraction = y - down;
-  const bool odd = std::fmod(down, 2.0) != 0.0;
+  const bool odd = down != 2.0 * std::floor(down / 2.0);
   const bool up = fraction > 0.5 || (fraction == 0.5 && odd);
   return static_cast<float>(up ? down + 1.0 : down);
 }
@@ -96,9 +96,8 @@ std::int64_t quantize(std::span<const float> x, float scale, std::int32_t zero_p
   return first_nonfinite(x.data(), x.size());
 }
 
-std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols,
-                           const float* scales, const std::int32_t* zero_points, clip_range clip,
-                           std::uint8_t* out) {
+std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, const float* scales,
+                           const std::int32_t* zero_points, clip_range clip, std::uint8_t* out) {
   for (std::size_t r = 0; r < rows; ++r) {
     const std::span<const float> row(x + r * cols, cols);
     (void)quantize(row, scales[r], zero_points[r], clip, out + r * cols);
@@ -107,8 +106,8 @@ std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols,
 }
 
 std::int64_t quantize_columns(const float* x, std::size_t rows, std::size_t cols,
-                              const float* scales, const std::int32_t* zero_points,
-                              clip_range clip, std::uint8_t* out) {
+                              const float* scales, const std::int32_t* zero_points, clip_range clip,
+                              std::uint8_t* out) {
   const auto lo = static_cast<float>(clip.lo);
   const auto hi = static_cast<float>(clip.hi);
   for (std::size_t r = 0; r < rows; ++r) {

@@ -27,8 +27,10 @@ mq::result<void> check_dims(std::size_t count, std::span<const std::int64_t> dim
   std::uint64_t total = 1;
   bool overflow = false;
   for (const std::int64_t d : dims) {
-    if (d < 0) return invalid(name, fmt::format("dims [{}] contain a negative size", fmt::join(dims, ", ")));
-    if (d != 0 && total > std::numeric_limits<std::uint64_t>::max() / static_cast<std::uint64_t>(d)) {
+    if (d < 0)
+      return invalid(name, fmt::format("dims [{}] contain a negative size", fmt::join(dims, ", ")));
+    if (d != 0 &&
+        total > std::numeric_limits<std::uint64_t>::max() / static_cast<std::uint64_t>(d)) {
       overflow = true;
     }
     total *= static_cast<std::uint64_t>(d);
@@ -56,8 +58,8 @@ mq::result<layout> make_layout(std::size_t count, std::span<const std::int64_t> 
                                const weight_options& options, std::string_view name) {
   if (auto ok = check_dims(count, dims, name); !ok) return mq::unexpected_error{ok.error()};
   if (options.block_size < 0) {
-    return invalid(name, fmt::format("block_size {} is negative; use 0 for no blocks",
-                                     options.block_size));
+    return invalid(
+        name, fmt::format("block_size {} is negative; use 0 for no blocks", options.block_size));
   }
   layout l;
   l.inner = count;

@@ -2,6 +2,7 @@
 // scale/zero-point group each element belongs to. Private to lib/quant.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -49,16 +50,6 @@ struct layout {
     }
     return 1;
   }
-
-  /// Group of the element at [o, c, i].
-  std::size_t group_of(std::size_t o, std::size_t c, std::size_t i) const noexcept {
-    switch (kind) {
-      case grouping::per_tensor: return 0;
-      case grouping::per_channel: return c;
-      case grouping::blocked: return (o * blocks + c / block) * inner + i;
-    }
-    return 0;
-  }
 };
 
 /// Validates dims against `count` values and the options, and builds the layout.
@@ -69,14 +60,40 @@ struct layout {
 /// Shape of the scale tensor: {} per tensor, {C} per channel, dims with dims[axis] = blocks.
 std::vector<std::int64_t> scale_dims(const layout& l, std::span<const std::int64_t> dims);
 
-/// Calls f(flat_index, group) for every element in row-major order.
+/// Calls f(start, length, first_group, group_step) for runs of consecutive elements covering the
+/// tensor in row-major order; element start + k belongs to group first_group + k * group_step
+/// (group_step is 0 or 1). Runs are as long as the layout allows, so per-element work in f needs
+/// no division or branching on the layout.
 template <class F>
-void for_each_element(const layout& l, F&& f) {
-  std::size_t index = 0;
-  for (std::size_t o = 0; o < l.outer; ++o) {
-    for (std::size_t c = 0; c < l.channels; ++c) {
-      for (std::size_t i = 0; i < l.inner; ++i) f(index++, l.group_of(o, c, i));
-    }
+void for_each_run(const layout& l, F&& f) {
+  const std::size_t c = l.channels;
+  switch (l.kind) {
+    case grouping::per_tensor: f(std::size_t{0}, l.count(), std::size_t{0}, std::size_t{0}); return;
+    case grouping::per_channel:
+      for (std::size_t o = 0; o < l.outer; ++o) {
+        if (l.inner == 1) {
+          f(o * c, c, std::size_t{0}, std::size_t{1});
+          continue;
+        }
+        for (std::size_t ch = 0; ch < c; ++ch)
+          f((o * c + ch) * l.inner, l.inner, ch, std::size_t{0});
+      }
+      return;
+    case grouping::blocked:
+      for (std::size_t o = 0; o < l.outer; ++o) {
+        if (l.inner == 1) {
+          for (std::size_t b = 0; b < l.blocks; ++b) {
+            const std::size_t length = std::min(l.block, c - b * l.block);
+            f(o * c + b * l.block, length, o * l.blocks + b, std::size_t{0});
+          }
+          continue;
+        }
+        for (std::size_t ch = 0; ch < c; ++ch) {
+          f((o * c + ch) * l.inner, l.inner, (o * l.blocks + ch / l.block) * l.inner,
+            std::size_t{1});
+        }
+      }
+      return;
   }
 }
 

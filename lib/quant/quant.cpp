@@ -15,7 +15,7 @@ double round_half_even(double y) {
   if (!(std::fabs(y) < 0x1p52)) return y;  // already integral (or inf/nan)
   const double down = std::floor(y);
   const double fraction = y - down;
-  const bool odd = std::fmod(down, 2.0) != 0.0;
+  const bool odd = down != 2.0 * std::floor(down / 2.0);
   return fraction > 0.5 || (fraction == 0.5 && odd) ? down + 1.0 : down;
 }
 

@@ -4,7 +4,8 @@
 // worked example and the places where this code deliberately differs, are in
 // docs/quantization-math.md.
 //
-// Private header (lib/ and tests/); the public API exposes only what a caller of the quantizer needs.
+// Private header (lib/ and tests/); the public API exposes only what a caller of the quantizer
+// needs.
 #pragma once
 
 #include <cstdint>
@@ -71,23 +72,23 @@ struct weight_options {
   symmetry sym = symmetry::symmetric;
   bool reduce_range = false;
   bool per_channel = false;
-  int axis = 0;                 ///< channel axis when per_channel or blocked; negative counts from the end
+  int axis = 0;  ///< channel axis when per_channel or blocked; negative counts from the end
   std::int64_t block_size = 0;  ///< > 0: blocks of this many elements along `axis` (opset-21
                                 ///< DequantizeLinear block_size semantics); wins over per_channel
 };
 
 /// A quantized weight with its parameters and its error.
 struct quantized_weight {
-  std::vector<float> scales;             ///< 1 (per tensor), one per channel or one per block
-  std::vector<std::int64_t> scale_dims;  ///< {} per tensor, {C} per channel, dims with
-                                         ///< dims[axis] = ceil(dims[axis] / block_size) blocked
-  std::vector<std::int32_t> zero_points; ///< same count and order as scales
-  std::vector<std::uint8_t> data;        ///< int8/uint8: one byte per value (int8 as two's
-                                         ///< complement); int4/uint4: two per byte, element 2k in
-                                         ///< the low nibble of byte k (ONNX packing)
-  double sqnr_db = 0;                    ///< 10*log10(sum w^2 / sum (w - dq(q(w)))^2); +inf when
-                                         ///< the error is 0
-  float max_abs_error = 0;               ///< max |w - dq(q(w))|
+  std::vector<float> scales;              ///< 1 (per tensor), one per channel or one per block
+  std::vector<std::int64_t> scale_dims;   ///< {} per tensor, {C} per channel, dims with
+                                          ///< dims[axis] = ceil(dims[axis] / block_size) blocked
+  std::vector<std::int32_t> zero_points;  ///< same count and order as scales
+  std::vector<std::uint8_t> data;         ///< int8/uint8: one byte per value (int8 as two's
+                                          ///< complement); int4/uint4: two per byte, element 2k in
+                                          ///< the low nibble of byte k (ONNX packing)
+  double sqnr_db = 0;                     ///< 10*log10(sum w^2 / sum (w - dq(q(w)))^2); +inf when
+                                          ///< the error is 0
+  float max_abs_error = 0;                ///< max |w - dq(q(w))|
 };
 
 /// Quantizes float32 `values` laid out row-major with shape `dims`, using the kernels chosen by

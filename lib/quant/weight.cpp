@@ -32,7 +32,7 @@ constexpr float infinity = std::numeric_limits<float>::infinity();
 
 bool is_4bit(qtype type) { return type == qtype::int4 || type == qtype::uint4; }
 
-// Per-group float ranges, then parameters.
+// Min and max of every scale group.
 struct ranges {
   std::vector<float> mins;
   std::vector<float> maxs;
@@ -44,9 +44,9 @@ mq::result<void> require_finite(std::span<const float> values, std::int64_t loca
   const std::size_t index = offset + static_cast<std::size_t>(local);
   const float v = values[index];
   const char* what = std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
-  return mq::fail(errc::numeric, fmt::format("tensor '{}': value {} at index {}; weights must be "
-                                             "finite",
-                                             name, what, index));
+  return mq::fail(
+      errc::numeric,
+      fmt::format("tensor '{}': value {} at index {}; weights must be finite", name, what, index));
 }
 
 // mins[g] = min over k of in[g * stride_g + k * stride_k], k < n (same for maxs).
@@ -219,7 +219,8 @@ std::int32_t to_integer(std::uint8_t stored, qtype type) {
   switch (type) {
     case qtype::int8: return static_cast<std::int8_t>(stored);
     case qtype::uint8: return stored;
-    case qtype::int4: return (stored & 0x8) != 0 ? static_cast<std::int32_t>(stored & 0xF) - 16 : stored & 0xF;
+    case qtype::int4:
+      return (stored & 0x8) != 0 ? static_cast<std::int32_t>(stored & 0xF) - 16 : stored & 0xF;
     case qtype::uint4: return stored & 0xF;
   }
   return 0;
@@ -245,23 +246,56 @@ std::uint8_t stored_at(const std::vector<std::uint8_t>& data, std::size_t i, boo
   return static_cast<std::uint8_t>(i % 2 == 0 ? data[i / 2] & 0xF : data[i / 2] >> 4);
 }
 
-// SQNR and max error of the round trip, in double.
+// Sums of the round-trip error. Four partial sums (element k of a run goes to sum k % 4) break
+// the dependency chains of the double additions, which would otherwise bound this pass at one
+// element per addition latency. The order is fixed by the layout: the result depends on the data
+// only, never on the kernels.
+struct error_sums {
+  double signal[4] = {0, 0, 0, 0};
+  double noise[4] = {0, 0, 0, 0};
+  double worst = 0;
+};
+
+template <qtype Type>
+void measure_run(const float* w, const std::uint8_t* stored, std::size_t n, const float* scales,
+                 const std::int32_t* zero_points, std::size_t step, error_sums& s) {
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t g = k * step;
+    const float dq = dequantize_value(to_integer(stored[k], Type), scales[g], zero_points[g]);
+    const double v = w[k];
+    const double e = v - static_cast<double>(dq);
+    s.signal[k % 4] += v * v;
+    s.noise[k % 4] += e * e;
+    s.worst = std::max(s.worst, std::fabs(e));
+  }
+}
+
+template <qtype Type>
+error_sums measure(std::span<const float> values, const std::vector<std::uint8_t>& bytes,
+                   const layout& l, const quantized_weight& q) {
+  error_sums s;
+  detail::for_each_run(l, [&](std::size_t start, std::size_t n, std::size_t g0, std::size_t step) {
+    measure_run<Type>(values.data() + start, bytes.data() + start, n, q.scales.data() + g0,
+                      q.zero_points.data() + g0, step, s);
+  });
+  return s;
+}
+
+// SQNR and max error of the round trip, in double; `bytes` holds one (unpacked) value per byte.
 void measure_error(std::span<const float> values, const std::vector<std::uint8_t>& bytes,
                    const layout& l, qtype type, quantized_weight& q) {
-  double signal = 0;
-  double noise = 0;
-  double worst = 0;
-  detail::for_each_element(l, [&](std::size_t i, std::size_t g) {
-    const float dq = dequantize_value(to_integer(bytes[i], type), q.scales[g], q.zero_points[g]);
-    const double w = values[i];
-    const double e = w - static_cast<double>(dq);
-    signal += w * w;
-    noise += e * e;
-    worst = std::max(worst, std::fabs(e));
-  });
-  q.sqnr_db = noise == 0 ? std::numeric_limits<double>::infinity()
-                         : 10.0 * std::log10(signal / noise);
-  q.max_abs_error = static_cast<float>(worst);
+  error_sums s;
+  switch (type) {
+    case qtype::int8: s = measure<qtype::int8>(values, bytes, l, q); break;
+    case qtype::uint8: s = measure<qtype::uint8>(values, bytes, l, q); break;
+    case qtype::int4: s = measure<qtype::int4>(values, bytes, l, q); break;
+    case qtype::uint4: s = measure<qtype::uint4>(values, bytes, l, q); break;
+  }
+  const double signal = (s.signal[0] + s.signal[1]) + (s.signal[2] + s.signal[3]);
+  const double noise = (s.noise[0] + s.noise[1]) + (s.noise[2] + s.noise[3]);
+  q.sqnr_db =
+      noise == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal / noise);
+  q.max_abs_error = static_cast<float>(s.worst);
 }
 
 }  // namespace
@@ -291,8 +325,7 @@ mq::result<quantized_weight> detail::quantize_weight_with(const kernel_table& k,
 
 mq::result<quantized_weight> quantize_weight(std::span<const float> values,
                                              std::span<const std::int64_t> dims,
-                                             const weight_options& options,
-                                             std::string_view name) {
+                                             const weight_options& options, std::string_view name) {
   return detail::quantize_weight_with(kernels::active_kernels(), values, dims, options, name);
 }
 
@@ -310,9 +343,13 @@ std::vector<float> dequantize(const quantized_weight& q, std::span<const std::in
     return {};
   }
   std::vector<float> out(count);
-  detail::for_each_element(l, [&](std::size_t i, std::size_t g) {
-    const std::int32_t integer = to_integer(stored_at(q.data, i, packed), options.type);
-    out[i] = dequantize_value(integer, q.scales[g], q.zero_points[g]);
+  detail::for_each_run(l, [&](std::size_t start, std::size_t n, std::size_t g0, std::size_t step) {
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t i = start + k;
+      const std::size_t g = g0 + k * step;
+      const std::int32_t integer = to_integer(stored_at(q.data, i, packed), options.type);
+      out[i] = dequantize_value(integer, q.scales[g], q.zero_points[g]);
+    }
   });
   return out;
 }

@@ -6,13 +6,13 @@
 //
 // Seeds: each case derives its seed from Catch's --rng-seed (default: a fixed value) and prints
 // it with INFO, so a failure can be replayed with `--rng-seed <n>`.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
 #include <bit>
+#include <catch2/catch.hpp>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -46,18 +46,18 @@ std::uint32_t bits(float v) { return std::bit_cast<std::uint32_t>(v); }
 
 // The kinds of data every kernel is fed.
 enum class pattern {
-  normal,         // gaussian, mixed signs
-  signed_zeros,   // +0, -0 and a few tiny values
-  ties,           // x / scale exactly k + 0.5 (scale is a power of two in the quantize tests)
-  saturating,     // far outside the integer range, up to +-FLT_MAX
-  denormals,      // subnormal floats
-  all_equal,      // one repeated value
-  outlier,        // small values and one huge one
+  normal,        // gaussian, mixed signs
+  signed_zeros,  // +0, -0 and a few tiny values
+  ties,          // x / scale exactly k + 0.5 (scale is a power of two in the quantize tests)
+  saturating,    // far outside the integer range, up to +-FLT_MAX
+  denormals,     // subnormal floats
+  all_equal,     // one repeated value
+  outlier,       // small values and one huge one
 };
 
-const std::vector<pattern> patterns = {pattern::normal,    pattern::signed_zeros, pattern::ties,
-                                       pattern::saturating, pattern::denormals,   pattern::all_equal,
-                                       pattern::outlier};
+const std::vector<pattern> patterns = {
+    pattern::normal,    pattern::signed_zeros, pattern::ties,   pattern::saturating,
+    pattern::denormals, pattern::all_equal,    pattern::outlier};
 
 const char* to_string(pattern p) {
   switch (p) {
@@ -162,6 +162,9 @@ TEST_CASE("MQ_KERNELS selection", "[kernels]") {
   const auto unknown = mq::kernels::select_kernels("avx9000");
   CHECK(unknown.table == &reference_kernels());
   CHECK(unknown.warning.find("MQ_KERNELS='avx9000'") != std::string::npos);
+  // The process-wide choice follows this process's environment (CI runs the suite both ways).
+  const auto expected = mq::kernels::select_kernels(std::getenv("MQ_KERNELS"));
+  CHECK(&mq::kernels::active_kernels() == expected.table);
 }
 
 TEST_CASE("minmax: eigen == reference", "[kernels][property]") {
@@ -202,7 +205,8 @@ TEST_CASE("minmax: exact values, signed zeros and empty input", "[kernels]") {
 TEST_CASE("minmax: NaN and inf give the same first index", "[kernels][property]") {
   for (const std::size_t n : sizes) {
     for (int kind = 0; kind < 3; ++kind) {
-      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(n * 7 + kind);
+      const std::uint32_t seed =
+          base_seed() + static_cast<std::uint32_t>(n * 7) + static_cast<std::uint32_t>(kind);
       INFO("seed " << seed << ", n " << n << ", kind " << kind);
       std::mt19937 rng(seed);
       shifted_buffer buf(n, 1);
@@ -230,13 +234,16 @@ TEST_CASE("minmax_rows and minmax_columns: eigen == reference", "[kernels][prope
         fill(buf.span(), p, rng);
         const float* x = buf.span().data();
         std::vector<float> rmin(rows), rmax(rows), vmin(rows), vmax(rows);
-        REQUIRE(reference_kernels().minmax_rows(x, rows, cols, rmin.data(), rmax.data()) == no_index);
+        REQUIRE(reference_kernels().minmax_rows(x, rows, cols, rmin.data(), rmax.data()) ==
+                no_index);
         REQUIRE(eigen_kernels().minmax_rows(x, rows, cols, vmin.data(), vmax.data()) == no_index);
         require_same_floats(rmin, vmin);
         require_same_floats(rmax, vmax);
         std::vector<float> cmin(cols), cmax(cols), wmin(cols), wmax(cols);
-        REQUIRE(reference_kernels().minmax_columns(x, rows, cols, cmin.data(), cmax.data()) == no_index);
-        REQUIRE(eigen_kernels().minmax_columns(x, rows, cols, wmin.data(), wmax.data()) == no_index);
+        REQUIRE(reference_kernels().minmax_columns(x, rows, cols, cmin.data(), cmax.data()) ==
+                no_index);
+        REQUIRE(eigen_kernels().minmax_columns(x, rows, cols, wmin.data(), wmax.data()) ==
+                no_index);
         require_same_floats(cmin, wmin);
         require_same_floats(cmax, wmax);
       }
@@ -248,7 +255,8 @@ TEST_CASE("minmax_rows and minmax_columns: non-finite index", "[kernels][propert
   for (const std::size_t cols : {1u, 9u, 17u, 1030u}) {
     for (int kind = 0; kind < 3; ++kind) {
       const std::size_t rows = 5;
-      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(cols * 3 + kind);
+      const std::uint32_t seed =
+          base_seed() + static_cast<std::uint32_t>(cols * 3) + static_cast<std::uint32_t>(kind);
       INFO("seed " << seed << ", cols " << cols << ", kind " << kind);
       std::mt19937 rng(seed);
       shifted_buffer buf(rows * cols, 1);
@@ -282,7 +290,8 @@ TEST_CASE("quantize: eigen == reference", "[kernels][property]") {
             shifted_buffer buf(n, shift);
             fill(buf.span(), p, rng, scale);
             std::vector<std::uint8_t> ref(n), vec(n);
-            REQUIRE(reference_kernels().quantize(buf.span(), scale, zp, clip, ref.data()) == no_index);
+            REQUIRE(reference_kernels().quantize(buf.span(), scale, zp, clip, ref.data()) ==
+                    no_index);
             REQUIRE(eigen_kernels().quantize(buf.span(), scale, zp, clip, vec.data()) == no_index);
             require_same_bytes(ref, vec);
           }
@@ -294,8 +303,8 @@ TEST_CASE("quantize: eigen == reference", "[kernels][property]") {
 
 TEST_CASE("quantize: exact ties round half to even in both tables", "[kernels]") {
   // x / 0.5 = k + 0.5 exactly; round half to even gives these (numpy.round / QuantizeLinear).
-  const std::vector<float> x = {0.25f, 0.75f, 1.25f, 1.75f, -0.25f, -0.75f, -1.25f, -1.75f,
-                                0.25f, 0.75f, 1.25f, 1.75f, -0.25f, -0.75f, -1.25f, -1.75f, 2.25f};
+  const std::vector<float> x = {0.25f, 0.75f, 1.25f, 1.75f,  -0.25f, -0.75f, -1.25f, -1.75f, 0.25f,
+                                0.75f, 1.25f, 1.75f, -0.25f, -0.75f, -1.25f, -1.75f, 2.25f};
   const std::vector<std::int8_t> want = {0, 2, 2, 4, 0, -2, -2, -4, 0, 2, 2, 4, 0, -2, -2, -4, 4};
   for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
     INFO(k->name);
@@ -311,7 +320,8 @@ TEST_CASE("quantize: exact ties round half to even in both tables", "[kernels]")
 TEST_CASE("quantize: NaN and inf give the same index and bytes", "[kernels][property]") {
   for (const std::size_t n : sizes) {
     for (int kind = 0; kind < 3; ++kind) {
-      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(n * 11 + kind);
+      const std::uint32_t seed =
+          base_seed() + static_cast<std::uint32_t>(n * 11) + static_cast<std::uint32_t>(kind);
       INFO("seed " << seed << ", n " << n << ", kind " << kind);
       std::mt19937 rng(seed);
       shifted_buffer buf(n, 1);
@@ -375,7 +385,8 @@ TEST_CASE("quantize_rows and quantize_columns: non-finite index", "[kernels][pro
   for (const std::size_t cols : {1u, 9u, 17u, 1030u}) {
     for (int kind = 0; kind < 3; ++kind) {
       const std::size_t rows = 4;
-      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(cols * 5 + kind);
+      const std::uint32_t seed =
+          base_seed() + static_cast<std::uint32_t>(cols * 5) + static_cast<std::uint32_t>(kind);
       INFO("seed " << seed << ", cols " << cols << ", kind " << kind);
       std::mt19937 rng(seed);
       shifted_buffer buf(rows * cols, 0);
@@ -452,10 +463,10 @@ TEST_CASE("quantize_weight: eigen == reference on every axis, every mode", "[ker
             o.block_size = mode == 3 ? 2 : mode == 4 ? 16 : 0;
             INFO("seed " << seed << ", dims " << describe(dims) << ", axis " << axis << ", "
                          << to_string(p) << ", mode " << mode);
-            const auto ref = mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims,
-                                                                     o, "w");
-            const auto vec = mq::quant::detail::quantize_weight_with(eigen_kernels(), w, dims, o,
-                                                                     "w");
+            const auto ref =
+                mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims, o, "w");
+            const auto vec =
+                mq::quant::detail::quantize_weight_with(eigen_kernels(), w, dims, o, "w");
             REQUIRE(ref.has_value() == vec.has_value());
             if (!ref) {
               REQUIRE(ref.error().message == vec.error().message);
@@ -474,7 +485,8 @@ TEST_CASE("quantize_weight: NaN/inf errors are identical through both tables", "
   for (int mode = 0; mode < 3; ++mode) {
     for (int axis = 0; axis < 3; ++axis) {
       for (int kind = 0; kind < 3; ++kind) {
-        const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(mode * 9 + axis * 3 + kind);
+        const std::uint32_t seed =
+            base_seed() + static_cast<std::uint32_t>(mode * 9 + axis * 3 + kind);
         INFO("seed " << seed << ", mode " << mode << ", axis " << axis << ", kind " << kind);
         std::mt19937 rng(seed);
         std::vector<float> w(element_count(dims));
@@ -484,13 +496,15 @@ TEST_CASE("quantize_weight: NaN/inf errors are identical through both tables", "
         o.axis = axis;
         o.per_channel = mode == 1;
         o.block_size = mode == 2 ? 4 : 0;
-        const auto ref = mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims, o, "w7");
+        const auto ref =
+            mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims, o, "w7");
         const auto vec = mq::quant::detail::quantize_weight_with(eigen_kernels(), w, dims, o, "w7");
         REQUIRE_FALSE(ref.has_value());
         REQUIRE_FALSE(vec.has_value());
         CHECK(ref.error().code == mq::errc::numeric);
         CHECK(ref.error().message == vec.error().message);
-        CHECK(ref.error().message.find("at index " + std::to_string(at) + ";") != std::string::npos);
+        CHECK(ref.error().message.find("at index " + std::to_string(at) + ";") !=
+              std::string::npos);
       }
     }
   }

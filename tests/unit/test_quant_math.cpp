@@ -4,7 +4,6 @@
 // code under test. Float32 quotients quoted as "x / s = y" were checked to round to y in float32
 // (they are clear of rounding ties unless the test is about ties).
 #include <catch2/catch.hpp>
-
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -74,7 +73,8 @@ TEST_CASE("range_for follows get_qmin_qmax_for_qType", "[quant][golden]") {
   CHECK(same_range(range_for(qtype::uint4, asym, true), {0, 7}));
 }
 
-TEST_CASE("compute_params: all-zero and tiny ranges give scale 1, zero point 0", "[quant][golden]") {
+TEST_CASE("compute_params: all-zero and tiny ranges give scale 1, zero point 0",
+          "[quant][golden]") {
   // dr = 0 -> scale 0 < FLT_MIN -> ORT returns scale 1.0 and zero point 0 for every type,
   // including uint8 symmetric (not 127) and uint8 asymmetric.
   for (const auto range : {qrange{-127, 127}, qrange{0, 255}, qrange{0, 254}, qrange{-8, 7}}) {
@@ -99,7 +99,8 @@ TEST_CASE("compute_params: symmetric", "[quant][golden]") {
   auto p = compute_params(-3.0f, 127.0f, {-127, 127}, sym);
   CHECK(p.scale == 1.0f);
   CHECK(p.zero_point == 0);
-  // int8: rmin -1, rmax 2 -> absmax 2 -> scale = 4 / 254 = 0.015748031496... -> float32 0.015748031f.
+  // int8: rmin -1, rmax 2 -> absmax 2 -> scale = 4 / 254 = 0.015748031496... -> float32
+  // 0.015748031f.
   p = compute_params(-1.0f, 2.0f, {-127, 127}, sym);
   CHECK(p.scale == 0.015748031f);
   CHECK(p.zero_point == 0);
@@ -368,8 +369,8 @@ TEST_CASE("quantize_weight: errors name the tensor", "[quant][errors]") {
 
 TEST_CASE("quantize_weight: a range too wide for float32 is an error", "[quant][errors]") {
   // Symmetric: rmax - rmin = 2 * 3e38 overflows float32 (as in numpy) -> infinite scale.
-  auto q = quantize_weight(std::vector<float>{3e38f, -1.0f}, std::vector<std::int64_t>{2}, {},
-                           "big");
+  auto q =
+      quantize_weight(std::vector<float>{3e38f, -1.0f}, std::vector<std::int64_t>{2}, {}, "big");
   REQUIRE_FALSE(q.has_value());
   CHECK(q.error().code == mq::errc::numeric);
   CHECK(q.error().message.find("tensor 'big': ") == 0);
@@ -404,8 +405,8 @@ std::size_t naive_group(std::size_t i, const std::vector<std::int64_t>& dims, st
   if (block == 0) return idx[axis];
   std::size_t g = 0;
   for (std::size_t d = 0; d < dims.size(); ++d) {
-    const auto extent = static_cast<std::size_t>(
-        d == axis ? (dims[d] + block - 1) / block : dims[d]);
+    const auto extent =
+        static_cast<std::size_t>(d == axis ? (dims[d] + block - 1) / block : dims[d]);
     g = g * extent + (d == axis ? idx[d] / static_cast<std::size_t>(block) : idx[d]);
   }
   return g;
