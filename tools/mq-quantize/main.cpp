@@ -25,9 +25,10 @@ model. The input file is never modified; OUT is written atomically (temporary
 file, fsync, rename), so it is either the complete new model or untouched.
 
 format:
-  --format auto         default: MatMul/Gemm as dynamic integer ops (fast in ONNX
-                        Runtime), Conv/ConvTranspose as int8 weights per channel
-                        feeding the float op (ONNX Runtime's ConvInteger is slow)
+  --format auto         default: MatMul as dynamic integer ops (fast in ONNX
+                        Runtime); Conv, ConvTranspose and Gemm as int8 weights per
+                        channel feeding the float op (ONNX Runtime's ConvInteger is
+                        slow; integer Gemm loses accuracy in recurrent cells)
   --format qoperator    ONNX Runtime's quantize_dynamic form: DynamicQuantizeLinear
                         + MatMulInteger/ConvInteger + Cast + Mul
   --format qdq          weight-only: int8 initializer + DequantizeLinear
