@@ -67,9 +67,14 @@ result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector
   }
   if (op == "Conv") return rewrite_conv_integer(ctx, site, options.per_channel, out, r);
   auto done = MQ_TRY(rewrite_matmul_integer(ctx, site, options.per_channel, out, r));
-  if (!done && options.format == quant_format::automatic && r.weight_shape.size() > 2) {
-    // Batched weights have no MatMulInteger form here; weight-only still shrinks them.
-    r.reason.clear();
+  if (!done && options.format == quant_format::automatic && !r.weight.empty()) {
+    // A constant weight without a MatMulInteger form here (batched, 1-D, float16 compute):
+    // weight-only still shrinks it.
+    node_report fresh;
+    fresh.graph = r.graph;
+    fresh.node = r.node;
+    fresh.op_type = r.op_type;
+    r = std::move(fresh);
     return rewrite_dequantize_weight(ctx, site, options.per_channel, out, r);
   }
   return done;
@@ -218,14 +223,6 @@ result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
   return {};
 }
 
-bool has_candidates(const quantize_options& options, onnx::GraphProto& root) {
-  bool any = false;
-  onnx_io::for_each_graph(root, [&](onnx::GraphProto& g, int) {
-    for (const auto& n : g.node()) any = any || wanted(options, n);
-  });
-  return any;
-}
-
 void note_already_quantized(graph_context& ctx) {
   static const std::set<std::string> quantized_ops = {
       "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
@@ -240,10 +237,20 @@ void note_already_quantized(graph_context& ctx) {
   }
 }
 
-std::int64_t needed_opset(const quantize_options& options) {
-  // DequantizeLinear with axis (per channel) needs 13; DynamicQuantizeLinear needs 11.
-  if (options.format == quant_format::qoperator && !options.per_channel) return 11;
-  return 13;
+// The opset the integer ops need (DynamicQuantizeLinear: 11). Weight-only quantization needs no
+// conversion: below 13 it is written with Cast and Mul.
+std::int64_t needed_opset(const quantize_options& options, onnx::GraphProto& root) {
+  if (options.format == quant_format::qdq) return 0;
+  bool integer = false;
+  onnx_io::for_each_graph(root, [&](onnx::GraphProto& g, int) {
+    for (const auto& n : g.node()) {
+      const bool matmul = n.op_type() == "MatMul";
+      const bool integer_op = matmul || n.op_type() == "Gemm" || n.op_type() == "Conv";
+      const bool uses_integer = options.format == quant_format::qoperator ? integer_op : matmul;
+      integer = integer || (uses_integer && wanted(options, n));
+    }
+  });
+  return integer ? 11 : 0;
 }
 
 result<void> validate(const quantize_options& options) {
@@ -273,15 +280,11 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
     }
   }
   note_already_quantized(ctx);
-  const std::int64_t target = needed_opset(options);
-  if (report.opset_before < target && has_candidates(options, *impl.proto.mutable_graph())) {
-    auto up = upgrade_opset(ctx, target);
-    if (!up && target > 11 && report.opset_before < 11) {
-      // Per-tensor DequantizeLinear and the dynamic integer ops need only 11.
-      report.notes.push_back(up.error().message + "; trying opset 11 (per-channel weights become per-tensor)");
-      up = upgrade_opset(ctx, 11);
+  const std::int64_t target = needed_opset(options, *impl.proto.mutable_graph());
+  if (report.opset_before < target) {
+    if (auto up = upgrade_opset(ctx, target); !up) {
+      report.notes.push_back(up.error().message + "; nodes that need it stay in float");
     }
-    if (!up) report.notes.push_back(up.error().message + "; nodes that need it stay in float");
   }
   std::vector<scope_level> scopes{{impl.proto.mutable_graph(), "main"}};
   MQ_TRY_VOID(process_graph(ctx, scopes, default_opset(impl.proto)));

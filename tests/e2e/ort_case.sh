@@ -17,4 +17,4 @@ out="$out_dir/${key}_${format}.onnx"
 rm -f "$out"
 "$mq_quantize" "$model" "$out" --format "$format" --report "$out_dir/${key}_${format}.json" -q
 node "$here/ort_compare.mjs" --reference "$model" --candidate "$out" --model-key "$key" \
-  --thresholds "$here/thresholds.json" --variant "$format" --runs 4
+  --thresholds "$here/thresholds.json" --variant "$format" --runs 8

@@ -216,3 +216,92 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
   CHECK(r.error().code == mq::errc::numeric);
   CHECK_THAT(r.error().message, Catch::Contains("'w'") && Catch::Contains("MatMul"));
 }
+
+TEST_CASE("below opset 13 per-channel weights are written as Cast * scale, opset unchanged", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 6, opset_import: ["" : 11]>
+g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}> {
+  y = Conv(x, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, {});
+  const auto& g = m.internals().proto.graph();
+  CHECK(op_types(g) == std::vector<std::string>{"Cast", "Mul", "Conv"});
+  CHECK(m.internals().proto.opset_import(0).version() == 11);
+  const auto* scale = find_initializer(g, "w_scale");
+  REQUIRE(scale != nullptr);
+  // [M, 1, 1, 1] broadcasts along the output channels of the [M, C, kH, kW] weight.
+  CHECK(std::vector<std::int64_t>(scale->dims().begin(), scale->dims().end()) == std::vector<std::int64_t>{2, 1, 1, 1});
+  CHECK(float_values(*scale) == std::vector<float>{symmetric_scale(1.0), symmetric_scale(2.0)});
+  CHECK(int8_values(*find_initializer(g, "w_quantized")) == std::vector<std::int8_t>{32, -127, 127, 32});
+  CHECK(find_initializer(g, "w_zero_point") == nullptr);  // symmetric: zero points are not needed
+  CHECK_THAT(report.nodes.at(0).reason, Catch::Contains("Cast * scale"));
+  CHECK(m.check());
+}
+
+TEST_CASE("float16 weights: through a Cast, and in a float16 graph", "[golden]") {
+  // 0x3C00 = 1.0, 0xC200 = -3.0, 0x3800 = 0.5, 0x4400 = 4.0 (binary16)
+  SECTION("Cast(float16 -> float) feeding MatMul: the float16 constant is quantized, the Cast goes") {
+    auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) {
+  wf = Cast <to = 1> (wh)
+  y = MatMul(x, wf)
+}
+)ONNX");
+    auto* wh = proto.mutable_graph()->add_initializer();
+    wh->set_name("wh");
+    wh->set_data_type(onnx::TensorProto::FLOAT16);
+    wh->add_dims(2);
+    wh->add_dims(2);
+    for (int bits : {0x3C00, 0xC200, 0x3800, 0x4400}) wh->add_int32_data(bits);
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, {});
+    const auto& g = m.internals().proto.graph();
+    CHECK(op_types(g) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
+    CHECK(int8_values(*find_initializer(g, "wh_quantized")) == std::vector<std::int8_t>{32, -95, 16, 127});
+    CHECK(find_initializer(g, "wh") == nullptr);
+    CHECK(report.nodes.at(0).bytes_before == 8);  // 4 float16 values
+    CHECK(m.check());
+  }
+  SECTION("a float16 graph: weight-only, cast back to float16 for the op") {
+    auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float16[1, 2] x) => (float16[1, 2] y) {
+  y = MatMul(x, wh)
+}
+)ONNX");
+    auto* wh = proto.mutable_graph()->add_initializer();
+    wh->set_name("wh");
+    wh->set_data_type(onnx::TensorProto::FLOAT16);
+    wh->add_dims(2);
+    wh->add_dims(2);
+    for (int bits : {0x3C00, 0xC200, 0x3800, 0x4400}) wh->add_int32_data(bits);
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, {});
+    const auto& g = m.internals().proto.graph();
+    CHECK(op_types(g) == std::vector<std::string>{"DequantizeLinear", "Cast", "MatMul"});
+    CHECK(g.node(1).attribute(0).i() == onnx::TensorProto::FLOAT16);
+    CHECK(report.nodes.at(0).format == "qdq");
+    CHECK(m.check());
+  }
+}
+
+TEST_CASE("an already quantized model is reported and nothing is quantized twice", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  y = MatMul(x, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  (void)quantize_ok(m, {});
+  const std::string once = m.internals().proto.graph().SerializeAsString();
+  auto again = quantize_ok(m, {});
+  CHECK(again.quantized_count == 0);
+  CHECK(m.internals().proto.graph().SerializeAsString() == once);
+  bool noted = false;
+  for (const auto& n : again.notes) noted = noted || n.find("already") != std::string::npos;
+  CHECK(noted);
+}
