@@ -12,6 +12,7 @@
 #include "onnx_io/walk.h"
 #include "passes/graph_context.h"
 #include "passes/rewrites.h"
+#include "passes/runtime_check.h"
 #include "util/try.h"
 
 namespace mq {
@@ -289,6 +290,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   std::vector<scope_level> scopes{{impl.proto.mutable_graph(), "main"}};
   MQ_TRY_VOID(process_graph(ctx, scopes, default_opset(impl.proto)));
   remove_dead_weights(ctx);
+  MQ_TRY_VOID(check_runtime_support(impl.proto));
   for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;
   report.opset_after = default_opset(impl.proto);
   report.model_bytes_after = impl.proto.ByteSizeLong();

@@ -10,6 +10,7 @@
 #include "mq/quantize.h"
 #include "mq/version.h"
 #include "onnx_io/model_impl.h"
+#include "passes/runtime_check.h"
 #include "support/test_models.h"
 
 using mq::test::parse_text_model;
@@ -304,4 +305,34 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
   bool noted = false;
   for (const auto& n : again.notes) noted = noted || n.find("already") != std::string::npos;
   CHECK(noted);
+}
+
+TEST_CASE("the target check rejects what ONNX Runtime's CPU kernels cannot run", "[golden][target]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (uint8[1, 1, 3, 3] x) => (int32[1, 2, 3, 3] y) <int8[2, 1, 1, 1] w = {1, 2}, uint8 xz = {0}, int8[2] wz = {0, 1}> {
+  y = ConvInteger(x, w, xz, wz)
+}
+)ONNX");
+  auto bad = mq::passes::check_runtime_support(proto);
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("ConvInteger") && Catch::Contains("W zero point must be a scalar"));
+
+  auto per_axis = parse_text_model(R"ONNX(
+<ir_version: 6, opset_import: ["" : 11]>
+g () => (float[2] y) <int8[2] q = {1, 2}, float[2] s = {0.5, 0.25}, int8[2] z = {0, 0}> {
+  y = DequantizeLinear(q, s, z)
+}
+)ONNX");
+  auto old = mq::passes::check_runtime_support(per_axis);
+  REQUIRE_FALSE(old);
+  CHECK_THAT(old.error().message, Catch::Contains("per-axis scales need opset 13"));
+
+  auto fine = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (uint8[1, 2] a) => (int32[1, 2] y) <int8[2, 2] b = {1, 2, 3, 4}, uint8 az = {0}, int8[2] bz = {0, 1}> {
+  y = MatMulInteger(a, b, az, bz)
+}
+)ONNX");
+  CHECK(mq::passes::check_runtime_support(fine));
 }
