@@ -24,24 +24,15 @@ void copy_conv_attributes(const onnx::NodeProto& from, onnx::NodeProto& to) {
 result<bool> rewrite_conv_integer(graph_context& ctx, const node_site& site, bool per_channel,
                                   std::vector<onnx::NodeProto>& out, node_report& r) {
   const auto& node = site.node;
-  if (site.opset < 11) {
-    r.reason = "DynamicQuantizeLinear needs opset 11, the model has " + std::to_string(site.opset);
+  auto planned = MQ_TRY(plan_node_weight(ctx, site, r));
+  if (!planned) return false;
+  const weight_plan& plan = *planned;
+  if (auto why = integer_form_blocker(site, plan); !why.empty()) {
+    r.reason = why;
     return false;
   }
-  auto planned = MQ_TRY(plan_weight(ctx, site.scopes, node, 1));
-  if (auto* reason = std::get_if<std::string>(&planned)) {
-    r.reason = *reason;
-    return false;
-  }
-  auto& plan = std::get<weight_plan>(planned);
-  describe_weight(r, plan);
   if (plan.dims.size() < 3) {
     r.reason = "Conv weight has rank " + std::to_string(plan.dims.size()) + ", expected 3 or more";
-    return false;
-  }
-  if (plan.source.through_cast.empty() && plan.source.tensor->data_type() != onnx::TensorProto::FLOAT) {
-    r.reason = "the op computes in " + to_string(static_cast<dtype>(plan.source.tensor->data_type())) +
-               "; DynamicQuantizeLinear needs float32 activations";
     return false;
   }
   // Scales broadcast against the [N, M, spatial...] output: shape [M, 1, ..., 1].

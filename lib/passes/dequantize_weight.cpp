@@ -86,13 +86,9 @@ result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site
     r.reason = "weight-only quantization needs opset 7 (broadcasting Mul), the model has " + std::to_string(site.opset);
     return false;
   }
-  auto planned = MQ_TRY(plan_weight(ctx, site.scopes, site.node, 1));
-  if (auto* reason = std::get_if<std::string>(&planned)) {
-    r.reason = *reason;
-    return false;
-  }
-  auto& plan = std::get<weight_plan>(planned);
-  describe_weight(r, plan);
+  auto planned = MQ_TRY(plan_node_weight(ctx, site, r));
+  if (!planned) return false;
+  const weight_plan& plan = *planned;
   weight_layout layout;
   const int axis = channel_axis(site.node, plan.dims);
   if (per_channel && axis < 0) r.reason = "per-channel does not apply to this weight; quantized per tensor";

@@ -1,7 +1,28 @@
 // Small building blocks shared by the rewrites.
 #include "passes/rewrites.h"
+#include "util/try.h"
 
 namespace mq::passes {
+
+result<std::optional<weight_plan>> plan_node_weight(const graph_context& ctx, const node_site& site, node_report& r) {
+  auto planned = MQ_TRY(plan_weight(ctx, site.scopes, site.node, 1));
+  if (auto* reason = std::get_if<std::string>(&planned)) {
+    r.reason = *reason;
+    return std::optional<weight_plan>{};
+  }
+  auto& plan = std::get<weight_plan>(planned);
+  describe_weight(r, plan);
+  return std::optional<weight_plan>{std::move(plan)};
+}
+
+std::string integer_form_blocker(const node_site& site, const weight_plan& plan) {
+  if (site.opset < 11) return "DynamicQuantizeLinear needs opset 11, the model has " + std::to_string(site.opset);
+  const int type = plan.source.tensor->data_type();
+  if (plan.source.through_cast.empty() && type != onnx::TensorProto::FLOAT) {
+    return "the op computes in " + to_string(static_cast<dtype>(type)) + "; DynamicQuantizeLinear needs float32 activations";
+  }
+  return {};
+}
 
 dynamic_names quantize_activation(graph_context& ctx, const node_site& site, const std::string& activation,
                                   std::vector<onnx::NodeProto>& out) {

@@ -14,11 +14,6 @@ std::string unsupported_reason(const weight_plan& plan) {
   if (plan.dims.size() != 2) {
     return "MatMulInteger form needs a 2-D weight, this one has rank " + std::to_string(plan.dims.size());
   }
-  const int type = plan.source.tensor->data_type();
-  if (plan.source.through_cast.empty() && type != onnx::TensorProto::FLOAT) {
-    return "the op computes in " + to_string(static_cast<dtype>(type)) +
-           "; DynamicQuantizeLinear needs float32 activations";
-  }
   return {};
 }
 
@@ -28,17 +23,13 @@ result<bool> rewrite_matmul_integer(graph_context& ctx, const node_site& site, b
                                     std::vector<onnx::NodeProto>& out, node_report& r) {
   const auto& node = site.node;
   const bool gemm = node.op_type() == "Gemm";
-  if (site.opset < 11) {
-    r.reason = "DynamicQuantizeLinear needs opset 11, the model has " + std::to_string(site.opset);
+  auto planned = MQ_TRY(plan_node_weight(ctx, site, r));
+  if (!planned) return false;
+  const weight_plan& plan = *planned;
+  if (auto why = integer_form_blocker(site, plan); !why.empty()) {
+    r.reason = why;
     return false;
   }
-  auto planned = MQ_TRY(plan_weight(ctx, site.scopes, node, 1));
-  if (auto* reason = std::get_if<std::string>(&planned)) {
-    r.reason = *reason;
-    return false;
-  }
-  auto& plan = std::get<weight_plan>(planned);
-  describe_weight(r, plan);
   if (auto why = unsupported_reason(plan); !why.empty()) {
     r.reason = why;
     return false;

@@ -2,9 +2,11 @@
 // replace it (in order); on a skip nothing is appended and `r.reason` says why.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "passes/graph_context.h"
+#include "passes/weight_plan.h"
 
 namespace mq::passes {
 
@@ -29,6 +31,14 @@ result<bool> rewrite_matmul_integer(graph_context& ctx, const node_site& site, b
 /// Conv -> DynamicQuantizeLinear + ConvInteger + Cast + Mul (+ Add bias). conv_integer.cpp
 result<bool> rewrite_conv_integer(graph_context& ctx, const node_site& site, bool per_channel,
                                   std::vector<onnx::NodeProto>& out, node_report& r);
+
+/// The node's constant weight (input 1), described in `r`; nullopt, with `r.reason` set, when the
+/// node stays in float.
+result<std::optional<weight_plan>> plan_node_weight(const graph_context& ctx, const node_site& site, node_report& r);
+
+/// Why the dynamic integer form (DynamicQuantizeLinear + *Integer) cannot take this weight:
+/// opset under 11, or an op that computes in float16/bfloat16/float64. Empty when it can.
+std::string integer_form_blocker(const node_site& site, const weight_plan& plan);
 
 /// DynamicQuantizeLinear of `activation`, emitted once per graph and shared by its consumers.
 dynamic_names quantize_activation(graph_context& ctx, const node_site& site, const std::string& activation,

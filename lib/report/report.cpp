@@ -37,9 +37,10 @@ std::string json_string(std::string_view s) {
   return out + "\"";
 }
 
+// JSON has no Inf or NaN: they are written as null (an infinite SQNR, a lossless weight, is
+// also flagged by "lossless": true).
 std::string json_number(double v) {
-  if (std::isinf(v)) return v > 0 ? "1e999" : "-1e999";  // JSON has no Inf; these parse as +-Infinity
-  if (std::isnan(v)) return "null";
+  if (!std::isfinite(v)) return "null";
   return fmt::format("{:.6g}", v);
 }
 
@@ -92,7 +93,8 @@ std::string to_json(const quantize_report& r) {
     for (std::size_t k = 0; k < n.weight_shape.size(); ++k) out += (k ? "," : "") + std::to_string(n.weight_shape[k]);
     out += "],\"granularity\":" + (n.quantized ? json_string(n.granularity) : std::string("null"));
     out += ",\"bytes_before\":" + std::to_string(n.bytes_before) + ",\"bytes_after\":" + std::to_string(n.bytes_after);
-    out += ",\"sqnr_db\":" + (n.quantized ? json_number(n.sqnr_db) : std::string("null")) + "}";
+    out += ",\"sqnr_db\":" + (n.quantized ? json_number(n.sqnr_db) : std::string("null"));
+    out += ",\"lossless\":" + std::string(n.quantized && std::isinf(n.sqnr_db) && n.sqnr_db > 0 ? "true" : "false") + "}";
   }
   return out + "]}\n";
 }

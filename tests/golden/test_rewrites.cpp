@@ -336,3 +336,24 @@ g (uint8[1, 2] a) => (int32[1, 2] y) <int8[2, 2] b = {1, 2, 3, 4}, uint8 az = {0
 )ONNX");
   CHECK(mq::passes::check_runtime_support(fine));
 }
+
+TEST_CASE("report: table and JSON for a lossless and a lossy weight", "[golden][report]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] exact = {1.0, -1.0, 0.0, 1.0}, float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  a = MatMul(x, exact)
+  y = MatMul(a, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, {});
+  // +-1 with scale 2/254 quantize to +-127 exactly: no error, infinite SQNR.
+  CHECK(std::isinf(report.nodes.at(0).sqnr_db));
+  CHECK(std::isfinite(report.nodes.at(1).sqnr_db));
+  const std::string json = mq::to_json(report);
+  CHECK_THAT(json, Catch::Contains(R"("sqnr_db":null,"lossless":true)"));
+  CHECK_THAT(json, Catch::Contains(R"("lossless":false)"));
+  CHECK_THAT(json, !Catch::Contains("inf") && !Catch::Contains("nan"));
+  const std::string table = mq::to_table(report);
+  CHECK_THAT(table, Catch::Contains("total: 2 nodes quantized, 0 skipped"));
+}
