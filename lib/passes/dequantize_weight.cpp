@@ -81,7 +81,7 @@ std::string emit_dequantize(graph_context& ctx, const node_site& site, const wei
 }  // namespace
 
 result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site, bool per_channel,
-                                       std::vector<onnx::NodeProto>& out, node_report& r) {
+                                       weight_only_form form, std::vector<onnx::NodeProto>& out, node_report& r) {
   if (site.opset < 7) {
     r.reason = "weight-only quantization needs opset 7 (broadcasting Mul), the model has " + std::to_string(site.opset);
     return false;
@@ -97,10 +97,10 @@ result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site
     layout.axis = axis;
     layout.scale_shape = {plan.dims[static_cast<std::size_t>(axis)]};
   }
-  const bool cast_form = needs_cast_form(site, layout);
+  const bool cast_form = form == weight_only_form::cast_multiply || needs_cast_form(site, layout);
   if (cast_form && layout.per_channel) layout.scale_shape = broadcast_shape(plan.dims, axis);
   auto names = MQ_TRY(store_weight(ctx, plan, layout, r));
-  if (cast_form) {
+  if (cast_form && form == weight_only_form::dequantize_linear) {
     r.reason = "opset " + std::to_string(site.opset) + " has no " + (layout.per_channel ? "per-axis " : "") +
                "DequantizeLinear; written as Cast * scale";
   }
@@ -119,7 +119,7 @@ result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site
   }
   auto& rewritten = out.emplace_back(site.node);
   rewritten.set_input(plan.input_index, dq_output);
-  r.format = "qdq";
+  r.format = form == weight_only_form::cast_multiply ? "weight-only" : "qdq";
   return true;
 }
 

@@ -18,10 +18,18 @@ struct node_site {
   std::int64_t opset = 0;   // default-domain opset of the model
 };
 
-/// Weight-only QDQ: int8/uint8 initializer + DequantizeLinear feeding the unchanged float op
-/// (MatMul, Gemm, Conv, ConvTranspose). dequantize_weight.cpp
+/// How a weight-only quantized weight is turned back into float.
+enum class weight_only_form {
+  dequantize_linear,  ///< DequantizeLinear (QDQ): what QDQ-aware runtimes and tools expect
+  cast_multiply,      ///< Cast(int8 -> float) * scale: ONNX Runtime constant-folds it at load, so
+                      ///< the model runs at float speed (it keeps DequantizeLinear per run)
+};
+
+/// Weight-only: int8/uint8 initializer, dequantized in the graph, feeding the unchanged float op
+/// (MatMul, Gemm, Conv, ConvTranspose). DequantizeLinear falls back to the Cast form below the
+/// opset it needs. dequantize_weight.cpp
 result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site, bool per_channel,
-                                       std::vector<onnx::NodeProto>& out, node_report& r);
+                                       weight_only_form form, std::vector<onnx::NodeProto>& out, node_report& r);
 
 /// MatMul / Gemm with a constant weight -> DynamicQuantizeLinear + MatMulInteger + Cast + Mul
 /// (+ Add for Gemm's bias). matmul_integer.cpp

@@ -79,7 +79,7 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
   CHECK(m.check());
 }
 
-TEST_CASE("Conv in auto format: int8 weights per output channel + DequantizeLinear", "[golden]") {
+TEST_CASE("Conv with --format qdq --per-channel: int8 weights + DequantizeLinear(axis 0)", "[golden]") {
   auto proto = parse_text_model(R"ONNX(
 <ir_version: 8, opset_import: ["" : 13]>
 g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}, float[2] b = {0.1, 0.2}> {
@@ -87,7 +87,10 @@ g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -
 }
 )ONNX");
   auto m = mq::test::to_model(proto);
-  auto report = quantize_ok(m, {});
+  mq::quantize_options o;
+  o.format = mq::quant_format::qdq;
+  o.per_channel = true;
+  auto report = quantize_ok(m, o);
   const auto& g = m.internals().proto.graph();
   CHECK(op_types(g) == std::vector<std::string>{"DequantizeLinear", "Conv"});
   const auto& dq = g.node(0);
@@ -101,6 +104,27 @@ g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -
   CHECK(float_values(*find_initializer(g, "w_scale")) ==
         std::vector<float>{symmetric_scale(1.0), symmetric_scale(2.0)});
   CHECK(report.nodes.at(0).granularity == "per-channel(axis=0)");
+  CHECK(report.nodes.at(0).format == "qdq");
+  CHECK(m.check());
+}
+
+TEST_CASE("Conv in auto format: per-channel int8 weights as Cast * scale (folded by ONNX Runtime)", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}, float[2] b = {0.1, 0.2}> {
+  y = Conv(x, w, b)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, {});
+  const auto& g = m.internals().proto.graph();
+  CHECK(op_types(g) == std::vector<std::string>{"Cast", "Mul", "Conv"});
+  CHECK(g.node(2).input(1) == g.node(1).output(0));
+  CHECK(int8_values(*find_initializer(g, "w_quantized")) == std::vector<std::int8_t>{32, -127, 127, 32});
+  const auto* scale = find_initializer(g, "w_scale");
+  REQUIRE(scale != nullptr);
+  CHECK(std::vector<std::int64_t>(scale->dims().begin(), scale->dims().end()) == std::vector<std::int64_t>{2, 1, 1, 1});
+  CHECK(report.nodes.at(0).format == "weight-only");
   CHECK(m.check());
 }
 
@@ -218,7 +242,7 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
   CHECK_THAT(r.error().message, Catch::Contains("'w'") && Catch::Contains("MatMul"));
 }
 
-TEST_CASE("below opset 13 per-channel weights are written as Cast * scale, opset unchanged", "[golden]") {
+TEST_CASE("qdq below opset 13: per-channel weights are written as Cast * scale, opset unchanged", "[golden]") {
   auto proto = parse_text_model(R"ONNX(
 <ir_version: 6, opset_import: ["" : 11]>
 g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}> {
@@ -226,7 +250,10 @@ g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -
 }
 )ONNX");
   auto m = mq::test::to_model(proto);
-  auto report = quantize_ok(m, {});
+  mq::quantize_options o;
+  o.format = mq::quant_format::qdq;
+  o.per_channel = true;
+  auto report = quantize_ok(m, o);
   const auto& g = m.internals().proto.graph();
   CHECK(op_types(g) == std::vector<std::string>{"Cast", "Mul", "Conv"});
   CHECK(m.internals().proto.opset_import(0).version() == 11);
@@ -282,9 +309,10 @@ g (float16[1, 2] x) => (float16[1, 2] y) {
     auto m = mq::test::to_model(proto);
     auto report = quantize_ok(m, {});
     const auto& g = m.internals().proto.graph();
-    CHECK(op_types(g) == std::vector<std::string>{"DequantizeLinear", "Cast", "MatMul"});
-    CHECK(g.node(1).attribute(0).i() == onnx::TensorProto::FLOAT16);
-    CHECK(report.nodes.at(0).format == "qdq");
+    // int8 -> float32 (Cast), * scale (Mul), back to float16 (Cast) for the float16 MatMul
+    CHECK(op_types(g) == std::vector<std::string>{"Cast", "Mul", "Cast", "MatMul"});
+    CHECK(g.node(2).attribute(0).i() == onnx::TensorProto::FLOAT16);
+    CHECK(report.nodes.at(0).format == "weight-only");
     CHECK(m.check());
   }
 }

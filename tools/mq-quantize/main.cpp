@@ -27,11 +27,13 @@ file, fsync, rename), so it is either the complete new model or untouched.
 format:
   --format auto         default: MatMul as dynamic integer ops (fast in ONNX
                         Runtime); Conv, ConvTranspose and Gemm as int8 weights per
-                        channel feeding the float op (ONNX Runtime's ConvInteger is
-                        slow; integer Gemm loses accuracy in recurrent cells)
+                        channel, restored to float by Cast * scale, which ONNX Runtime
+                        folds at load (small file, float speed)
   --format qoperator    ONNX Runtime's quantize_dynamic form: DynamicQuantizeLinear
                         + MatMulInteger/ConvInteger + Cast + Mul
-  --format qdq          weight-only: int8 initializer + DequantizeLinear
+  --format qdq          weight-only: int8 initializer + DequantizeLinear (the QDQ
+                        form other runtimes and tools expect; below opset 13
+                        per-channel weights use the Cast form)
 
 weights (names as in ONNX Runtime's quantize_dynamic):
   --weight-type T       int8 (default) or uint8
