@@ -17,3 +17,9 @@ endif()
 if(MQ_BUILD_BENCH)
   find_package(benchmark REQUIRED CONFIG)
 endif()
+if(MQ_BUILD_TESTS)
+  # Debian's cpp-httplib is split: declarations in httplib.h, code in libcpp-httplib.so, built
+  # with these features (the class layouts depend on them, so the tests must define them too).
+  find_library(HTTPLIB_LIBRARY cpp-httplib REQUIRED)
+  set(HTTPLIB_DEFINITIONS CPPHTTPLIB_OPENSSL_SUPPORT CPPHTTPLIB_ZLIB_SUPPORT CPPHTTPLIB_BROTLI_SUPPORT)
+endif()

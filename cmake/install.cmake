@@ -28,3 +28,9 @@ else()
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/modelquant.pc.in ${PROJECT_BINARY_DIR}/modelquant.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/modelquant.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# mq::fetch (catalog + download + model store), exported next to mq::modelquant.
+install(TARGETS modelquant_fetch EXPORT modelquantTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

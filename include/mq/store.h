@@ -1,0 +1,162 @@
+// libmodelquant-fetch: a local store of catalog models, downloaded, verified and quantized.
+// Link `mq::fetch` (libcurl and toml++ stay private to it).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mq/result.h"
+
+namespace mq {
+
+/// Whether a pull may use the network.
+enum class network_mode {
+  online,
+  offline,  ///< cache only; a missing file is an error that says what is missing
+};
+
+/// Whether to quantize after a pull.
+enum class quantize_mode {
+  as_catalog,  ///< when the entry's `[models.quantize] enabled` is true
+  never,       ///< `--no-quantize`: keep FP32 only (an INT8 file still matching its key is kept)
+};
+
+/// What a failed quantization does to the pull.
+enum class quantize_failure {
+  warn,   ///< the FP32 model stays usable: a warning, `use_int8 = false`, success
+  error,  ///< `--strict`: the pull fails
+};
+
+/// What to do with files already in the cache.
+enum class cache_policy {
+  reuse,    ///< keep files that still match (hash, source URL, INT8 key)
+  refresh,  ///< `--force`: download and quantize again
+};
+
+/// Settings of a `model_store`.
+struct store_options {
+  std::filesystem::path models_dir = "models";
+  /// A catalog file whose entries are added to (and override, by name) the built-in catalog.
+  std::filesystem::path catalog_file;
+  std::string endpoint = "https://huggingface.co";  ///< http(s):// or file:// (local mirror)
+  std::string token;  ///< bearer token (HF_TOKEN); sent only to the endpoint's own host
+  network_mode network = network_mode::online;
+  quantize_mode quantize = quantize_mode::as_catalog;
+  quantize_failure on_quantize_failure = quantize_failure::warn;
+  cache_policy cache = cache_policy::reuse;
+  std::chrono::milliseconds connect_timeout{15000};
+  std::chrono::milliseconds stall_timeout{30000};  ///< no byte for this long: abort and retry
+  int max_attempts = 5;                            ///< per file, for transient failures
+  std::chrono::milliseconds retry_backoff{500};    ///< first wait; doubles after each failure
+
+  /// Defaults overridden by the environment: MQ_MODELS_DIR, MQ_CATALOG, MQ_ENDPOINT (else
+  /// HF_ENDPOINT), MQ_OFFLINE=1 or HF_HUB_OFFLINE=1, HF_TOKEN.
+  static store_options from_environment();
+};
+
+/// Where a pull is, for progress displays.
+enum class pull_stage {
+  waiting,      ///< another process or thread is pulling the same model
+  downloading,  ///< `bytes_done` of `bytes_total` (0 when unknown) of `file`
+  verifying,
+  quantizing,
+  cached,       ///< a file was already in the cache and still matches
+  warning,      ///< `message` says what went wrong (e.g. quantization failed, FP32 kept)
+};
+
+/// One progress report.
+struct pull_progress {
+  std::string model;
+  pull_stage stage = pull_stage::downloading;
+  std::string file;  ///< "model.onnx", "labels.txt", "model-int8.onnx"
+  std::uint64_t bytes_done = 0;
+  std::uint64_t bytes_total = 0;
+  std::string message;
+};
+
+/// Called from the pulling thread; keep it cheap.
+using progress_callback = std::function<void(const pull_progress&)>;
+
+/// What a successful pull gives an application.
+struct pulled_model {
+  std::string name;
+  std::filesystem::path dir;     ///< <models-dir>/<name>
+  std::filesystem::path fp32;    ///< model.onnx
+  std::filesystem::path int8;    ///< model-int8.onnx, or empty when there is no usable INT8 model
+  std::filesystem::path labels;  ///< labels.txt, or empty
+  std::filesystem::path config;  ///< config.json
+  bool use_int8 = false;         ///< true only when the INT8 model exists and passed its checks
+  std::string config_json;       ///< the content of config.json
+  bool downloaded = false;       ///< false when the FP32 model came from the cache
+  bool quantized = false;        ///< the INT8 model was (re)built by this pull
+  std::vector<std::string> warnings;
+};
+
+/// How much of a model is in the cache.
+enum class cache_state { not_pulled, fp32, fp32_int8 };
+
+/// A catalog entry with its cache state.
+struct model_entry {
+  std::string name;
+  std::string description;
+  std::string task;
+  std::string repo;
+  std::string filename;
+  std::string revision;
+  std::string sha256;  ///< from the catalog ("" when none)
+  std::string url;     ///< where a pull downloads it from
+  std::string origin;  ///< "'file':line" of the catalog entry
+  bool quantize = false;
+  std::string quantize_options;  ///< `mq::describe` of the options ("" when not quantized)
+  cache_state state = cache_state::not_pulled;
+  std::uint64_t fp32_bytes = 0;
+  std::uint64_t int8_bytes = 0;
+  std::filesystem::path dir;
+};
+
+/// The models folder and the catalog. Movable; one store may be used from one thread at a time,
+/// while several stores (threads or processes) may pull the same model at once: a lock file per
+/// model serialises them and the later one reuses what the first one published.
+class model_store {
+ public:
+  /// Loads the built-in catalog and `options.catalog_file` (when set). Errors name the catalog
+  /// file, line and entry.
+  [[nodiscard]] static result<model_store> open(store_options options);
+
+  /// Downloads (or reuses), verifies and quantizes the model `name`, publishing every file
+  /// atomically and config.json last. Errors: `errc::not_found` (not in the catalog, or a 404),
+  /// `errc::network`, `errc::integrity` (sha256 mismatch, not an ONNX model), `errc::io`.
+  [[nodiscard]] result<pulled_model> pull(std::string_view name, const progress_callback& progress = {});
+
+  /// Every catalog entry with its cache state, in catalog order.
+  std::vector<model_entry> list() const;
+
+  /// One entry; `errc::not_found` when the catalog has no such model.
+  [[nodiscard]] result<model_entry> info(std::string_view name) const;
+
+  /// Deletes the model's folder (waiting for a pull in progress). `errc::not_found` when the
+  /// model is neither in the catalog nor in the cache.
+  [[nodiscard]] result<void> remove(std::string_view name);
+
+  /// Warnings from reading the catalogs (unknown keys), "'file':line: ...".
+  const std::vector<std::string>& catalog_warnings() const noexcept;
+
+  const store_options& options() const noexcept;
+
+  model_store(model_store&&) noexcept;
+  model_store& operator=(model_store&&) noexcept;
+  ~model_store();
+
+ private:
+  struct impl;
+  explicit model_store(std::unique_ptr<impl> state);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace mq

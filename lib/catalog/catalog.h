@@ -1,0 +1,68 @@
+// The model catalog: which models exist, where to download them and how to quantize them.
+// Parsed from TOML (the only module that includes toml++).
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mq/quantize.h"
+#include "mq/result.h"
+
+namespace mq::catalog {
+
+/// `[models.quantize]`: whether and how to quantize after a pull.
+struct quantize_spec {
+  bool enabled = false;
+  std::string method = "dynamic_int8";  ///< "dynamic_int8" or "weight_only_int8"
+  quantize_options options;             ///< the method plus the optional overrides
+};
+
+/// One `[[models]]` entry.
+struct entry {
+  std::string name;
+  std::string description;
+  std::string task;
+  std::string repo;
+  std::string filename;
+  std::string revision = "main";
+  std::string sha256;        ///< lowercase hex, or "" when the catalog gives none
+  std::string labels;        ///< file in the same repo, or ""
+  std::vector<std::string> classes;  ///< inline labels (used when `labels` is empty)
+  std::string preprocessing_preset;
+  quantize_spec quantize;
+  std::string origin;        ///< "'file':line", for messages
+};
+
+/// A parsed catalog: entries in file order, and the warnings parsing produced.
+struct catalog {
+  std::vector<entry> models;
+  std::vector<std::string> warnings;
+
+  /// The entry named `name`, or nullptr.
+  const entry* find(std::string_view name) const noexcept;
+};
+
+/// Parses catalog text. `source` names it in messages (a path, or "<built-in catalog>").
+/// Errors (`errc::invalid_argument`) read "'source':line: model 'name': problem": TOML syntax,
+/// missing name/repo/filename, duplicate names, unknown quantize method or option values, a
+/// sha256 that is not 64 hex digits, names or filenames that could escape the models folder.
+/// Unknown keys are warnings.
+[[nodiscard]] result<catalog> parse(std::string_view text, const std::string& source);
+
+/// Reads and parses a catalog file.
+[[nodiscard]] result<catalog> load_file(const std::filesystem::path& path);
+
+/// The catalog compiled into the library (catalog/model_catalog.toml), parsed.
+[[nodiscard]] result<catalog> builtin();
+
+/// The text of the built-in catalog.
+std::string_view builtin_text() noexcept;
+
+/// `base` with every entry of `overlay` added; an overlay entry replaces a base entry of the same
+/// name (in place). Warnings of both are kept.
+catalog merge(catalog base, catalog overlay);
+
+}  // namespace mq::catalog

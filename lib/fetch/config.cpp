@@ -1,0 +1,70 @@
+#include "fetch/config.h"
+
+#include "fetch/sha256.h"
+
+namespace mq::fetch {
+namespace {
+
+json values(const std::vector<value_info>& list) {
+  json::array out;
+  for (const auto& v : list) {
+    json::array shape;
+    for (std::size_t i = 0; i < v.shape.size(); ++i) {
+      if (v.shape[i] >= 0) shape.emplace_back(v.shape[i]);
+      else if (!v.dim_names[i].empty()) shape.emplace_back(v.dim_names[i]);
+      else shape.emplace_back(nullptr);
+    }
+    out.push_back(json::object{{"name", v.name},
+                               {"type", v.type},
+                               {"shape", v.has_shape ? json(std::move(shape)) : json(nullptr)}});
+  }
+  return out;
+}
+
+json or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+}  // namespace
+
+json config_document(const model_config& c) {
+  const auto& e = *c.entry;
+  const bool use_int8 = c.has_int8;
+  return json::object{
+      {"name", e.name},
+      {"description", e.description},
+      {"task", e.task},
+      {"preprocessing_preset", or_null(e.preprocessing_preset)},
+      {"model_path", "model.onnx"},
+      {"int8_model_path", c.has_int8 ? json("model-int8.onnx") : json(nullptr)},
+      {"use_int8", use_int8},
+      {"labels_path", c.has_labels ? json("labels.txt") : json(nullptr)},
+      {"inputs", values(c.inputs)},
+      {"outputs", values(c.outputs)},
+      {"source", json::object{{"url", c.url},
+                              {"repo", e.repo},
+                              {"filename", e.filename},
+                              {"revision", e.revision},
+                              {"sha256", c.sha256},
+                              {"sha256_from_catalog", !e.sha256.empty()},
+                              {"etag", or_null(c.etag)},
+                              {"bytes", c.fp32_bytes}}},
+      {"quantization",
+       json::object{{"enabled", e.quantize.enabled},
+                    {"method", e.quantize.method},
+                    {"options", or_null(c.quantize_options)},
+                    {"library_version", c.library_version},
+                    {"cache_key", or_null(c.cache_key)},
+                    {"status", c.quantize_status},
+                    {"error", or_null(c.quantize_error)},
+                    {"int8_bytes", c.int8_bytes},
+                    {"summary", json::object{{"quantized_nodes", static_cast<std::uint64_t>(c.quantized_nodes)},
+                                             {"skipped_nodes", static_cast<std::uint64_t>(c.skipped_nodes)},
+                                             {"model_bytes_before", c.model_bytes_before},
+                                             {"model_bytes_after", c.model_bytes_after}}}}},
+  };
+}
+
+std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version) {
+  return sha256_hex("fp32=" + fp32_sha256 + "\noptions=" + options + "\nversion=" + version + "\n");
+}
+
+}  // namespace mq::fetch

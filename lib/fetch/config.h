@@ -1,0 +1,44 @@
+// config.json: what an application needs to use a pulled model.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "fetch/json.h"
+#include "mq/signature.h"
+
+namespace mq::fetch {
+
+/// Everything config.json records. Paths in it are file names relative to config.json's folder.
+struct model_config {
+  const catalog::entry* entry = nullptr;
+  std::string url;
+  std::string sha256;  ///< of model.onnx
+  std::string etag;
+  std::uint64_t fp32_bytes = 0;
+  bool has_labels = false;
+  bool has_int8 = false;  ///< model-int8.onnx exists and matches `cache_key`
+  std::uint64_t int8_bytes = 0;
+  std::string cache_key;
+  std::string quantize_status;  ///< "quantized", "cached", "failed", "disabled", "skipped"
+  std::string quantize_error;
+  std::string quantize_options;  ///< mq::describe(options)
+  std::string library_version;
+  std::size_t quantized_nodes = 0;
+  std::size_t skipped_nodes = 0;
+  std::uint64_t model_bytes_before = 0;
+  std::uint64_t model_bytes_after = 0;
+  std::vector<value_info> inputs;
+  std::vector<value_info> outputs;
+};
+
+/// The config.json document.
+json config_document(const model_config& config);
+
+/// The INT8 cache key: sha256 over the FP32 hash, the quantization options and the library
+/// version, so a change in any of them rebuilds the INT8 model.
+std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version);
+
+}  // namespace mq::fetch

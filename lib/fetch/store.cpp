@@ -1,0 +1,426 @@
+// mq::model_store: catalog lookup, cache checks, download, verification, quantization and
+// atomic publishing of <models-dir>/<name>/{model.onnx, model-int8.onnx, labels.txt, config.json}.
+#include "mq/store.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "catalog/catalog.h"
+#include "fetch/config.h"
+#include "fetch/http.h"
+#include "fetch/json.h"
+#include "fetch/lock.h"
+#include "fetch/sha256.h"
+#include "mq/model.h"
+#include "mq/quantize.h"
+#include "mq/signature.h"
+#include "mq/version.h"
+#include "fetch/files.h"
+#include "util/try.h"
+
+namespace mq {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* fp32_name = "model.onnx";
+constexpr const char* int8_name = "model-int8.onnx";
+constexpr const char* labels_name = "labels.txt";
+constexpr const char* config_name = "config.json";
+constexpr const char* lock_name = ".lock";
+constexpr const char* cache_key_metadata = "mq.cache_key";
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+bool env_true(const char* name) {
+  const std::string v = env(name);
+  return v == "1" || v == "true" || v == "TRUE" || v == "yes" || v == "on" || v == "ON";
+}
+
+std::uint64_t size_of(const fs::path& p) {
+  std::error_code ec;
+  const auto size = fs::file_size(p, ec);
+  return ec ? 0 : size;
+}
+
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+result<void> write_text_atomic(const fs::path& target, std::string_view text) {
+  return fetch::write_file_atomic(target, text);
+}
+
+result<void> publish(const fs::path& partial, const fs::path& target) { return fetch::publish_file(partial, target); }
+
+std::string url_for(const std::string& endpoint, const catalog::entry& e, const std::string& file) {
+  std::string base = endpoint;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + "/" + e.repo + "/resolve/" + e.revision + "/" + file;
+}
+
+// What the previous pull recorded, read from config.json (empty when absent or unreadable).
+struct recorded_state {
+  std::string url;
+  std::string sha256;
+  std::string etag;
+  fetch::json quant_summary;
+};
+
+recorded_state read_recorded(const fs::path& config) {
+  recorded_state out;
+  if (!is_file(config)) return out;
+  auto doc = fetch::json::parse(read_text(config), config.string());
+  if (!doc) return out;
+  out.url = (*doc)["source"]["url"].str();
+  out.sha256 = (*doc)["source"]["sha256"].str();
+  out.etag = (*doc)["source"]["etag"].str();
+  out.quant_summary = (*doc)["quantization"]["summary"];
+  return out;
+}
+
+}  // namespace
+
+store_options store_options::from_environment() {
+  store_options o;
+  if (auto v = env("MQ_MODELS_DIR"); !v.empty()) o.models_dir = v;
+  if (auto v = env("MQ_CATALOG"); !v.empty()) o.catalog_file = v;
+  if (auto v = env("MQ_ENDPOINT"); !v.empty()) o.endpoint = v;
+  else if (auto hf = env("HF_ENDPOINT"); !hf.empty()) o.endpoint = hf;
+  if (env_true("MQ_OFFLINE") || env_true("HF_HUB_OFFLINE")) o.network = network_mode::offline;
+  o.token = env("HF_TOKEN");
+  return o;
+}
+
+struct model_store::impl {
+  store_options options;
+  catalog::catalog catalog;
+
+  void report(const progress_callback& progress, pull_progress p) const {
+    if (progress) progress(p);
+  }
+
+  fetch::transfer_options transfer() const {
+    fetch::transfer_options t;
+    t.token = options.token;
+    t.connect_timeout = options.connect_timeout;
+    t.stall_timeout = options.stall_timeout;
+    t.max_attempts = options.max_attempts;
+    t.backoff = options.retry_backoff;
+    return t;
+  }
+
+  // Downloads `url` into `target` via `<target>.partial`, resuming a partial download of the same
+  // URL (recorded in `<target>.partial.url`).
+  result<fetch::transfer_result> download_file(const std::string& model, const std::string& url, const fs::path& target,
+                                               const progress_callback& progress) const {
+    const fs::path partial = fs::path(target).concat(".partial");
+    const fs::path partial_url = fs::path(target).concat(".partial.url");
+    std::error_code ec;
+    if (options.cache == cache_policy::refresh || !is_file(partial_url) || read_text(partial_url) != url) {
+      fs::remove(partial, ec);
+      MQ_TRY_VOID(write_text_atomic(partial_url, url));
+    }
+    const std::string file = target.filename().string();
+    auto result = fetch::download(url, partial, transfer(), [&](std::uint64_t done, std::uint64_t total) {
+      report(progress, {model, pull_stage::downloading, file, done, total, {}});
+    });
+    if (result) fs::remove(partial_url, ec);
+    else if (size_of(partial) == 0) discard_partial(target);  // nothing to resume: leave no trace
+    return result;
+  }
+
+  // Removes a partial download and its URL record (after a failed verification).
+  static void discard_partial(const fs::path& target) {
+    std::error_code ec;
+    fs::remove(fs::path(target).concat(".partial"), ec);
+    fs::remove(fs::path(target).concat(".partial.url"), ec);
+  }
+
+  result<pulled_model> pull(const catalog::entry& e, const progress_callback& progress);
+  model_entry describe(const catalog::entry& e) const;
+};
+
+model_entry model_store::impl::describe(const catalog::entry& e) const {
+  model_entry m;
+  m.name = e.name;
+  m.description = e.description;
+  m.task = e.task;
+  m.repo = e.repo;
+  m.filename = e.filename;
+  m.revision = e.revision;
+  m.sha256 = e.sha256;
+  m.url = url_for(options.endpoint, e, e.filename);
+  m.origin = e.origin;
+  m.quantize = e.quantize.enabled;
+  if (e.quantize.enabled) m.quantize_options = mq::describe(e.quantize.options);
+  m.dir = options.models_dir / e.name;
+  const fs::path config = m.dir / config_name;
+  if (is_file(m.dir / fp32_name) && is_file(config)) {
+    m.fp32_bytes = size_of(m.dir / fp32_name);
+    auto doc = fetch::json::parse(read_text(config), config.string());
+    const bool use_int8 = doc && (*doc)["use_int8"].boolean();
+    if (use_int8 && is_file(m.dir / int8_name)) {
+      m.int8_bytes = size_of(m.dir / int8_name);
+      m.state = cache_state::fp32_int8;
+    } else {
+      m.state = cache_state::fp32;
+    }
+  }
+  return m;
+}
+
+result<pulled_model> model_store::impl::pull(const catalog::entry& e, const progress_callback& progress) {
+  pulled_model out;
+  out.name = e.name;
+  out.dir = options.models_dir / e.name;
+  out.fp32 = out.dir / fp32_name;
+  out.config = out.dir / config_name;
+  const bool offline = options.network == network_mode::offline;
+  const bool force = options.cache == cache_policy::refresh;
+
+  std::error_code ec;
+  if (offline && !is_file(out.fp32)) {
+    return fail(errc::not_found, "offline: model '" + e.name + "' is not in the cache (" + fetch::quote(out.fp32) +
+                                     " is missing); pull it once without --offline");
+  }
+  fs::create_directories(out.dir, ec);
+  if (ec) return fail(errc::io, "cannot create " + fetch::quote(out.dir) + ": " + ec.message());
+  auto lock = MQ_TRY(fetch::file_lock::acquire(out.dir / lock_name, [&] {
+    report(progress, {e.name, pull_stage::waiting, {}, 0, 0, "waiting for another pull of '" + e.name + "' to finish"});
+  }));
+
+  // 1. The FP32 model: reuse when it still is what the catalog names, else download.
+  const std::string url = url_for(options.endpoint, e, e.filename);
+  const recorded_state recorded = read_recorded(out.config);
+  std::string sha;
+  std::string etag = recorded.etag;
+  bool reuse = false;
+  if (is_file(out.fp32) && (!force || offline)) {
+    sha = MQ_TRY(fetch::sha256_file(out.fp32));
+    const std::string expected = !e.sha256.empty() ? e.sha256 : recorded.sha256;
+    // Offline, a file whose URL changed in the catalog is still the best there is; online it is
+    // downloaded again.
+    reuse = sha == expected && (offline || recorded.url.empty() || recorded.url == url);
+    if (offline && !reuse) {
+      if (!e.sha256.empty() && sha != e.sha256) {
+        return fail(errc::integrity, "offline: cached " + fetch::quote(out.fp32) + " has sha256 " + sha +
+                                         ", the catalog expects " + e.sha256 + "; pull it again without --offline");
+      }
+      reuse = true;  // no recorded hash to compare with (e.g. config.json lost): trust the file
+    }
+  }
+  if (reuse) {
+    report(progress, {e.name, pull_stage::cached, fp32_name, size_of(out.fp32), size_of(out.fp32), {}});
+  } else {
+    auto got = MQ_TRY(download_file(e.name, url, out.fp32, progress));
+    const fs::path partial = fs::path(out.fp32).concat(".partial");
+    report(progress, {e.name, pull_stage::verifying, fp32_name, got.bytes, got.bytes, {}});
+    sha = MQ_TRY(fetch::sha256_file(partial));
+    if (!e.sha256.empty() && sha != e.sha256) {
+      discard_partial(out.fp32);
+      return fail(errc::integrity, "'" + url + "': sha256 mismatch: expected " + e.sha256 + ", got " + sha +
+                                       " (download deleted; the catalog or the upstream file changed)");
+    }
+    if (auto loaded = model::load(partial); !loaded) {
+      discard_partial(out.fp32);
+      return fail(errc::integrity, "'" + url + "': the download is not a usable onnx model (deleted): " +
+                                       loaded.error().message);
+    }
+    // The old INT8 model and config describe the old file: withdraw them before the new FP32
+    // model appears, so nothing pairs the new model with stale files.
+    fs::remove(out.config, ec);
+    MQ_TRY_VOID(publish(partial, out.fp32));
+    etag = got.etag;
+    out.downloaded = true;
+  }
+
+  // 2. Labels: a file from the same repo, or the inline classes.
+  const fs::path labels = out.dir / labels_name;
+  if (!e.labels.empty()) {
+    if (is_file(labels) && !force && !out.downloaded) {
+      out.labels = labels;
+    } else if (offline) {
+      if (is_file(labels)) out.labels = labels;
+      else out.warnings.push_back("offline: labels file " + fetch::quote(labels) + " is missing");
+    } else {
+      auto got = download_file(e.name, url_for(options.endpoint, e, e.labels), labels, progress);
+      if (!got) return unexpected_error{std::move(got).error()};
+      MQ_TRY_VOID(publish(fs::path(labels).concat(".partial"), labels));
+      out.labels = labels;
+    }
+  } else if (!e.classes.empty()) {
+    std::string text;
+    for (const auto& c : e.classes) text += c + "\n";
+    if (!is_file(labels) || read_text(labels) != text) MQ_TRY_VOID(write_text_atomic(labels, text));
+    out.labels = labels;
+  } else {
+    fs::remove(labels, ec);
+  }
+
+  // 3. Quantize (or reuse an INT8 model whose key still matches).
+  auto fp32_model = MQ_TRY(model::load(out.fp32));
+  fetch::model_config config;
+  config.entry = &e;
+  config.url = url;
+  config.sha256 = sha;
+  config.etag = etag;
+  config.fp32_bytes = size_of(out.fp32);
+  config.has_labels = !out.labels.empty();
+  config.library_version = mq::version();
+  config.inputs = graph_inputs(fp32_model);
+  config.outputs = graph_outputs(fp32_model);
+  const fs::path int8 = out.dir / int8_name;
+  if (e.quantize.enabled) {
+    config.quantize_options = mq::describe(e.quantize.options);
+    config.cache_key = fetch::int8_cache_key(sha, config.quantize_options, config.library_version);
+  }
+  bool int8_matches = false;
+  if (e.quantize.enabled && is_file(int8) && !force) {
+    auto cached = model::load(int8);
+    int8_matches = cached && cached->metadata(cache_key_metadata) == config.cache_key;
+  }
+  std::string failure;
+  if (!e.quantize.enabled) {
+    config.quantize_status = "disabled";
+    fs::remove(int8, ec);
+  } else if (int8_matches) {
+    config.quantize_status = "cached";
+    config.has_int8 = true;
+    const auto& s = recorded.quant_summary;
+    config.quantized_nodes = static_cast<std::size_t>(s["quantized_nodes"].number());
+    config.skipped_nodes = static_cast<std::size_t>(s["skipped_nodes"].number());
+    config.model_bytes_before = static_cast<std::uint64_t>(s["model_bytes_before"].number());
+    config.model_bytes_after = static_cast<std::uint64_t>(s["model_bytes_after"].number());
+    report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), {}});
+  } else if (options.quantize == quantize_mode::never) {
+    config.quantize_status = "skipped";
+    fs::remove(int8, ec);  // it does not match this FP32 model / these options
+  } else {
+    fs::remove(int8, ec);  // a stale INT8 model must never be picked up
+    report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0,
+                      "quantizing '" + e.name + "' (" + config.quantize_options + ")"});
+    auto quant = quantize(fp32_model, e.quantize.options);
+    if (quant) {
+      fp32_model.set_metadata(cache_key_metadata, config.cache_key);
+      fp32_model.set_metadata("mq.source_sha256", sha);
+      if (auto saved = fp32_model.save(int8); saved) {
+        config.quantize_status = "quantized";
+        config.has_int8 = true;
+        config.quantized_nodes = quant->quantized_count;
+        config.skipped_nodes = quant->skipped_count;
+        config.model_bytes_before = quant->model_bytes_before;
+        config.model_bytes_after = quant->model_bytes_after;
+        out.quantized = true;
+      } else {
+        failure = saved.error().message;
+      }
+    } else {
+      failure = quant.error().message;
+    }
+    if (!failure.empty()) {
+      config.quantize_status = "failed";
+      config.quantize_error = failure;
+      const std::string warning = "model '" + e.name + "': quantization failed, using the fp32 model: " + failure;
+      out.warnings.push_back(warning);
+      report(progress, {e.name, pull_stage::warning, int8_name, 0, 0, warning});
+    }
+  }
+  if (config.has_int8) {
+    out.int8 = int8;
+    out.use_int8 = true;
+    config.int8_bytes = size_of(int8);
+  }
+
+  // 4. config.json last: its presence means everything it names is complete.
+  out.config_json = fetch::config_document(config).dump();
+  MQ_TRY_VOID(write_text_atomic(out.config, out.config_json));
+  if (!failure.empty() && options.on_quantize_failure == quantize_failure::error) {
+    return fail(errc::invalid_model, "model '" + e.name + "': quantization failed (--strict): " + failure);
+  }
+  return out;
+}
+
+result<model_store> model_store::open(store_options options) {
+  auto builtin = MQ_TRY(catalog::builtin());
+  if (!options.catalog_file.empty()) {
+    auto user = MQ_TRY(catalog::load_file(options.catalog_file));
+    builtin = catalog::merge(std::move(builtin), std::move(user));
+  }
+  auto state = std::make_unique<impl>();
+  state->options = std::move(options);
+  state->catalog = std::move(builtin);
+  return model_store(std::move(state));
+}
+
+result<pulled_model> model_store::pull(std::string_view name, const progress_callback& progress) {
+  const auto* e = impl_->catalog.find(name);
+  if (e == nullptr) {
+    return fail(errc::not_found, "model '" + std::string(name) + "' is not in the catalog (see mq-pull --list)");
+  }
+  return impl_->pull(*e, progress);
+}
+
+std::vector<model_entry> model_store::list() const {
+  std::vector<model_entry> out;
+  for (const auto& e : impl_->catalog.models) out.push_back(impl_->describe(e));
+  return out;
+}
+
+result<model_entry> model_store::info(std::string_view name) const {
+  const auto* e = impl_->catalog.find(name);
+  if (e == nullptr) {
+    return fail(errc::not_found, "model '" + std::string(name) + "' is not in the catalog (see mq-pull --list)");
+  }
+  return impl_->describe(*e);
+}
+
+result<void> model_store::remove(std::string_view name) {
+  // Only plain names: the folder is deleted recursively.
+  const std::string n(name);
+  if (n.empty() || n.front() == '.' || n.find('/') != std::string::npos) {
+    return fail(errc::invalid_argument, "'" + n + "' is not a model name");
+  }
+  const fs::path dir = impl_->options.models_dir / n;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    if (impl_->catalog.find(name) == nullptr) {
+      return fail(errc::not_found, "model '" + n + "' is not in the catalog nor in " + fetch::quote(impl_->options.models_dir));
+    }
+    return {};  // in the catalog, not pulled: nothing to do
+  }
+  {
+    auto lock = MQ_TRY(fetch::file_lock::acquire(dir / lock_name));
+    // config.json first, so a reader never sees a config naming files that are going away.
+    fs::remove(dir / config_name, ec);
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.path().filename() != lock_name) fs::remove_all(entry.path(), ec);
+    }
+  }
+  fs::remove_all(dir, ec);
+  if (ec) return fail(errc::io, "cannot remove " + fetch::quote(dir) + ": " + ec.message());
+  return {};
+}
+
+const std::vector<std::string>& model_store::catalog_warnings() const noexcept { return impl_->catalog.warnings; }
+const store_options& model_store::options() const noexcept { return impl_->options; }
+
+model_store::model_store(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+model_store::model_store(model_store&&) noexcept = default;
+model_store& model_store::operator=(model_store&&) noexcept = default;
+model_store::~model_store() = default;
+
+}  // namespace mq

@@ -1,0 +1,494 @@
+// mq::model_store against a real HTTP server on 127.0.0.1 (tests/support/hub_server) with
+// injected faults: resume, retries, no retry on 401/403/404, redirects without the token,
+// stalls, hash mismatches, concurrent pulls, servers ignoring Range, offline use, INT8 rebuilds.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fetch/json.h"
+#include "fetch/sha256.h"
+#include "mq/model.h"
+#include "mq/store.h"
+#include "support/fetch_fixture.h"
+#include "support/hub_server.h"
+#include "support/temp_dir.h"
+#include "support/test_models.h"
+
+namespace fs = std::filesystem;
+
+// REQUIRE on an mq::result, printing its error message when it failed.
+#define REQUIRE_OK(r)                              \
+  do {                                             \
+    if (!(r)) FAIL((r).error().message);            \
+  } while (0)
+using mq::test::hub_fault;
+using mq::test::hub_server;
+using mq::test::temp_dir;
+
+namespace {
+
+struct setup {
+  temp_dir dir;
+  hub_server hub;
+  std::string model = mq::test::matmul_model_bytes();
+  std::string path;
+
+  explicit setup(const std::string& name = "m", const std::string& catalog_extra = {},
+                 const std::string& quantize = "enabled = true\nmethod = \"dynamic_int8\"\n") {
+    path = hub.put("test/" + name, "model.onnx", model);
+    write_catalog(mq::test::catalog_entry(name, catalog_extra, quantize));
+  }
+  void write_catalog(const std::string& text) const { mq::test::write_bytes(dir / "catalog.toml", text); }
+
+  mq::store_options options() const {
+    mq::store_options o;
+    o.models_dir = dir / "models";
+    o.catalog_file = dir / "catalog.toml";
+    o.endpoint = hub.endpoint();
+    o.stall_timeout = std::chrono::milliseconds(300);
+    o.connect_timeout = std::chrono::milliseconds(2000);
+    o.retry_backoff = std::chrono::milliseconds(10);
+    o.max_attempts = 3;
+    return o;
+  }
+  mq::model_store store(const mq::store_options& o) const {
+    auto s = mq::model_store::open(o);
+    REQUIRE_OK(s);
+    return std::move(*s);
+  }
+  mq::model_store store() const { return store(options()); }
+  fs::path model_dir(const std::string& name = "m") const { return dir / "models" / name; }
+};
+
+hub_fault status_fault(int status, int times = 1) {
+  hub_fault f;
+  f.status = status;
+  f.times = times;
+  return f;
+}
+
+hub_fault drop_fault(std::size_t after, std::chrono::milliseconds stall = {}, int times = 1) {
+  hub_fault f;
+  f.drop_after = after;
+  f.stall = stall;
+  f.times = times;
+  return f;
+}
+
+hub_fault ignore_range_fault() {
+  hub_fault f;
+  f.ignore_range = true;
+  return f;
+}
+
+hub_fault redirect_fault(std::string to) {
+  hub_fault f;
+  f.redirect_to = std::move(to);
+  return f;
+}
+
+mq::fetch::json config_of(const fs::path& dir) {
+  auto doc = mq::fetch::json::parse(mq::test::read_bytes(dir / "config.json"), "config.json");
+  REQUIRE_OK(doc);
+  return *doc;
+}
+
+// Nothing in the model folder that an app could mistake for a usable model.
+void require_no_model(const fs::path& dir) {
+  CHECK_FALSE(fs::exists(dir / "model.onnx"));
+  CHECK_FALSE(fs::exists(dir / "model-int8.onnx"));
+  CHECK_FALSE(fs::exists(dir / "config.json"));
+  CHECK_FALSE(fs::exists(dir / "model.onnx.partial"));
+}
+
+}  // namespace
+
+TEST_CASE("pull publishes fp32, int8 and config.json; a second pull reuses them", "[fetch]") {
+  setup s;
+  auto store = s.store();
+  std::vector<mq::pull_stage> stages;
+  auto pulled = store.pull("m", [&](const mq::pull_progress& p) { stages.push_back(p.stage); });
+  REQUIRE_OK(pulled);
+  CHECK(pulled->downloaded);
+  CHECK(pulled->quantized);
+  CHECK(pulled->use_int8);
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+  REQUIRE(fs::exists(pulled->int8));
+  CHECK(std::find(stages.begin(), stages.end(), mq::pull_stage::quantizing) != stages.end());
+
+  const auto config = config_of(s.model_dir());
+  CHECK(config["use_int8"].boolean());
+  CHECK(config["task"].str() == "test");
+  CHECK(config["model_path"].str() == "model.onnx");
+  CHECK(config["int8_model_path"].str() == "model-int8.onnx");
+  CHECK(config["source"]["url"].str() == s.hub.endpoint() + s.path);
+  CHECK(config["source"]["sha256"].str() == mq::fetch::sha256_hex(s.model));
+  CHECK(config["source"]["etag"].str() == "\"etag-" + std::to_string(s.model.size()) + "\"");
+  CHECK(config["inputs"].dump().find("\"batch\"") != std::string::npos);
+  CHECK(config["inputs"].dump().find("\"x\"") != std::string::npos);
+  CHECK(config["quantization"]["status"].str() == "quantized");
+  auto int8 = mq::model::load(pulled->int8);
+  REQUIRE_OK(int8);
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+  CHECK(config["quantization"]["cache_key"].str().size() == 64);
+
+  const auto before = s.hub.requests(s.path).size();
+  auto again = store.pull("m");
+  REQUIRE_OK(again);
+  CHECK_FALSE(again->downloaded);
+  CHECK_FALSE(again->quantized);
+  CHECK(again->use_int8);
+  CHECK(s.hub.requests(s.path).size() == before);
+
+  auto listed = store.info("m");
+  REQUIRE_OK(listed);
+  CHECK(listed->state == mq::cache_state::fp32_int8);
+  CHECK(listed->int8_bytes > 0);
+}
+
+TEST_CASE("a connection dropped mid-body is resumed with a Range request", "[fetch]") {
+  setup s;
+  s.hub.fault(s.path, drop_fault(1000));
+  auto pulled = s.store().pull("m");
+  REQUIRE_OK(pulled);
+  const auto requests = s.hub.requests(s.path);
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[0].range.empty());
+  CHECK(requests[1].range == "bytes=1000-");
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+}
+
+TEST_CASE("a partial file left by an earlier run is resumed", "[fetch]") {
+  setup s;
+  auto o = s.options();
+  o.max_attempts = 1;
+  s.hub.fault(s.path, drop_fault(700));
+  auto first = s.store(o).pull("m");
+  REQUIRE_FALSE(first);
+  CHECK(first.error().code == mq::errc::network);
+  CHECK(fs::file_size(s.model_dir() / "model.onnx.partial") == 700);
+  CHECK_FALSE(fs::exists(s.model_dir() / "model.onnx"));
+  auto second = s.store(o).pull("m");
+  REQUIRE_OK(second);
+  CHECK(s.hub.requests(s.path).back().range == "bytes=700-");
+  CHECK(mq::test::read_bytes(second->fp32) == s.model);
+  CHECK_FALSE(fs::exists(s.model_dir() / "model.onnx.partial"));
+}
+
+TEST_CASE("a server error is retried; 404, 401 and 403 are not", "[fetch]") {
+  SECTION("500 then 200") {
+    setup s;
+    s.hub.fault(s.path, status_fault(500));
+    auto pulled = s.store().pull("m");
+    REQUIRE_OK(pulled);
+    CHECK(s.hub.requests(s.path).size() == 2);
+  }
+  SECTION("500 every time gives up after max_attempts") {
+    setup s;
+    s.hub.fault(s.path, status_fault(503, -1));
+    auto pulled = s.store().pull("m");
+    REQUIRE_FALSE(pulled);
+    CHECK(s.hub.requests(s.path).size() == 3);
+    CHECK_THAT(pulled.error().message, Catch::Contains("503") && Catch::Contains("3 attempts"));
+  }
+  for (const int status : {404, 401, 403}) {
+    DYNAMIC_SECTION("status " << status) {
+      setup s;
+      s.hub.fault(s.path, status_fault(status, -1));
+      auto pulled = s.store().pull("m");
+      REQUIRE_FALSE(pulled);
+      CHECK(s.hub.requests(s.path).size() == 1);
+      CHECK_THAT(pulled.error().message, Catch::Contains(s.hub.endpoint() + s.path) &&
+                                             Catch::Contains("http " + std::to_string(status)));
+      if (status == 404) {
+        CHECK(pulled.error().code == mq::errc::not_found);
+        CHECK_THAT(pulled.error().message, Catch::Contains("revision"));
+      } else {
+        CHECK_THAT(pulled.error().message, Catch::Contains("HF_TOKEN"));
+      }
+      require_no_model(s.model_dir());
+    }
+  }
+}
+
+TEST_CASE("redirects are followed and the token is not sent to another host", "[fetch]") {
+  setup s;
+  hub_server cdn;
+  const std::string cdn_path = cdn.put("cdn", "blob", s.model);
+  s.hub.fault(s.path, redirect_fault(cdn.endpoint() + cdn_path));
+  auto o = s.options();
+  o.token = "secret-token";
+  auto pulled = s.store(o).pull("m");
+  REQUIRE_OK(pulled);
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+  REQUIRE(s.hub.requests(s.path).size() == 1);
+  CHECK(s.hub.requests(s.path)[0].authorization == "Bearer secret-token");
+  REQUIRE(cdn.requests(cdn_path).size() == 1);
+  CHECK(cdn.requests(cdn_path)[0].authorization.empty());
+}
+
+TEST_CASE("a stalled transfer is aborted and resumed", "[fetch]") {
+  SECTION("stalls once") {
+    setup s;
+    s.hub.fault(s.path, drop_fault(900, std::chrono::milliseconds(5000)));
+    auto pulled = s.store().pull("m");
+    REQUIRE_OK(pulled);
+    const auto requests = s.hub.requests(s.path);
+    REQUIRE(requests.size() == 2);
+    CHECK(requests[1].range == "bytes=900-");
+    CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+  }
+  SECTION("stalls every time") {
+    setup s;
+    s.hub.fault(s.path, drop_fault(100, std::chrono::milliseconds(5000), -1));
+    auto o = s.options();
+    o.max_attempts = 2;
+    auto pulled = s.store(o).pull("m");
+    REQUIRE_FALSE(pulled);
+    CHECK_THAT(pulled.error().message, Catch::Contains("stalled: no data for 300 ms"));
+  }
+}
+
+TEST_CASE("a server that ignores Range restarts the file from zero", "[fetch]") {
+  setup s;
+  s.hub.fault(s.path, drop_fault(1200));
+  s.hub.fault(s.path, ignore_range_fault());
+  auto pulled = s.store().pull("m");
+  REQUIRE_OK(pulled);
+  const auto requests = s.hub.requests(s.path);
+  REQUIRE(requests.size() == 2);
+  CHECK(requests[1].range == "bytes=1200-");
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+}
+
+TEST_CASE("wrong bytes: nothing that looks like a model is left", "[fetch]") {
+  SECTION("sha256 from the catalog does not match") {
+    setup s("m", "sha256 = \"" + mq::fetch::sha256_hex("something else") + "\"\n");
+    auto pulled = s.store().pull("m");
+    REQUIRE_FALSE(pulled);
+    CHECK(pulled.error().code == mq::errc::integrity);
+    CHECK_THAT(pulled.error().message, Catch::Contains("sha256 mismatch") && Catch::Contains(s.path));
+    require_no_model(s.model_dir());
+  }
+  SECTION("no sha256, and the bytes are not an onnx model") {
+    setup s;
+    s.hub.put("test/m", "model.onnx", "<html>rate limited</html>");
+    auto pulled = s.store().pull("m");
+    REQUIRE_FALSE(pulled);
+    CHECK(pulled.error().code == mq::errc::integrity);
+    require_no_model(s.model_dir());
+  }
+  SECTION("matching sha256 passes") {
+    setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
+    auto pulled = s.store().pull("m");
+    REQUIRE_OK(pulled);
+    CHECK(config_of(s.model_dir())["source"]["sha256_from_catalog"].boolean());
+  }
+}
+
+TEST_CASE("two concurrent pulls of one model download it once and both succeed", "[fetch]") {
+  setup s;
+  // Slow the first transfer down so that the two pulls overlap.
+  s.hub.fault(s.path, drop_fault(2000, std::chrono::milliseconds(150)));
+  auto o = s.options();
+  o.stall_timeout = std::chrono::milliseconds(5000);
+  std::vector<mq::result<mq::pulled_model>> results;
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) {
+    threads.emplace_back([&] {
+      auto store = mq::model_store::open(o);
+      auto r = store ? store->pull("m") : mq::result<mq::pulled_model>(mq::fail(mq::errc::internal, "open"));
+      std::lock_guard lock(mutex);
+      results.push_back(std::move(r));
+    });
+  }
+  for (auto& t : threads) t.join();
+  REQUIRE(results.size() == 2);
+  for (const auto& r : results) {
+    REQUIRE_OK(r);
+    CHECK(r->use_int8);
+  }
+  CHECK((results[0]->downloaded != results[1]->downloaded));
+  CHECK(mq::test::read_bytes(s.model_dir() / "model.onnx") == s.model);
+  // One transfer (plus its resume after the injected drop).
+  CHECK(s.hub.requests(s.path).size() == 2);
+}
+
+TEST_CASE("the int8 model is rebuilt when the quantization options change, and only then", "[fetch]") {
+  setup s;
+  auto first = s.store().pull("m");
+  REQUIRE_OK(first);
+  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].str();
+
+  auto same = s.store().pull("m");
+  REQUIRE_OK(same);
+  CHECK_FALSE(same->quantized);
+
+  s.write_catalog(mq::test::catalog_entry("m", {}, "enabled = true\nmethod = \"weight_only_int8\"\nper_channel = true\n"));
+  auto changed = s.store().pull("m");
+  REQUIRE_OK(changed);
+  CHECK(changed->quantized);
+  CHECK_FALSE(changed->downloaded);
+  const auto config = config_of(s.model_dir());
+  CHECK(config["quantization"]["cache_key"].str() != key1);
+  CHECK_THAT(config["quantization"]["options"].str(), Catch::Contains("format=qdq") && Catch::Contains("per_channel=true"));
+  auto int8 = mq::model::load(s.model_dir() / "model-int8.onnx");
+  REQUIRE_OK(int8);
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+
+  SECTION("an int8 file with a stale key is not reused") {
+    // Put the old int8 model back under the new config: its key does not match, so it is rebuilt.
+    auto old = mq::model::load(s.model_dir() / "model-int8.onnx");
+    REQUIRE_OK(old);
+    old->set_metadata("mq.cache_key", key1);
+    REQUIRE(old->save(s.model_dir() / "stale.onnx"));
+    fs::rename(s.model_dir() / "stale.onnx", s.model_dir() / "model-int8.onnx");
+    auto again = s.store().pull("m");
+    REQUIRE_OK(again);
+    CHECK(again->quantized);
+  }
+  SECTION("--force downloads and quantizes again") {
+    auto o = s.options();
+    o.cache = mq::cache_policy::refresh;
+    auto forced = s.store(o).pull("m");
+    REQUIRE_OK(forced);
+    CHECK(forced->downloaded);
+    CHECK(forced->quantized);
+  }
+  SECTION("--no-quantize keeps a matching int8 model and builds none") {
+    auto o = s.options();
+    o.quantize = mq::quantize_mode::never;
+    auto kept = s.store(o).pull("m");
+    REQUIRE_OK(kept);
+    CHECK(kept->use_int8);
+    CHECK_FALSE(kept->quantized);
+  }
+}
+
+TEST_CASE("a failed quantization keeps the fp32 model usable, or fails with strict", "[fetch]") {
+  setup s;
+  s.model = mq::test::matmul_model_bytes(32, 16, /*poison=*/true);
+  s.hub.put("test/m", "model.onnx", s.model);
+  auto pulled = s.store().pull("m");
+  REQUIRE_OK(pulled);
+  CHECK_FALSE(pulled->use_int8);
+  CHECK(pulled->int8.empty());
+  REQUIRE(pulled->warnings.size() == 1);
+  CHECK_THAT(pulled->warnings[0], Catch::Contains("quantization failed"));
+  CHECK_FALSE(fs::exists(s.model_dir() / "model-int8.onnx"));
+  const auto config = config_of(s.model_dir());
+  CHECK_FALSE(config["use_int8"].boolean());
+  CHECK(config["int8_model_path"].is_null());
+  CHECK(config["quantization"]["status"].str() == "failed");
+
+  auto o = s.options();
+  o.on_quantize_failure = mq::quantize_failure::error;
+  auto strict = s.store(o).pull("m");
+  REQUIRE_FALSE(strict);
+  CHECK_THAT(strict.error().message, Catch::Contains("strict"));
+  CHECK(fs::exists(s.model_dir() / "model.onnx"));
+}
+
+TEST_CASE("offline pulls use the cache only", "[fetch]") {
+  temp_dir dir;
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m") + mq::test::catalog_entry("other"));
+  {
+    hub_server hub;
+    hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes());
+    o.endpoint = hub.endpoint();
+    auto store = mq::model_store::open(o);
+    REQUIRE_OK(store);
+    REQUIRE(store->pull("m"));
+  }
+  o.network = mq::network_mode::offline;
+  o.endpoint = "http://127.0.0.1:1";  // nothing listens there
+  auto store = mq::model_store::open(o);
+  REQUIRE_OK(store);
+  auto cached = store->pull("m");
+  REQUIRE_OK(cached);
+  CHECK(cached->use_int8);
+  CHECK_FALSE(cached->downloaded);
+  auto missing = store->pull("other");
+  REQUIRE_FALSE(missing);
+  CHECK_THAT(missing.error().message, Catch::Contains("offline") && Catch::Contains("'other'") &&
+                                          Catch::Contains("model.onnx"));
+}
+
+TEST_CASE("file:// endpoints work as local mirrors, with labels", "[fetch]") {
+  temp_dir dir;
+  const auto mirror = dir / "mirror" / "test" / "m" / "resolve" / "v1";
+  fs::create_directories(mirror);
+  const std::string model = mq::test::matmul_model_bytes();
+  mq::test::write_bytes(mirror / "model.onnx", model);
+  mq::test::write_bytes(mirror / "labels.txt", "cat\ndog\n");
+  mq::test::write_bytes(dir / "catalog.toml",
+                        mq::test::catalog_entry("m", "revision = \"v1\"\nlabels = \"labels.txt\"\n"));
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  o.endpoint = "file://" + (dir / "mirror").string();
+  auto store = mq::model_store::open(o);
+  REQUIRE_OK(store);
+  auto pulled = store->pull("m");
+  REQUIRE_OK(pulled);
+  CHECK(mq::test::read_bytes(pulled->fp32) == model);
+  CHECK(mq::test::read_bytes(pulled->labels) == "cat\ndog\n");
+  CHECK(config_of(pulled->dir)["labels_path"].str() == "labels.txt");
+
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("gone", "revision = \"v1\"\n"));
+  auto reopened = mq::model_store::open(o);
+  REQUIRE_OK(reopened);
+  auto missing = reopened->pull("gone");
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().code == mq::errc::not_found);
+}
+
+TEST_CASE("remove deletes a pulled model; unknown names are errors", "[fetch]") {
+  setup s;
+  auto store = s.store();
+  REQUIRE(store.pull("m"));
+  REQUIRE(store.remove("m"));
+  CHECK_FALSE(fs::exists(s.model_dir()));
+  auto entry = store.info("m");
+  REQUIRE_OK(entry);
+  CHECK(entry->state == mq::cache_state::not_pulled);
+  CHECK_FALSE(store.remove("nope"));
+  CHECK_FALSE(store.remove("../m"));
+  auto unknown = store.pull("nope");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().code == mq::errc::not_found);
+  CHECK_THAT(unknown.error().message, Catch::Contains("'nope'"));
+}
+
+TEST_CASE("real models from the shared folder are pulled and quantized", "[fetch][shared]") {
+  const auto dir = mq::test::shared_models_dir();
+  if (!dir) {
+    WARN("SKIPPED: shared models folder not found (MQ_SHARED_MODELS_DIR)");
+    return;
+  }
+  for (const char* name : {"oww_hello_deepa", "ppocr_mobile_v2_cls"}) {
+    const fs::path file = *dir / (std::string(name) + ".onnx");
+    if (!fs::exists(file)) {
+      WARN("SKIPPED: " << file << " not found");
+      continue;
+    }
+    setup s(name);
+    const std::string bytes = mq::test::read_bytes(file);
+    s.hub.put(std::string("test/") + name, "model.onnx", bytes);
+    s.hub.fault("/test/" + std::string(name) + "/resolve/main/model.onnx", drop_fault(bytes.size() / 2));
+    s.write_catalog(mq::test::catalog_entry(name, "sha256 = \"" + mq::fetch::sha256_hex(bytes) + "\"\n"));
+    auto pulled = s.store().pull(name);
+    REQUIRE_OK(pulled);
+    CHECK(pulled->use_int8);
+    CHECK(mq::test::read_bytes(pulled->fp32) == bytes);
+    CHECK(fs::file_size(pulled->int8) < bytes.size());
+  }
+}

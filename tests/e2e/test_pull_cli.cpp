@@ -1,0 +1,171 @@
+// mq-pull end to end: the real binary against a real HTTP server on 127.0.0.1 (in this test
+// process), as a robot developer would run it: pull -> FP32 + INT8 + config.json; a changed
+// catalog rebuilds INT8; offline pulls work with no server; errors are one line with exit 1/2.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "fetch/json.h"
+#include "mq/model.h"
+#include "support/fetch_fixture.h"
+#include "support/hub_server.h"
+#include "support/run_process.h"
+#include "support/temp_dir.h"
+#include "support/test_models.h"
+
+#ifndef MQ_PULL_PATH
+#error "MQ_PULL_PATH (the mq-pull binary under test) must be defined by the build"
+#endif
+
+namespace fs = std::filesystem;
+using mq::test::process_result;
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failure = 1;
+constexpr int exit_usage = 2;
+
+process_result pull(const mq::test::temp_dir& dir, std::vector<std::string> args, const std::string& endpoint = {}) {
+  std::vector<std::string> argv = {MQ_PULL_PATH, "--models-dir", (dir / "models").string(), "--catalog",
+                                   (dir / "catalog.toml").string()};
+  if (!endpoint.empty()) {
+    argv.push_back("--endpoint");
+    argv.push_back(endpoint);
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return mq::test::run_process(argv, std::chrono::seconds(60));
+}
+
+std::size_t line_count(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
+
+mq::fetch::json config_of(const fs::path& dir) {
+  auto doc = mq::fetch::json::parse(mq::test::read_bytes(dir / "config.json"), "config.json");
+  REQUIRE(doc);
+  return *doc;
+}
+
+}  // namespace
+
+TEST_CASE("mq-pull pulls, quantizes, rebuilds on option changes and works offline", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  const fs::path model_dir = dir / "models" / "m";
+  std::string first_key;
+  {
+    mq::test::hub_server hub;
+    const std::string path = hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes());
+    hub.fault(path, [] {
+      mq::test::hub_fault f;
+      f.drop_after = 500;  // and resume
+      return f;
+    }());
+    auto r = pull(dir, {"m"}, hub.endpoint());
+    INFO(r.err);
+    REQUIRE(r.exit_code == exit_ok);
+    CHECK_THAT(r.out, Catch::Contains("config.json") && Catch::Contains("int8"));
+    CHECK_THAT(r.err, Catch::Contains("quantizing"));
+    CHECK(fs::exists(model_dir / "model.onnx"));
+    CHECK(fs::exists(model_dir / "model-int8.onnx"));
+    const auto config = config_of(model_dir);
+    CHECK(config["use_int8"].boolean());
+    first_key = config["quantization"]["cache_key"].str();
+    CHECK(hub.requests(path).back().range == "bytes=500-");
+
+    auto listed = pull(dir, {"--list"});
+    REQUIRE(listed.exit_code == exit_ok);
+    CHECK_THAT(listed.out, Catch::Contains("FP32+INT8") && Catch::Contains("yolov8n"));
+
+    // Same options: nothing is rebuilt.
+    auto again = pull(dir, {"m"}, hub.endpoint());
+    REQUIRE(again.exit_code == exit_ok);
+    CHECK_THAT(again.err, !Catch::Contains("quantizing"));
+    CHECK(config_of(model_dir)["quantization"]["cache_key"].str() == first_key);
+  }
+  // Changed options, offline (no server at all): the INT8 model is rebuilt from the cached FP32.
+  mq::test::write_bytes(dir / "catalog.toml",
+                        mq::test::catalog_entry("m", {}, "enabled = true\nmethod = \"weight_only_int8\"\n"));
+  auto offline = pull(dir, {"m", "--offline"}, "http://127.0.0.1:1");
+  INFO(offline.err);
+  REQUIRE(offline.exit_code == exit_ok);
+  CHECK_THAT(offline.err, Catch::Contains("quantizing"));
+  const auto config = config_of(model_dir);
+  CHECK(config["use_int8"].boolean());
+  CHECK(config["quantization"]["cache_key"].str() != first_key);
+  auto int8 = mq::model::load(model_dir / "model-int8.onnx");
+  REQUIRE(int8);
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+
+  auto info = pull(dir, {"--info", "m"});
+  REQUIRE(info.exit_code == exit_ok);
+  CHECK_THAT(info.out, Catch::Contains("FP32+INT8") && Catch::Contains("\"use_int8\": true"));
+
+  auto removed = pull(dir, {"--rm", "m"});
+  REQUIRE(removed.exit_code == exit_ok);
+  CHECK_FALSE(fs::exists(model_dir));
+
+  auto missing = pull(dir, {"m", "--offline"});
+  CHECK(missing.exit_code == exit_failure);
+  CHECK(line_count(missing.err) == 1);
+  CHECK_THAT(missing.err, Catch::StartsWith("mq-pull: error: offline: model 'm'"));
+}
+
+TEST_CASE("mq-pull: two processes pulling the same model both succeed", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::test::hub_server hub;
+  const std::string model = mq::test::matmul_model_bytes();
+  const std::string path = hub.put("test/m", "model.onnx", model);
+  mq::test::hub_fault slow;
+  slow.drop_after = 1500;
+  slow.stall = std::chrono::milliseconds(200);
+  hub.fault(path, slow);
+  auto a = std::async(std::launch::async, [&] { return pull(dir, {"m"}, hub.endpoint()); });
+  auto b = std::async(std::launch::async, [&] { return pull(dir, {"m"}, hub.endpoint()); });
+  const auto ra = a.get();
+  const auto rb = b.get();
+  INFO(ra.err << rb.err);
+  CHECK(ra.exit_code == exit_ok);
+  CHECK(rb.exit_code == exit_ok);
+  CHECK(mq::test::read_bytes(dir / "models" / "m" / "model.onnx") == model);
+  CHECK(config_of(dir / "models" / "m")["use_int8"].boolean());
+  CHECK(hub.requests(path).size() == 2);  // one transfer and its resume
+}
+
+TEST_CASE("mq-pull errors: one stderr line, exit 1; usage errors exit 2", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::test::hub_server hub;  // serves nothing: every file is a 404
+
+  auto not_found = pull(dir, {"m", "-q"}, hub.endpoint());
+  CHECK(not_found.exit_code == exit_failure);
+  CHECK(line_count(not_found.err) == 1);
+  CHECK_THAT(not_found.err, Catch::Contains("http 404") && Catch::Contains(hub.endpoint() + "/test/m/resolve/main/model.onnx"));
+  CHECK(not_found.out.empty());
+  CHECK(hub.requests().size() == 1);
+
+  auto unknown = pull(dir, {"nope"}, hub.endpoint());
+  CHECK(unknown.exit_code == exit_failure);
+  CHECK_THAT(unknown.err, Catch::Contains("model 'nope' is not in the catalog"));
+
+  mq::test::write_bytes(dir / "bad.toml", "[[models]]\nname = \"x\"\nrepo = \"a/b\"\n");
+  auto bad = mq::test::run_process({MQ_PULL_PATH, "--catalog", (dir / "bad.toml").string(), "--list"});
+  CHECK(bad.exit_code == exit_failure);
+  CHECK(line_count(bad.err) == 1);
+  CHECK_THAT(bad.err, Catch::Contains("bad.toml':1: model 'x': missing 'filename'"));
+
+  CHECK(mq::test::run_process({MQ_PULL_PATH}).exit_code == exit_usage);
+  CHECK(mq::test::run_process({MQ_PULL_PATH, "--bogus"}).exit_code == exit_usage);
+  CHECK(mq::test::run_process({MQ_PULL_PATH, "--list", "--rm", "m"}).exit_code == exit_usage);
+  CHECK(mq::test::run_process({MQ_PULL_PATH, "m", "--stall-timeout", "x"}).exit_code == exit_usage);
+  auto help = mq::test::run_process({MQ_PULL_PATH, "--help"});
+  CHECK(help.exit_code == exit_ok);
+  CHECK_THAT(help.out, Catch::Contains("--offline") && Catch::Contains("HF_TOKEN") && Catch::Contains("--strict"));
+  auto version = mq::test::run_process({MQ_PULL_PATH, "--version"});
+  CHECK(version.exit_code == exit_ok);
+  CHECK_THAT(version.out, Catch::StartsWith("mq-pull "));
+}

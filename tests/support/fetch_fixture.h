@@ -1,0 +1,37 @@
+// Shared pieces of the fetch tests: a small quantizable model and catalog text for it.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "support/test_models.h"
+
+namespace mq::test {
+
+/// y = MatMul(x, w), w [rows, cols] of smooth values (NaN everywhere with `poison`), serialized.
+inline std::string matmul_model_bytes(std::int64_t rows = 32, std::int64_t cols = 16, bool poison = false,
+                                      float scale = 1.0f) {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[batch, 32] x) => (float[batch, 16] y) {
+  y = MatMul(x, w)
+}
+)ONNX");
+  std::vector<float> values(static_cast<std::size_t>(rows * cols));
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    values[i] = poison ? std::nanf("") : scale * (static_cast<float>(i % 97) * 0.02f - 0.9f);
+  }
+  *proto.mutable_graph()->add_initializer() = float_tensor("w", {rows, cols}, values);
+  return proto.SerializeAsString();
+}
+
+/// One [[models]] entry for repo "test/<name>", file "model.onnx".
+inline std::string catalog_entry(const std::string& name, const std::string& extra = {},
+                                 const std::string& quantize = "enabled = true\nmethod = \"dynamic_int8\"\n") {
+  return "[[models]]\nname = \"" + name + "\"\ntask = \"test\"\nrepo = \"test/" + name +
+         "\"\nfilename = \"model.onnx\"\npreprocessing_preset = \"none\"\n" + extra + "[models.quantize]\n" + quantize +
+         "\n";
+}
+
+}  // namespace mq::test

@@ -1,0 +1,210 @@
+// The catalog parser (errors name file, line and entry; unknown keys warn), SHA-256 on the NIST
+// vectors, the JSON writer/reader and config.json.
+#include <catch2/catch.hpp>
+
+#include <string>
+
+#include "catalog/catalog.h"
+#include "fetch/config.h"
+#include "fetch/json.h"
+#include "fetch/sha256.h"
+#include "support/temp_dir.h"
+#include "support/test_models.h"
+
+using Catch::Contains;
+
+namespace {
+
+const char* good = R"(# comment
+[[models]]
+name = "yolov8n"
+description = "YOLOv8 Nano"
+task = "object-detection"
+repo = "deepghs/yolos"
+filename = "yolov8n/model.onnx"
+revision = "v1.0"
+sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+labels = "yolov8n/labels.txt"
+preprocessing_preset = "yolo"
+[models.quantize]
+enabled = true
+method = "dynamic_int8"
+per_channel = true
+weight_type = "uint8"
+op_types = ["MatMul", "Conv"]
+exclude = ["head/*"]
+
+[[models]]
+name = "vad"
+repo = "o/vad"
+filename = "model.onnx"
+classes = ["speech"]
+)";
+
+std::string error_of(const std::string& text) {
+  auto c = mq::catalog::parse(text, "cat.toml");
+  REQUIRE_FALSE(c);
+  CHECK(c.error().code == mq::errc::invalid_argument);
+  return c.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("a valid catalog parses with every field", "[catalog]") {
+  auto c = mq::catalog::parse(good, "cat.toml");
+  REQUIRE(c);
+  CHECK(c->warnings.empty());
+  REQUIRE(c->models.size() == 2);
+  const auto& y = c->models[0];
+  CHECK(y.name == "yolov8n");
+  CHECK(y.repo == "deepghs/yolos");
+  CHECK(y.filename == "yolov8n/model.onnx");
+  CHECK(y.revision == "v1.0");
+  CHECK(y.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(y.labels == "yolov8n/labels.txt");
+  CHECK(y.preprocessing_preset == "yolo");
+  CHECK(y.origin == "'cat.toml':2");
+  CHECK(y.quantize.enabled);
+  CHECK(y.quantize.options.format == mq::quant_format::automatic);
+  CHECK(y.quantize.options.per_channel);
+  CHECK(y.quantize.options.weights == mq::weight_type::uint8);
+  CHECK(y.quantize.options.op_types == std::vector<std::string>{"MatMul", "Conv"});
+  CHECK(y.quantize.options.exclude == std::vector<std::string>{"head/*"});
+  const auto& v = c->models[1];
+  CHECK(v.revision == "main");
+  CHECK_FALSE(v.quantize.enabled);
+  CHECK(v.classes == std::vector<std::string>{"speech"});
+  CHECK(c->find("vad") == &c->models[1]);
+  CHECK(c->find("nope") == nullptr);
+}
+
+TEST_CASE("catalog errors name the file, the line and the entry", "[catalog]") {
+  CHECK(error_of("[[models]]\nname = \"a\"\nfilename = \"m.onnx\"\n") == "'cat.toml':1: model 'a': missing 'repo'");
+  CHECK(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\"\n") == "'cat.toml':1: model 'a': missing 'filename'");
+  CHECK(error_of("[[models]]\nrepo = \"o/r\"\nfilename = \"m\"\n") == "'cat.toml':1: model: missing 'name'");
+  CHECK_THAT(error_of(std::string(good) + "\n[[models]]\nname = \"vad\"\nrepo = \"o/r\"\nfilename = \"m\"\n"),
+             Contains("'cat.toml':26: model 'vad': duplicate name"));
+  CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"m\"\n[models.quantize]\nmethod = \"magic\"\n"),
+             Contains("'cat.toml':6: model 'a': unknown quantize method 'magic'"));
+  CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"m\"\nsha256 = \"abc\"\n"),
+             Contains("'cat.toml':5: model 'a': 'sha256' must be 64 hex digits"));
+  CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"../../etc/passwd\"\n"),
+             Contains("model 'a': 'filename' must be a relative path"));
+  CHECK_THAT(error_of("[[models]]\nname = \"../x\"\nrepo = \"o/r\"\nfilename = \"m\"\n"), Contains("model '../x': name must be"));
+  CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = 3\nfilename = \"m\"\n"), Contains("'cat.toml':3: model 'a': 'repo' must be a string"));
+  CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"m\"\n[models.quantize]\nop_types = [\"Add\"]\n"),
+             Contains("unknown op type 'Add'"));
+  CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\n"), Contains("'cat.toml':3: invalid toml"));
+}
+
+TEST_CASE("unknown keys are warnings naming file, line and entry", "[catalog]") {
+  auto c = mq::catalog::parse("[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"m\"\nsize = 3\n[models.quantize]\nfast = true\n",
+                              "cat.toml");
+  REQUIRE(c);
+  REQUIRE(c->warnings.size() == 2);
+  CHECK(c->warnings[0] == "'cat.toml':5: model 'a': unknown key 'size' (ignored)");
+  CHECK(c->warnings[1] == "'cat.toml':7: model 'a': unknown key 'quantize.fast' (ignored)");
+}
+
+TEST_CASE("a user catalog overrides built-in entries by name", "[catalog]") {
+  auto base = mq::catalog::builtin();
+  REQUIRE(base);
+  CHECK(base->warnings.empty());
+  CHECK(base->models.size() >= 6);
+  for (const char* task : {"object-detection", "semantic-segmentation", "pose-estimation", "face-detection",
+                           "voice-activity-detection", "text-embedding"}) {
+    bool found = false;
+    for (const auto& m : base->models) found = found || m.task == task;
+    CHECK(found);
+  }
+  auto user = mq::catalog::parse("[[models]]\nname = \"yolov8n\"\nrepo = \"me/mine\"\nfilename = \"y.onnx\"\n"
+                                 "[[models]]\nname = \"extra\"\nrepo = \"me/x\"\nfilename = \"x.onnx\"\n", "user.toml");
+  REQUIRE(user);
+  const auto before = base->models.size();
+  auto merged = mq::catalog::merge(std::move(*base), std::move(*user));
+  CHECK(merged.models.size() == before + 1);
+  CHECK(merged.find("yolov8n")->repo == "me/mine");
+  CHECK(merged.find("extra") != nullptr);
+
+  mq::test::temp_dir dir;
+  CHECK_THAT(mq::catalog::load_file(dir / "missing.toml").error().message, Contains("missing.toml"));
+}
+
+TEST_CASE("sha256 matches the NIST vectors, whole or in pieces", "[sha256]") {
+  using mq::fetch::sha256_hex;
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  const std::string million(1000000, 'a');
+  CHECK(sha256_hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  for (const std::size_t split : {std::size_t{1}, std::size_t{55}, std::size_t{56}, std::size_t{63}, std::size_t{64}, std::size_t{65}, std::size_t{1000}}) {
+    mq::fetch::sha256 h;
+    h.update(std::string_view(million).substr(0, split));
+    h.update(std::string_view(million).substr(split));
+    CHECK(h.hex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  }
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "f", "abc");
+  CHECK(*mq::fetch::sha256_file(dir / "f") == sha256_hex("abc"));
+  CHECK_THAT(mq::fetch::sha256_file(dir / "none").error().message, Contains("none"));
+  CHECK(mq::fetch::is_sha256_hex(sha256_hex("x")));
+  CHECK_FALSE(mq::fetch::is_sha256_hex("xyz"));
+}
+
+TEST_CASE("json round-trips what config.json needs", "[json]") {
+  using mq::fetch::json;
+  json doc = json::object{{"s", "a\"b\\c\n\x01"}, {"n", 42}, {"f", 0.5}, {"t", true}, {"z", nullptr},
+                          {"a", json::array{1, "two"}}, {"o", json::object{{"k", "v"}}}};
+  const std::string text = doc.dump();
+  auto back = json::parse(text, "x");
+  REQUIRE(back);
+  CHECK((*back)["s"].str() == "a\"b\\c\n\x01");
+  CHECK((*back)["n"].number() == 42);
+  CHECK((*back)["f"].number() == 0.5);
+  CHECK((*back)["t"].boolean());
+  CHECK((*back)["z"].is_null());
+  CHECK((*back)["o"]["k"].str() == "v");
+  CHECK((*back)["missing"]["deeper"].is_null());
+  CHECK(back->dump() == text);
+  CHECK_THAT(json::parse("{\"a\": }", "config.json").error().message, Contains("config.json: invalid json at byte 6"));
+  CHECK_FALSE(json::parse("[1, 2", "x"));
+  CHECK_FALSE(json::parse("{} x", "x"));
+}
+
+TEST_CASE("config.json records what an app needs", "[config]") {
+  auto c = mq::catalog::parse(good, "cat.toml");
+  REQUIRE(c);
+  mq::fetch::model_config config;
+  config.entry = &c->models[0];
+  config.url = "https://hub/deepghs/yolos/resolve/v1.0/yolov8n/model.onnx";
+  config.sha256 = std::string(64, 'a');
+  config.has_labels = true;
+  config.has_int8 = true;
+  config.cache_key = mq::fetch::int8_cache_key(config.sha256, "opts", "0.1.0");
+  config.quantize_status = "quantized";
+  config.inputs.push_back({"images", "float", {-1, 3, 640, 640}, {"batch", "", "", ""}, true});
+  auto doc = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
+  REQUIRE(doc);
+  CHECK((*doc)["use_int8"].boolean());
+  CHECK((*doc)["task"].str() == "object-detection");
+  CHECK((*doc)["preprocessing_preset"].str() == "yolo");
+  CHECK((*doc)["labels_path"].str() == "labels.txt");
+  CHECK((*doc)["int8_model_path"].str() == "model-int8.onnx");
+  CHECK((*doc)["source"]["revision"].str() == "v1.0");
+  CHECK((*doc)["source"]["url"].str() == config.url);
+  CHECK((*doc)["inputs"].dump() == "[\n  {\n    \"name\": \"images\",\n    \"type\": \"float\",\n    \"shape\": [\"batch\", 3, 640, 640]\n  }\n]\n");
+  CHECK((*doc)["quantization"]["cache_key"].str() == config.cache_key);
+
+  config.has_int8 = false;
+  auto fp32_only = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
+  REQUIRE(fp32_only);
+  CHECK_FALSE((*fp32_only)["use_int8"].boolean());
+  CHECK((*fp32_only)["int8_model_path"].is_null());
+
+  // The key changes with each of its parts.
+  const auto key = mq::fetch::int8_cache_key("a", "b", "c");
+  CHECK(key != mq::fetch::int8_cache_key("x", "b", "c"));
+  CHECK(key != mq::fetch::int8_cache_key("a", "x", "c"));
+  CHECK(key != mq::fetch::int8_cache_key("a", "b", "x"));
+}
