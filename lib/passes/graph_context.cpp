@@ -77,9 +77,8 @@ std::optional<weight_source> graph_context::find_weight(const std::vector<scope_
   return std::nullopt;
 }
 
-result<std::vector<float>> graph_context::weight_values(const weight_source& w) const {
-  auto view = MQ_TRY(onnx_io::view_of(*w.tensor, model_));
-  return view.to_float();
+result<tensor_view> graph_context::weight_view(const weight_source& w) const {
+  return onnx_io::view_of(*w.tensor, model_);
 }
 
 onnx::NodeProto& add_node(std::vector<onnx::NodeProto>& nodes, const std::string& op, const std::string& name,

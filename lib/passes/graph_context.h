@@ -62,8 +62,8 @@ class graph_context {
   /// is computed at run time (or shadowed by a graph input / node output).
   std::optional<weight_source> find_weight(const std::vector<scope_level>& scopes, const std::string& value) const;
 
-  /// The float32 values of a weight (float16/bfloat16/float64 converted exactly or rounded).
-  result<std::vector<float>> weight_values(const weight_source& w) const;
+  /// A zero-copy view of a weight's stored values.
+  result<tensor_view> weight_view(const weight_source& w) const;
 
   /// Caches: a weight quantized with a given layout key is stored once and shared.
   std::map<std::string, quantized_names> quantized_weights;

@@ -35,7 +35,13 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
     return plan_or_reason{"weight '" + source->name + "' has " + std::to_string(count) + " elements, under --min-elements " +
                           std::to_string(ctx.options().min_elements)};
   }
-  plan.values = MQ_TRY(ctx.weight_values(*source));
+  auto view = MQ_TRY(ctx.weight_view(*source));
+  if (auto direct = view.as_span<float>()) {
+    plan.values = *direct;  // no copy: quantization reads the model's bytes in place
+  } else {
+    plan.owned = MQ_TRY(view.to_float());
+    plan.values = plan.owned;
+  }
   plan.source = std::move(*source);
   return plan_or_reason{std::move(plan)};
 }
@@ -48,10 +54,10 @@ void describe_weight(node_report& r, const weight_plan& plan) {
 }
 
 result<quant::quantized_weight> quantize_values(const graph_context& ctx, const weight_plan& plan,
-                                                const std::vector<float>& values,
+                                                std::span<const float> values,
                                                 const std::vector<std::int64_t>& dims, bool per_channel, int axis) {
   const auto options = weight_options_for(ctx.options(), per_channel, axis);
-  return quant::quantize_weight(std::span<const float>(values), std::span<const std::int64_t>(dims), options,
+  return quant::quantize_weight(values, std::span<const std::int64_t>(dims), options,
                                 plan.source.name);
 }
 
@@ -65,14 +71,17 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
   r.granularity = layout.per_channel ? "per-channel(axis=" + std::to_string(layout.axis) + ")" : "per-tensor";
   auto cached = ctx.quantized_weights.find(key);
   if (cached == ctx.quantized_weights.end()) {
-    std::vector<float> values = plan.values;
+    std::span<const float> values = plan.values;
     std::vector<std::int64_t> dims = plan.dims;
+    std::vector<float> transposed;
     if (layout.transpose) {
       const auto rows = static_cast<std::size_t>(dims[0]);
       const auto cols = static_cast<std::size_t>(dims[1]);
+      transposed.resize(values.size());
       for (std::size_t i = 0; i < rows; ++i) {
-        for (std::size_t j = 0; j < cols; ++j) values[j * rows + i] = plan.values[i * cols + j];
+        for (std::size_t j = 0; j < cols; ++j) transposed[j * rows + i] = plan.values[i * cols + j];
       }
+      values = transposed;
       std::swap(dims[0], dims[1]);
     }
     auto q = MQ_TRY(quantize_values(ctx, plan, values, dims, layout.per_channel, layout.axis));

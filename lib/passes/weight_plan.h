@@ -1,6 +1,7 @@
 // Finding and checking the constant weight of a node before any rewrite (read-only).
 #pragma once
 
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -13,7 +14,10 @@ namespace mq::passes {
 struct weight_plan {
   int input_index = 1;
   weight_source source;
-  std::vector<float> values;       // float32 values in the stored layout
+  // float32 values in the stored layout: a zero-copy view of a float32 weight, or of `owned`
+  // when the weight had to be converted (float16, bfloat16, float64, typed fields).
+  std::span<const float> values;
+  std::vector<float> owned;
   std::vector<std::int64_t> dims;  // stored dims
 };
 
@@ -30,7 +34,7 @@ void describe_weight(node_report& r, const weight_plan& plan);
 
 /// Quantizes `plan.values` (viewed with dims `dims`) along `axis`; NaN/Inf is an error naming the tensor.
 result<quant::quantized_weight> quantize_values(const graph_context& ctx, const weight_plan& plan,
-                                                const std::vector<float>& values,
+                                                std::span<const float> values,
                                                 const std::vector<std::int64_t>& dims, bool per_channel, int axis);
 
 /// How a weight is laid out when stored quantized.

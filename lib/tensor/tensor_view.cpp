@@ -157,6 +157,11 @@ result<std::vector<float>> tensor_view::to_float() const {
     }
     return out;
   }
+  if (type_ == dtype::float32) {
+    // The common case: one copy of the bytes (they may be unaligned, so memcpy, not a cast).
+    if (count != 0) std::memcpy(out.data(), data_, count * sizeof(float));
+    return out;
+  }
   for (std::size_t i = 0; i < count; ++i) {
     switch (type_) {
       case dtype::float32: out[i] = load_as_float<float>(data_, i); break;
