@@ -11,12 +11,13 @@
 
 #include "mq/store.h"
 #include "mq/version.h"
+#include "common/cli.h"
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
+using mq::cli::exit_failure;
+using mq::cli::exit_ok;
+using mq::cli::exit_usage;
 
 constexpr const char* usage_text = R"(usage: mq-pull NAME... [options]
        mq-pull --list | --info NAME | --rm NAME
@@ -74,28 +75,9 @@ struct cli_options {
   mq::store_options store;
 };
 
-int usage_error(const std::string& message) {
-  fmt::print(stderr, "mq-pull: {}\nrun 'mq-pull --help' for usage\n", message);
-  return exit_usage;
-}
+int usage_error(const std::string& message) { return mq::cli::usage_error("mq-pull", message); }
 
-std::string one_line(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (byte < 0x20 || byte == 0x7f) out += fmt::format("\\x{:02x}", byte);
-    else out += c;
-  }
-  return out;
-}
-
-int fail(const std::string& message) {
-  fmt::print(stderr, "mq-pull: error: {}\n", one_line(message));
-  return exit_failure;
-}
+int fail(const std::string& message) { return mq::cli::fail("mq-pull", message); }
 
 bool takes_value(std::string_view arg) {
   return arg == "--catalog" || arg == "--models-dir" || arg == "--endpoint" || arg == "--info" || arg == "--rm" ||
@@ -193,7 +175,7 @@ class progress_printer {
         fmt::print(stderr, "{}: {} is cached and up to date ({})\n", p.model, p.file, human_bytes(p.bytes_done));
         break;
       case mq::pull_stage::warning:
-        fmt::print(stderr, "mq-pull: warning: {}\n", one_line(p.message));
+        fmt::print(stderr, "mq-pull: warning: {}\n", mq::cli::one_line(p.message));
         break;
       case mq::pull_stage::downloading:
         break;
@@ -317,7 +299,7 @@ int main(int argc, char** argv) {
   auto store = mq::model_store::open(opt.store);
   if (!store) return fail(store.error().message);
   if (!opt.quiet) {
-    for (const auto& w : store->catalog_warnings()) fmt::print(stderr, "mq-pull: warning: {}\n", one_line(w));
+    for (const auto& w : store->catalog_warnings()) fmt::print(stderr, "mq-pull: warning: {}\n", mq::cli::one_line(w));
   }
   switch (opt.cmd) {
     case command::list: return list(*store);

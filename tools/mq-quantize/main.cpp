@@ -11,12 +11,13 @@
 #include "mq/model.h"
 #include "mq/quantize.h"
 #include "mq/version.h"
+#include "common/cli.h"
 
 namespace {
 
-constexpr int exit_ok = 0;
-constexpr int exit_failure = 1;
-constexpr int exit_usage = 2;
+using mq::cli::exit_failure;
+using mq::cli::exit_ok;
+using mq::cli::exit_usage;
 
 constexpr const char* usage_text = R"(usage: mq-quantize IN.onnx OUT.onnx [options]
 
@@ -73,10 +74,7 @@ struct cli_options {
   bool json = false;
 };
 
-int usage_error(const std::string& message) {
-  fmt::print(stderr, "mq-quantize: {}\nrun 'mq-quantize --help' for usage\n", message);
-  return exit_usage;
-}
+int usage_error(const std::string& message) { return mq::cli::usage_error("mq-quantize", message); }
 
 std::vector<std::string> split_list(std::string_view text) {
   std::vector<std::string> items;
@@ -176,26 +174,7 @@ int parse(int argc, char** argv, cli_options& opt) {
   return -1;
 }
 
-// An error is one line on stderr (scripts and logs read it line by line), but messages quote
-// file names and names from inside the model, which may hold newlines or other control
-// characters: print those escaped.
-std::string one_line(std::string_view text) {
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (byte < 0x20 || byte == 0x7f) out += fmt::format("\\x{:02x}", byte);
-    else out += c;
-  }
-  return out;
-}
-
-int fail(const std::string& message) {
-  fmt::print(stderr, "mq-quantize: error: {}\n", one_line(message));
-  return exit_failure;
-}
+int fail(const std::string& message) { return mq::cli::fail("mq-quantize", message); }
 
 bool write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
