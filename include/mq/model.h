@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mq/export.h"
 #include "mq/result.h"
 #include "mq/tensor.h"
 
@@ -39,7 +40,7 @@ struct opset_import {
 ///
 /// Thread safety: distinct models may be used from different threads at once; one model must
 /// not be used from two threads at once unless all of them only call const members.
-class model {
+class MQ_API model {
  public:
   /// Loads a model file; tensors with external data are mapped from files in the model's folder.
   /// Errors (`errc::io`, `errc::not_found`, `errc::invalid_model`) name the file and the problem:

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "mq/export.h"
 #include "mq/model.h"
 #include "mq/result.h"
 
@@ -39,6 +40,7 @@ enum class initializer_inputs {
 };
 
 /// Options of `mq::quantize`; names follow ONNX Runtime's quantize_dynamic.
+/// Plain values (like every struct here): safe to share between threads while none modifies it.
 struct quantize_options {
   quant_format format = quant_format::automatic;
   weight_type weights = weight_type::int8;
@@ -91,15 +93,20 @@ struct quantize_report {
 /// with the reason in the report. Errors: invalid options (`errc::invalid_argument`), weights
 /// with NaN/Inf (`errc::numeric`, naming the tensor), a result ONNX Runtime could not run
 /// (`errc::internal`). On error the model may be partly rewritten: do not save it.
-[[nodiscard]] result<quantize_report> quantize(model& m, const quantize_options& options);
+///
+/// Thread safety: distinct models may be quantized on different threads at the same time (the
+/// library has no shared mutable state); one model must not be used by another thread while it
+/// is being quantized. `options` is only read. `to_table`, `to_json` and `describe` only read
+/// their argument and may run concurrently.
+[[nodiscard]] MQ_API result<quantize_report> quantize(model& m, const quantize_options& options);
 
 /// The report as a text table with totals, for people.
-std::string to_table(const quantize_report& report);
+MQ_API std::string to_table(const quantize_report& report);
 
 /// The report as one JSON object, for programs.
-std::string to_json(const quantize_report& report);
+MQ_API std::string to_json(const quantize_report& report);
 
 /// The options in the canonical text form written into `metadata_props` ("mq.options").
-std::string describe(const quantize_options& options);
+MQ_API std::string describe(const quantize_options& options);
 
 }  // namespace mq

@@ -41,6 +41,7 @@ struct unexpected_error {
 
 /// Either a value of type T or an `mq::error`. Shaped like `std::expected<T, error>`
 /// (has_value, value, error, operator*, operator->) so it can become an alias later.
+/// Thread safety: like `std::variant`: concurrent const access is safe, mutation is not.
 template <class T>
 class [[nodiscard]] result {
  public:

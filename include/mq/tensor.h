@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mq/export.h"
 #include "mq/result.h"
 
 namespace mq {
@@ -37,10 +38,10 @@ enum class dtype : std::int32_t {
 };
 
 /// Lowercase name of a type ("float32", "int8", ...); "dtype(N)" for values not listed above.
-std::string to_string(dtype type);
+MQ_API std::string to_string(dtype type);
 
 /// Bytes per element, or 0 for types that are not fixed-size bytes (string, 4-bit, undefined).
-std::size_t element_size(dtype type) noexcept;
+MQ_API std::size_t element_size(dtype type) noexcept;
 
 /// Read-only view of one tensor's elements, valid while the `mq::model` it came from is alive
 /// and unmodified. Elements are little-endian, row-major.
@@ -50,7 +51,10 @@ std::size_t element_size(dtype type) noexcept;
 /// double_data for float64, int32_data for int32, int64_data for int64, uint64_data for uint64).
 /// Types ONNX stores widened in int32_data (int8, uint8, int16, uint16, float16, bfloat16, bool)
 /// have no contiguous bytes there; `to_float()` and `copy_as<T>()` convert them.
-class tensor_view {
+///
+/// Thread safety: a view is immutable; any number of threads may read views (of one model or of
+/// several) at once, as long as no thread modifies or destroys the model they came from.
+class MQ_API tensor_view {
  public:
   /// How the elements are held in the model.
   enum class storage : std::uint8_t {

@@ -1,0 +1,306 @@
+// The C API (include/mq/modelquant.h) over the C++ one. Every entry point runs its body through
+// `guarded`, which turns mq::error results and any exception into an mq_status plus the
+// thread-local message: nothing C++ crosses into C.
+#include "mq/modelquant.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <new>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "mq/model.h"
+#include "mq/quantize.h"
+#include "mq/version.h"
+
+struct mq_options {
+  mq::quantize_options value;
+};
+
+struct mq_report {
+  mq::quantize_report value;
+  std::string json;
+  std::string table;
+};
+
+namespace {
+
+thread_local std::string last_error;  // NOLINT: the C API's per-thread error slot
+
+mq_status to_status(mq::errc code) noexcept {
+  // mq_status values are mq::errc + 1 (checked below).
+  return static_cast<mq_status>(static_cast<int>(code) + 1);
+}
+static_assert(static_cast<int>(mq::errc::io) + 1 == MQ_ERR_IO);
+static_assert(static_cast<int>(mq::errc::invalid_argument) + 1 == MQ_ERR_INVALID_ARGUMENT);
+static_assert(static_cast<int>(mq::errc::internal) + 1 == MQ_ERR_INTERNAL);
+
+mq_status fail(mq_status status, std::string message) noexcept {
+  try {
+    last_error = std::move(message);
+  } catch (...) {
+    last_error.clear();  // no memory for the message: the status still says what happened
+  }
+  return status;
+}
+
+mq_status fail(const mq::error& e) noexcept {
+  try {
+    return fail(to_status(e.code), e.message);
+  } catch (...) {
+    return fail(to_status(e.code), std::string());
+  }
+}
+
+// Runs `body` (returning mq_status) with every exception turned into a status; clears the
+// thread's error message first so that a success leaves "".
+template <class F>
+mq_status guarded(const char* function, F&& body) noexcept {
+  last_error.clear();
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return fail(MQ_ERR_OUT_OF_MEMORY, std::string(function) + ": out of memory");
+  } catch (const std::exception& e) {
+    return fail(MQ_ERR_INTERNAL, std::string(function) + ": unexpected exception: " + e.what());
+  } catch (...) {
+    return fail(MQ_ERR_INTERNAL, std::string(function) + ": unexpected exception");
+  }
+}
+
+mq_status null_argument(const char* function, const char* name) {
+  return fail(MQ_ERR_INVALID_ARGUMENT, std::string(function) + ": '" + name + "' is NULL");
+}
+
+mq_status make_report(mq::quantize_report&& value, mq_report** out) {
+  if (out == nullptr) return MQ_OK;
+  auto* r = new mq_report{std::move(value), {}, {}};
+  r->json = mq::to_json(r->value);
+  r->table = mq::to_table(r->value);
+  *out = r;
+  return MQ_OK;
+}
+
+// Shared body of the setters: checks the handle, then applies `set` (which may reject values).
+template <class F>
+mq_status set_option(const char* function, mq_options* options, F&& set) noexcept {
+  return guarded(function, [&] {
+    if (options == nullptr) return null_argument(function, "options");
+    return set(options->value);
+  });
+}
+
+// The int a C caller passed for an enum parameter, read without an enum-typed load: a C caller
+// may pass any int, and loading an out-of-range value as a C++ enum would be undefined behaviour.
+template <class E>
+int enum_bits(const E* e) noexcept {
+  static_assert(sizeof(E) == sizeof(int));
+  int v = 0;
+  std::memcpy(&v, e, sizeof v);
+  return v;
+}
+
+const mq::quantize_options& options_or_default(const mq_options* options) {
+  static const mq::quantize_options defaults;
+  return options != nullptr ? options->value : defaults;
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* mq_version(void) { return mq::version(); }
+
+const char* mq_last_error_message(void) { return last_error.c_str(); }
+
+const char* mq_status_name(mq_status status) {
+  switch (enum_bits(&status)) {
+    case MQ_OK: return "MQ_OK";
+    case MQ_ERR_IO: return "MQ_ERR_IO";
+    case MQ_ERR_NOT_FOUND: return "MQ_ERR_NOT_FOUND";
+    case MQ_ERR_INVALID_MODEL: return "MQ_ERR_INVALID_MODEL";
+    case MQ_ERR_INVALID_ARGUMENT: return "MQ_ERR_INVALID_ARGUMENT";
+    case MQ_ERR_UNSUPPORTED: return "MQ_ERR_UNSUPPORTED";
+    case MQ_ERR_NUMERIC: return "MQ_ERR_NUMERIC";
+    case MQ_ERR_NETWORK: return "MQ_ERR_NETWORK";
+    case MQ_ERR_INTEGRITY: return "MQ_ERR_INTEGRITY";
+    case MQ_ERR_INTERNAL: return "MQ_ERR_INTERNAL";
+    case MQ_ERR_OUT_OF_MEMORY: return "MQ_ERR_OUT_OF_MEMORY";
+  }
+  return "MQ_ERR_UNKNOWN";
+}
+
+mq_status mq_options_create(mq_options** out) {
+  return guarded("mq_options_create", [&] {
+    if (out == nullptr) return null_argument("mq_options_create", "out");
+    *out = new mq_options{};
+    return MQ_OK;
+  });
+}
+
+void mq_options_destroy(mq_options* options) { delete options; }
+
+mq_status mq_options_set_format(mq_options* options, mq_format format) {
+  return set_option("mq_options_set_format", options, [&](mq::quantize_options& o) {
+    const int value = enum_bits(&format);
+    switch (value) {
+      case MQ_FORMAT_AUTO: o.format = mq::quant_format::automatic; return MQ_OK;
+      case MQ_FORMAT_QOPERATOR: o.format = mq::quant_format::qoperator; return MQ_OK;
+      case MQ_FORMAT_QDQ: o.format = mq::quant_format::qdq; return MQ_OK;
+    }
+    return fail(MQ_ERR_INVALID_ARGUMENT,
+                "mq_options_set_format: unknown format " + std::to_string(value));
+  });
+}
+
+mq_status mq_options_set_weight_type(mq_options* options, mq_weight_type type) {
+  return set_option("mq_options_set_weight_type", options, [&](mq::quantize_options& o) {
+    const int value = enum_bits(&type);
+    switch (value) {
+      case MQ_WEIGHT_INT8: o.weights = mq::weight_type::int8; return MQ_OK;
+      case MQ_WEIGHT_UINT8: o.weights = mq::weight_type::uint8; return MQ_OK;
+    }
+    return fail(MQ_ERR_INVALID_ARGUMENT,
+                "mq_options_set_weight_type: unknown weight type " + std::to_string(value));
+  });
+}
+
+mq_status mq_options_set_symmetry(mq_options* options, mq_symmetry symmetry) {
+  return set_option("mq_options_set_symmetry", options, [&](mq::quantize_options& o) {
+    const int value = enum_bits(&symmetry);
+    switch (value) {
+      case MQ_SYMMETRY_TYPE_DEFAULT: o.symmetry = mq::weight_symmetry::type_default; return MQ_OK;
+      case MQ_SYMMETRY_SYMMETRIC: o.symmetry = mq::weight_symmetry::symmetric; return MQ_OK;
+      case MQ_SYMMETRY_ASYMMETRIC: o.symmetry = mq::weight_symmetry::asymmetric; return MQ_OK;
+    }
+    return fail(MQ_ERR_INVALID_ARGUMENT,
+                "mq_options_set_symmetry: unknown symmetry " + std::to_string(value));
+  });
+}
+
+mq_status mq_options_set_per_channel(mq_options* options, int enabled) {
+  return set_option("mq_options_set_per_channel", options, [&](mq::quantize_options& o) {
+    o.per_channel = enabled != 0;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_reduce_range(mq_options* options, int enabled) {
+  return set_option("mq_options_set_reduce_range", options, [&](mq::quantize_options& o) {
+    o.reduce_range = enabled != 0;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_add_op_type(mq_options* options, const char* op_type) {
+  return set_option("mq_options_add_op_type", options, [&](mq::quantize_options& o) {
+    if (op_type == nullptr) return null_argument("mq_options_add_op_type", "op_type");
+    if (*op_type == '\0') return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_add_op_type: empty operator type");
+    o.op_types.emplace_back(op_type);
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_add_exclude(mq_options* options, const char* node_pattern) {
+  return set_option("mq_options_add_exclude", options, [&](mq::quantize_options& o) {
+    if (node_pattern == nullptr) return null_argument("mq_options_add_exclude", "node_pattern");
+    if (*node_pattern == '\0') return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_add_exclude: empty node pattern");
+    o.exclude.emplace_back(node_pattern);
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_min_elements(mq_options* options, int64_t min_elements) {
+  return set_option("mq_options_set_min_elements", options, [&](mq::quantize_options& o) {
+    if (min_elements < 0) {
+      return fail(MQ_ERR_INVALID_ARGUMENT,
+                  "mq_options_set_min_elements: " + std::to_string(min_elements) + " is negative");
+    }
+    o.min_elements = min_elements;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_dry_run(mq_options* options, int enabled) {
+  return set_option("mq_options_set_dry_run", options, [&](mq::quantize_options& o) {
+    o.dry_run = enabled != 0;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_quantize_file(const char* input_path, const char* output_path, const mq_options* options,
+                           mq_report** report) {
+  if (report != nullptr) *report = nullptr;
+  return guarded("mq_quantize_file", [&] {
+    if (input_path == nullptr) return null_argument("mq_quantize_file", "input_path");
+    const auto& opts = options_or_default(options);
+    if (output_path == nullptr && !opts.dry_run) return null_argument("mq_quantize_file", "output_path");
+    auto m = mq::model::load(std::filesystem::path(input_path));
+    if (!m) return fail(m.error());
+    auto r = mq::quantize(*m, opts);
+    if (!r) return fail(r.error());
+    if (!opts.dry_run) {
+      auto saved = m->save(std::filesystem::path(output_path));
+      if (!saved) return fail(saved.error());
+    }
+    return make_report(std::move(*r), report);
+  });
+}
+
+mq_status mq_quantize_memory(const void* input, size_t input_size, const mq_options* options, void** output,
+                             size_t* output_size, mq_report** report) {
+  if (output != nullptr) *output = nullptr;
+  if (output_size != nullptr) *output_size = 0;
+  if (report != nullptr) *report = nullptr;
+  return guarded("mq_quantize_memory", [&] {
+    if (input == nullptr) return null_argument("mq_quantize_memory", "input");
+    const auto& opts = options_or_default(options);
+    if (!opts.dry_run && output == nullptr) return null_argument("mq_quantize_memory", "output");
+    if (!opts.dry_run && output_size == nullptr) return null_argument("mq_quantize_memory", "output_size");
+    auto m = mq::model::load_from_memory(std::span(static_cast<const std::byte*>(input), input_size));
+    if (!m) return fail(m.error());
+    auto r = mq::quantize(*m, opts);
+    if (!r) return fail(r.error());
+    void* bytes = nullptr;
+    std::size_t size = 0;
+    if (!opts.dry_run) {
+      auto serialized = m->serialize();
+      if (!serialized) return fail(serialized.error());
+      size = serialized->size();
+      bytes = std::malloc(size == 0 ? 1 : size);
+      if (bytes == nullptr) return fail(MQ_ERR_OUT_OF_MEMORY, "mq_quantize_memory: out of memory");
+      std::memcpy(bytes, serialized->data(), size);
+    }
+    mq_status status = MQ_OK;
+    try {
+      status = make_report(std::move(*r), report);
+    } catch (...) {
+      std::free(bytes);
+      throw;
+    }
+    if (output != nullptr) *output = bytes;
+    if (output_size != nullptr) *output_size = size;
+    return status;
+  });
+}
+
+void mq_buffer_free(void* buffer) { std::free(buffer); }
+
+const char* mq_report_json(const mq_report* report) { return report != nullptr ? report->json.c_str() : ""; }
+const char* mq_report_table(const mq_report* report) { return report != nullptr ? report->table.c_str() : ""; }
+size_t mq_report_quantized_count(const mq_report* report) {
+  return report != nullptr ? report->value.quantized_count : 0;
+}
+size_t mq_report_skipped_count(const mq_report* report) { return report != nullptr ? report->value.skipped_count : 0; }
+uint64_t mq_report_bytes_before(const mq_report* report) {
+  return report != nullptr ? report->value.model_bytes_before : 0;
+}
+uint64_t mq_report_bytes_after(const mq_report* report) {
+  return report != nullptr ? report->value.model_bytes_after : 0;
+}
+void mq_report_destroy(mq_report* report) { delete report; }
+
+}  // extern "C"
