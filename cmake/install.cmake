@@ -20,12 +20,18 @@ install(FILES ${PROJECT_BINARY_DIR}/modelquantConfig.cmake ${PROJECT_BINARY_DIR}
   DESTINATION ${mq_cmake_dir})
 
 if(BUILD_SHARED_LIBS)
+  # The shared library records its own dependencies; its public headers include none of them.
   set(mq_pc_private_libs "")
-  set(mq_pc_requires_private "protobuf")
+  set(mq_pc_requires_private "")
 else()
-  set(mq_pc_private_libs "-lonnx -lonnx_proto -lfmt -lpthread")
-  set(mq_pc_requires_private "protobuf")
+  # What libmodelquant.a needs at link time for `pkg-config --static`: ONNX (which ships no .pc
+  # file), and the C++ runtime so that C programs link too.
+  set(mq_pc_private_libs "-lonnx -lonnx_proto -lstdc++ -lm -pthread")
+  set(mq_pc_requires_private "protobuf fmt")
 endif()
+# Relocatable: the prefix is found from the .pc file's own location.
+file(RELATIVE_PATH mq_pc_prefix_from_pcfiledir "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
+string(REGEX REPLACE "/$" "" mq_pc_prefix_from_pcfiledir "${mq_pc_prefix_from_pcfiledir}")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/modelquant.pc.in ${PROJECT_BINARY_DIR}/modelquant.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/modelquant.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
