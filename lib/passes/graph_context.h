@@ -92,6 +92,9 @@ std::int64_t int_attribute(const onnx::NodeProto& node, const std::string& name,
 /// Float attribute value, or `fallback`.
 float float_attribute(const onnx::NodeProto& node, const std::string& name, float fallback);
 
+/// The weight-size floor in effect: the option, or the format's default (4096 for automatic).
+std::int64_t min_elements(const quantize_options& options);
+
 /// Display name of a node: its name, or "<op>#<index>" for unnamed nodes.
 std::string display_name(const onnx::NodeProto& node, int index);
 

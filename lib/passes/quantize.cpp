@@ -264,11 +264,18 @@ result<void> validate(const quantize_options& options) {
       return fail(errc::invalid_argument, "unknown op type '" + op + "' (supported: MatMul, Gemm, Conv, ConvTranspose)");
     }
   }
-  if (options.min_elements < 0) return fail(errc::invalid_argument, "--min-elements must not be negative");
+  if (options.min_elements && *options.min_elements < 0) {
+    return fail(errc::invalid_argument, "--min-elements must not be negative");
+  }
   return {};
 }
 
 }  // namespace
+
+std::int64_t min_elements(const quantize_options& options) {
+  if (options.min_elements) return *options.min_elements;
+  return options.format == quant_format::automatic ? 4096 : 0;
+}
 
 result<quantize_report> run(model::impl& impl, const quantize_options& options) {
   const auto start = std::chrono::steady_clock::now();
@@ -319,7 +326,7 @@ std::string describe(const quantize_options& o) {
   for (std::size_t i = 0; i < o.op_types.size(); ++i) s += (i ? "," : "") + o.op_types[i];
   s += ";exclude=";
   for (std::size_t i = 0; i < o.exclude.size(); ++i) s += (i ? "," : "") + o.exclude[i];
-  s += ";min_elements=" + std::to_string(o.min_elements);
+  s += ";min_elements=" + std::to_string(passes::min_elements(o));
   s += ";graph_input_weights=" + std::string(o.graph_input_weights == initializer_inputs::keep ? "keep" : "constant");
   return s;
 }

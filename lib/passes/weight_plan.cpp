@@ -31,9 +31,11 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
   plan.dims.assign(source->tensor->dims().begin(), source->tensor->dims().end());
   std::int64_t count = 1;
   for (auto d : plan.dims) count *= d;
-  if (count < ctx.options().min_elements || count == 0) {
+  const std::int64_t min_count = min_elements(ctx.options());
+  if (count < min_count || count == 0) {
     return plan_or_reason{"weight '" + source->name + "' has " + std::to_string(count) + " elements, under --min-elements " +
-                          std::to_string(ctx.options().min_elements)};
+                          std::to_string(min_count) +
+                          (ctx.options().min_elements ? "" : " (auto's default: small weights save little and are the most sensitive)")};
   }
   auto view = MQ_TRY(ctx.weight_view(*source));
   if (auto direct = view.as_span<float>()) {

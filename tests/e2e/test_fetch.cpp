@@ -372,7 +372,7 @@ TEST_CASE("the int8 model is rebuilt when the quantization options change, and o
 
 TEST_CASE("a failed quantization keeps the fp32 model usable, or fails with strict", "[fetch]") {
   setup s;
-  s.model = mq::test::matmul_model_bytes(32, 16, /*poison=*/true);
+  s.model = mq::test::matmul_model_bytes(64, 64, /*poison=*/true);  // 4096: at the auto size floor
   s.hub.put("test/m", "model.onnx", s.model);
   auto pulled = s.store().pull("m");
   REQUIRE_OK(pulled);

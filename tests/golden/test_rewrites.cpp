@@ -44,6 +44,14 @@ std::vector<float> float_values(const onnx::TensorProto& t) {
 
 float symmetric_scale(double absmax) { return static_cast<float>(2.0 * absmax / 254.0); }
 
+// The auto format with every weight quantized (its default leaves weights under 4096 elements
+// in float, and the weights in these tests are tiny).
+mq::quantize_options auto_all() {
+  mq::quantize_options o;
+  o.min_elements = 0;
+  return o;
+}
+
 mq::quantize_report quantize_ok(mq::model& m, const mq::quantize_options& o) {
   auto r = mq::quantize(m, o);
   if (!r) FAIL(r.error().message);
@@ -116,7 +124,7 @@ g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -
 }
 )ONNX");
   auto m = mq::test::to_model(proto);
-  auto report = quantize_ok(m, {});
+  auto report = quantize_ok(m, auto_all());
   const auto& g = m.internals().proto.graph();
   CHECK(op_types(g) == std::vector<std::string>{"Cast", "Mul", "Conv"});
   CHECK(g.node(2).input(1) == g.node(1).output(0));
@@ -144,7 +152,7 @@ g (float[1, 2] x, bool c) => (float[1, 2] y) {
 }
 )ONNX");
   auto m = mq::test::to_model(proto);
-  auto report = quantize_ok(m, {});
+  auto report = quantize_ok(m, auto_all());
   const auto& then_graph = m.internals().proto.graph().node(0).attribute(0).g();
   CHECK(op_types(then_graph) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
   CHECK(find_initializer(then_graph, "k_quantized") != nullptr);
@@ -162,7 +170,7 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
 }
 )ONNX");
   auto m = mq::test::to_model(proto);
-  auto report = quantize_ok(m, {});
+  auto report = quantize_ok(m, auto_all());
   CHECK(report.quantized_count == 2);
   int quantized_inits = 0;
   for (const auto& t : m.internals().proto.graph().initializer()) quantized_inits += t.data_type() == onnx::TensorProto::INT8;
@@ -181,14 +189,14 @@ g (float[2, 2] x, float[2, 2] z) => (float[2, 2] y) <float[2, 2] w = {1.0, 2.0, 
   proto.mutable_graph()->mutable_node(1)->set_name("head/fc");
   auto m = mq::test::to_model(proto);
   SECTION("activation x activation") {
-    auto report = quantize_ok(m, {});
+    auto report = quantize_ok(m, auto_all());
     REQUIRE(report.nodes.size() == 2);
     CHECK_FALSE(report.nodes[0].quantized);
     CHECK_THAT(report.nodes[0].reason, Catch::Contains("computed at run time"));
     CHECK(report.nodes[1].quantized);
   }
   SECTION("--exclude with a glob") {
-    mq::quantize_options o;
+    mq::quantize_options o = auto_all();
     o.exclude = {"head/*"};
     auto report = quantize_ok(m, o);
     CHECK_FALSE(report.nodes[1].quantized);
@@ -212,13 +220,13 @@ g (float[1, 2] x, float[2, 2] w) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 
 )ONNX");
   SECTION("default: treated as a constant") {
     auto m = mq::test::to_model(proto);
-    auto report = quantize_ok(m, {});
+    auto report = quantize_ok(m, auto_all());
     CHECK(report.quantized_count == 1);
     CHECK(m.internals().proto.graph().input_size() == 1);
   }
   SECTION("--keep-initializer-inputs") {
     auto m = mq::test::to_model(proto);
-    mq::quantize_options o;
+    mq::quantize_options o = auto_all();
     o.graph_input_weights = mq::initializer_inputs::keep;
     auto report = quantize_ok(m, o);
     CHECK(report.quantized_count == 0);
@@ -236,7 +244,7 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
 )ONNX");
   proto.mutable_graph()->mutable_initializer(0)->set_float_data(2, std::nanf(""));
   auto m = mq::test::to_model(proto);
-  auto r = mq::quantize(m, {});
+  auto r = mq::quantize(m, auto_all());
   REQUIRE_FALSE(r);
   CHECK(r.error().code == mq::errc::numeric);
   CHECK_THAT(r.error().message, Catch::Contains("'w'") && Catch::Contains("MatMul"));
@@ -285,7 +293,7 @@ g (float[1, 2] x) => (float[1, 2] y) {
     wh->add_dims(2);
     for (int bits : {0x3C00, 0xC200, 0x3800, 0x4400}) wh->add_int32_data(bits);
     auto m = mq::test::to_model(proto);
-    auto report = quantize_ok(m, {});
+    auto report = quantize_ok(m, auto_all());
     const auto& g = m.internals().proto.graph();
     CHECK(op_types(g) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
     CHECK(int8_values(*find_initializer(g, "wh_quantized")) == std::vector<std::int8_t>{32, -95, 16, 127});
@@ -307,7 +315,7 @@ g (float16[1, 2] x) => (float16[1, 2] y) {
     wh->add_dims(2);
     for (int bits : {0x3C00, 0xC200, 0x3800, 0x4400}) wh->add_int32_data(bits);
     auto m = mq::test::to_model(proto);
-    auto report = quantize_ok(m, {});
+    auto report = quantize_ok(m, auto_all());
     const auto& g = m.internals().proto.graph();
     // int8 -> float32 (Cast), * scale (Mul), back to float16 (Cast) for the float16 MatMul
     CHECK(op_types(g) == std::vector<std::string>{"Cast", "Mul", "Cast", "MatMul"});
@@ -325,9 +333,9 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
 }
 )ONNX");
   auto m = mq::test::to_model(proto);
-  (void)quantize_ok(m, {});
+  (void)quantize_ok(m, auto_all());
   const std::string once = m.internals().proto.graph().SerializeAsString();
-  auto again = quantize_ok(m, {});
+  auto again = quantize_ok(m, auto_all());
   CHECK(again.quantized_count == 0);
   CHECK(m.internals().proto.graph().SerializeAsString() == once);
   bool noted = false;
@@ -374,7 +382,7 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] exact = {1.0, -1.0, 0.0, 1.0},
 }
 )ONNX");
   auto m = mq::test::to_model(proto);
-  auto report = quantize_ok(m, {});
+  auto report = quantize_ok(m, auto_all());
   // +-1 with scale 2/254 quantize to +-127 exactly: no error, infinite SQNR.
   CHECK(std::isinf(report.nodes.at(0).sqnr_db));
   CHECK(std::isfinite(report.nodes.at(1).sqnr_db));
@@ -384,4 +392,34 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] exact = {1.0, -1.0, 0.0, 1.0},
   CHECK_THAT(json, !Catch::Contains("inf") && !Catch::Contains("nan"));
   const std::string table = mq::to_table(report);
   CHECK_THAT(table, Catch::Contains("total: 2 nodes quantized, 0 skipped"));
+}
+
+TEST_CASE("auto leaves weights under 4096 elements in float by default; explicit formats do not", "[golden]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 64] x) => (float[1, 64] y) {
+  a = MatMul(x, small)
+  y = MatMul(a, big)
+}
+)ONNX");
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("small", {64, 63}, std::vector<float>(64 * 63, 0.5f));
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("big", {63, 64}, std::vector<float>(63 * 64, 0.25f));
+  proto.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_value(64);
+  proto.mutable_graph()->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_value(64);
+  SECTION("auto") {
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, {});
+    // 64x63 = 4032 < 4096 stays float; 63x64 is also 4032: both stay
+    CHECK(report.quantized_count == 0);
+    CHECK_THAT(report.nodes.at(0).reason, Catch::Contains("4032 elements") && Catch::Contains("4096"));
+    CHECK_THAT(report.options, Catch::Contains("min_elements=4096"));
+  }
+  SECTION("qoperator quantizes everything, like ONNX Runtime") {
+    auto m = mq::test::to_model(proto);
+    mq::quantize_options o;
+    o.format = mq::quant_format::qoperator;
+    auto report = quantize_ok(m, o);
+    CHECK(report.quantized_count == 2);
+    CHECK_THAT(report.options, Catch::Contains("min_elements=0"));
+  }
 }

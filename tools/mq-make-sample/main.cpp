@@ -15,8 +15,8 @@ namespace {
 
 constexpr const char* graph_text = R"ONNX(
 <ir_version: 8, opset_import: ["" : 13], producer_name: "mq-make-sample">
-sample (float[1, 3, 32, 32] image) => (float[1, 10] logits) {
-  c1 = Conv <pads = [1, 1, 1, 1], kernel_shape = [3, 3]> (image, conv1_w, conv1_b)
+sample (float[1, 3, 32, 32] image) => (float[1, 16] logits) {
+  c1 = Conv <pads = [2, 2, 2, 2], kernel_shape = [5, 5]> (image, conv1_w, conv1_b)
   r1 = Relu(c1)
   p1 = GlobalAveragePool(r1)
   f1 = Flatten(p1)
@@ -59,8 +59,8 @@ void add_weight(onnx::GraphProto& g, const std::string& name, std::initializer_l
 int main(int argc, char** argv) {
   if (argc != 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h") {
     std::fprintf(argc == 2 ? stdout : stderr,
-                 "usage: mq-make-sample OUT.onnx\n\nWrites a small FP32 CNN+MLP model (Conv 3->64, MatMul 64x256, "
-                 "Gemm 256->10)\nwith deterministic weights, for trying mq-quantize offline.\n");
+                 "usage: mq-make-sample OUT.onnx\n\nWrites a small FP32 CNN+MLP model (Conv 3->128 5x5, MatMul 128x256, "
+                 "Gemm 256->16)\nwith deterministic weights, for trying mq-quantize offline.\n");
     return argc == 2 ? 0 : 2;
   }
   onnx::ModelProto model;
@@ -71,11 +71,11 @@ int main(int argc, char** argv) {
   }
   lcg rng{42};
   auto& g = *model.mutable_graph();
-  add_weight(g, "conv1_w", {64, 3, 3, 3}, rng, 0.3f);
-  add_weight(g, "conv1_b", {64}, rng, 0.1f);
-  add_weight(g, "fc1_w", {64, 256}, rng, 0.15f);
-  add_weight(g, "fc2_w", {10, 256}, rng, 0.1f);
-  add_weight(g, "fc2_b", {10}, rng, 0.05f);
+  add_weight(g, "conv1_w", {128, 3, 5, 5}, rng, 0.2f);
+  add_weight(g, "conv1_b", {128}, rng, 0.1f);
+  add_weight(g, "fc1_w", {128, 256}, rng, 0.15f);
+  add_weight(g, "fc2_w", {16, 256}, rng, 0.1f);
+  add_weight(g, "fc2_b", {16}, rng, 0.05f);
   std::ofstream out(argv[1], std::ios::binary | std::ios::trunc);
   if (!model.SerializeToOstream(&out) || !out.flush()) {
     std::fprintf(stderr, "mq-make-sample: error: cannot write '%s'\n", argv[1]);

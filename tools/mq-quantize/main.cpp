@@ -45,7 +45,8 @@ weights (names as in ONNX Runtime's quantize_dynamic):
   --op-types LIST       comma-separated, from MatMul,Gemm,Conv,ConvTranspose
                         (default: all of them)
   --exclude LIST        node names or globs (* ?) to keep in float
-  --min-elements N      keep weights with fewer than N elements in float
+  --min-elements N      keep weights with fewer than N elements in float (default:
+                        4096 with --format auto, 0 otherwise)
   --keep-initializer-inputs
                         leave weights that are also graph inputs (old exporters)
                         alone; by default they are treated as constants and
@@ -105,7 +106,7 @@ int parse_valued(std::string_view arg, const std::string& value, cli_options& op
     try {
       std::size_t used = 0;
       opt.quant.min_elements = std::stoll(value, &used);
-      if (used != value.size() || opt.quant.min_elements < 0) throw std::invalid_argument(value);
+      if (used != value.size() || *opt.quant.min_elements < 0) throw std::invalid_argument(value);
     } catch (const std::exception&) {
       return usage_error("--min-elements needs a non-negative integer, got '" + value + "'");
     }

@@ -146,7 +146,7 @@ export function f16BitsToF32(h) {
 // ---------------------------------------------------------------------------------------------
 
 export const SUPPORTED_INPUT_TYPES = ['float32', 'float16', 'int32', 'int64', 'uint8', 'int8', 'bool'];
-const FILL_KINDS = ['uniform', 'zeros', 'ones', 'const', 'values'];
+const FILL_KINDS = ['uniform', 'zeros', 'ones', 'const', 'values', 'drawing'];
 const INT_LIMITS = {
   int8: [-128, 128], uint8: [0, 256], int32: [-(2 ** 31), 2 ** 31], int64: [-(2 ** 53), 2 ** 53], bool: [0, 2],
 };
@@ -240,7 +240,7 @@ export function planInputs(session, specFile, modelKey) {
     }
     if (ov) {
       for (const k of Object.keys(ov)) {
-        if (!['shape', 'fill', 'low', 'high', 'value', 'values', 'why'].includes(k) && !k.startsWith('_')) {
+        if (!['shape', 'fill', 'low', 'high', 'value', 'values', 'why', 'layout', 'strokes', 'count'].includes(k) && !k.startsWith('_')) {
           throw new UsageError(`${modelKey}/${meta.name}: unknown key "${k}" in input override`);
         }
       }
@@ -273,7 +273,14 @@ export function planInputs(session, specFile, modelKey) {
       }
       fill.values = ov.values;
     }
-    if (fill.fill !== 'uniform') { delete fill.low; delete fill.high; }
+    if (fill.fill === 'drawing') {
+      if (shape.length !== 4 || !isFloatType(meta.type)) throw new UsageError(`${modelKey}/${meta.name}: drawing fill needs a 4-D float input`);
+      if (!(typeof fill.low === 'number' && typeof fill.high === 'number')) throw new UsageError(`${modelKey}/${meta.name}: drawing fill needs low and high`);
+      fill.layout = ov.layout ?? 'nchw';
+      fill.strokes = ov.strokes ?? 'bars';
+      if (ov.count !== undefined) fill.count = ov.count;
+    }
+    if (fill.fill !== 'uniform' && fill.fill !== 'drawing') { delete fill.low; delete fill.high; }
     byName[meta.name] = { name: meta.name, type: meta.type, shape, metaShape: meta.shape, ...fill, overridden: !!ov };
   }
   for (const meta of metas) plan.push(byName[meta.name]);
@@ -301,6 +308,51 @@ function encoder(type) {
   return (v) => v;
 }
 
+// A synthetic picture for a 4-D float image input, so detectors have something to detect (on
+// random pixels ppocr_v4_det finds no text and mlsd no lines: their FP32 outputs are ~0 and any
+// comparison is noise). Background `high`, strokes `low`: "bars" draws text-like dark horizontal
+// bars, "lines" draws straight line segments 2 px wide; every channel gets the same picture.
+// `layout` is "nchw" or "nhwc".
+function fillDrawing(data, p, runSeed, enc) {
+  const next = mulberry32(streamSeed(runSeed, p.name));
+  const u = () => next() / 4294967296;
+  const [N, A, B, C] = p.shape;
+  const nhwc = p.layout === 'nhwc';
+  const [channels, height, width] = nhwc ? [C, A, B] : [A, B, C];
+  const picture = new Float32Array(height * width).fill(p.high);
+  const paint = (y, x) => {
+    if (y >= 0 && y < height && x >= 0 && x < width) picture[y * width + x] = p.low;
+  };
+  const count = p.count ?? 12;
+  for (let k = 0; k < count; k++) {
+    if (p.strokes === 'lines') {
+      const [y0, x0, y1, x1] = [u() * height, u() * width, u() * height, u() * width];
+      const steps = Math.ceil(Math.hypot(y1 - y0, x1 - x0));
+      for (let t = 0; t <= steps; t++) {
+        const y = Math.round(y0 + ((y1 - y0) * t) / steps);
+        const x = Math.round(x0 + ((x1 - x0) * t) / steps);
+        paint(y, x); paint(y + 1, x); paint(y, x + 1);
+      }
+    } else {
+      const h = 4 + Math.floor(u() * Math.max(1, height / 10));
+      const w = 8 + Math.floor(u() * width / 2);
+      const y0 = Math.floor(u() * (height - h));
+      const x0 = Math.floor(u() * (width - w));
+      for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) if (u() < 0.7) paint(y, x);
+    }
+  }
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < channels; c++) {
+      for (let h = 0; h < height; h++) {
+        for (let w = 0; w < width; w++) {
+          const idx = nhwc ? ((n * height + h) * width + w) * channels + c : ((n * channels + c) * height + h) * width + w;
+          data[idx] = enc(picture[h * width + w]);
+        }
+      }
+    }
+  }
+}
+
 // Generates the data for one plan entry in run `runSeed`. Returns an ort.Tensor.
 export function makeTensor(p, runSeed) {
   const n = p.shape.reduce((a, b) => a * b, 1);
@@ -320,6 +372,8 @@ export function makeTensor(p, runSeed) {
     for (let i = 0; i < n; i++) data[i] = e;
   } else if (p.fill === 'values') {
     for (let i = 0; i < n; i++) data[i] = enc(p.values[i]);
+  } else if (p.fill === 'drawing') {
+    fillDrawing(data, p, runSeed, enc);
   }
   return new ort.Tensor(p.type, data, p.shape);
 }
