@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Where does mq-quantize spend its time on the 100 MB MLP? (issue 6: "what dominates, measured")
+#
+#   bench/profile_quantize.sh [BUILD_DIR] [--model FILE] [--runs N] [--out DIR]
+#
+# Model: the 100 MB MLP that e2e_quantize.sh generated (default ${TMPDIR:-/tmp}/mq-bench/mlp100.onnx;
+# generated here if missing). Warm page cache. Writes --out/profile_quantize.txt with:
+#  1. wall time, median of N: the full run, `cp` of the same file, and process startup
+#     (`mq-quantize --version`). (`--dry-run` is no "without save" baseline: it quantizes a copy
+#     of the whole ModelProto, so it is slower than a full run.)
+#  2. `perf stat -r N`: task-clock, page faults, user / sys time;
+#  3. `strace --seccomp-bpf -w -c` on a few syscalls only (low overhead): wall time inside fsync,
+#     munmap, rename; the number of write() calls;
+#  4. `perf record --call-graph dwarf` over N runs: on-CPU share of each phase (inclusive, by the
+#     phase's function, and in ms: share x median task-clock) and the top functions by self time,
+#     kernel included. perf samples on-CPU time only; waiting in fsync shows in 3.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+build="${here}/../build-bench"
+model=""
+runs=5
+out="${here}/results"
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --model) model="$2"; shift ;;
+    --runs) runs="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -*) echo "profile_quantize.sh: unknown option $1" >&2; exit 2 ;;
+    *) build="$1" ;;
+  esac
+  shift
+done
+build="$(cd "$build" && pwd)"
+quantize="${build}/tools/mq-quantize"
+[[ -x "$quantize" ]] || { echo "profile_quantize.sh: $quantize not found" >&2; exit 1; }
+for tool in perf strace; do
+  command -v "$tool" > /dev/null || { echo "profile_quantize.sh: needs $tool (apt-get install -y linux-perf strace)" >&2; exit 1; }
+done
+work="${TMPDIR:-/tmp}/mq-bench"
+mkdir -p "$work" "$out"
+if [[ -z "$model" ]]; then
+  model="${work}/mlp100.onnx"
+  [[ -f "$model" ]] || "${build}/bench/mq-gen-model" mlp "$model" --size-mb 100
+fi
+dst="${work}/profile"
+rm -rf "$dst"; mkdir -p "$dst"
+report="${out}/profile_quantize.txt"
+cat "$model" > /dev/null; cat "$model" > /dev/null
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.6f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+wall() {  # median wall seconds of N runs of "$@", output removed and synced before each
+  local r t0 t1
+  for (( r = 0; r < runs; r++ )); do
+    rm -f "$dst"/*; sync
+    t0=$EPOCHREALTIME; "$@" > /dev/null; t1=$EPOCHREALTIME
+    awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.6f\n", b - a}'
+  done | median
+}
+
+{
+  echo "# mq-quantize profile: $(basename "$model") ($(stat -c %s "$model") bytes), warm cache"
+  echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "## 1. wall time, median of ${runs} (s)"
+  full=$(wall "$quantize" "$model" "$dst/q.onnx" -q)
+  ver=$(wall "$quantize" --version)
+  cpt=$(wall cp "$model" "$dst/")
+  printf "full run            %.4f\n" "$full"
+  printf -- "--version (startup) %.4f\n" "$ver"
+  printf "cp of the same file %.4f   => full / cp = %.2f\n" "$cpt" "$(awk -v a="$full" -v b="$cpt" 'BEGIN {print a / b}')"
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo
+  echo "## 2. perf stat -r ${runs}"
+  rm -f "$dst"/*
+  perf stat -r "$runs" -e task-clock,page-faults,context-switches,cpu-migrations \
+    "$quantize" "$model" "$dst/q.onnx" -q 2> "$dst/stat.txt"
+  grep -v '^$' "$dst/stat.txt"
+  task_ms=$(awk '/task-clock/ {print $1; exit}' "$dst/stat.txt")
+  echo
+  echo "## 3. strace --seccomp-bpf -w -c (wall time inside these syscalls, one run; only they are traced)"
+  rm -f "$dst"/*; sync
+  strace -f --seccomp-bpf -w -c -e trace=fsync,munmap,rename,exit_group -o "$dst/strace.txt" "$quantize" "$model" "$dst/q.onnx" -q
+  cat "$dst/strace.txt"
+  rm -f "$dst"/*
+  strace -f -c -e trace=write -o "$dst/strace_write.txt" "$quantize" "$model" "$dst/q.onnx" -q
+  echo "write() calls (counted in a separate traced run; their time under strace is not meaningful): $(awk '$NF == "write" {print $4}' "$dst/strace_write.txt")"
+  echo
+  echo "## 4. perf record --call-graph dwarf, ${runs} runs: on-CPU samples"
+  rm -f "$dst"/*
+  perf record -q -F 2000 --call-graph dwarf,16384 -o "$dst/perf.data" -- \
+    sh -c "for i in \$(seq $runs); do rm -f '$dst/q.onnx'; '$quantize' '$model' '$dst/q.onnx' -q; done" 2> /dev/null
+  perf report -i "$dst/perf.data" --comm mq-quantize --children --sort sym --stdio -g none 2> /dev/null > "$dst/children.txt"
+  perf report -i "$dst/perf.data" --comm mq-quantize --no-children --sort dso,sym --stdio -g none 2> /dev/null > "$dst/self.txt"
+  echo "### inclusive share of phases: children %, self %, function; then ms = children % x ${task_ms} ms task-clock"
+  for sym in 'main' 'mq::model::load' 'mq::(anonymous namespace)::parse_into' 'mq::quantize' \
+             'mq::quant::quantize_weight' 'mq::quant::detail::quantize_weight_with' \
+             'mq::kernels::(anonymous namespace)::minmax' 'mq::kernels::(anonymous namespace)::quantize_span' \
+             'mq::passes::store_weight' 'mq::passes::store_quantized' 'mq::model::save' \
+             'mq::(anonymous namespace)::serialize_to' '[k] asm_exc_page_fault' '[k] exc_page_fault' '[k] clear_page_erms' \
+             '__memcpy_avx512_unaligned_erms' '__memmove_avx512_unaligned_erms' 'ksys_write' '__x64_sys_fsync' \
+             '__x64_sys_munmap' '[k] do_exit' '[k] exit_mmap' 'cfree' '__GI___libc_free'; do
+    line=$(grep -F "] ${sym#\[k\] }" "$dst/children.txt" | grep -vF "${sym#\[k\] }<" | head -n 1 || true)
+    [[ -n "$line" ]] && awk -v t="$task_ms" '{p = $1; sub(/%/, "", p); printf "%s   ~%.1f ms\n", $0, p * t / 100}' <<< "$line"
+  done
+  echo
+  echo "### top 25 by self time (dso, symbol)"
+  grep '%' "$dst/self.txt" | head -n 25
+} | tee "$report"
+echo "wrote $report (perf data in $dst)" >&2
