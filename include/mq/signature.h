@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "mq/export.h"
 #include "mq/model.h"
 
 namespace mq {
@@ -25,10 +26,9 @@ struct value_info {
 
 /// The main graph's inputs that callers must feed (initializers listed as inputs excluded),
 /// in declaration order.
-// Exported explicitly: the library may be built with -fvisibility=hidden.
-[[gnu::visibility("default")]] std::vector<value_info> graph_inputs(const model& m);
+MQ_API std::vector<value_info> graph_inputs(const model& m);
 
 /// The main graph's outputs, in declaration order.
-[[gnu::visibility("default")]] std::vector<value_info> graph_outputs(const model& m);
+MQ_API std::vector<value_info> graph_outputs(const model& m);
 
 }  // namespace mq
