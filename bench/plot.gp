@@ -1,7 +1,8 @@
 # Quantize time and peak RSS vs model size, against cp (issue 6).
 #   gnuplot -e "in='bench/results/e2e_quantize.tsv'; out='bench/quantize_vs_cp.png'" bench/plot.gp
 # Reads the summary TSV of e2e_quantize.sh; plots the MLP size sweep (models named mlp<N>,
-# not the external-data one). Columns: 1 model, 2 file_bytes, 4 cp_s, 5 quantize_s, 7 rss KiB.
+# not the external-data one). Columns: 1 model, 2 file_bytes, 4 cp_s, 5 quantize_s, 6 ratio,
+# 7 peak RSS KiB, 8 RSS / file, 12 peak RssAnon KiB.
 if (!exists("in")) in = 'bench/results/e2e_quantize.tsv'
 if (!exists("out")) out = 'bench/quantize_vs_cp.png'
 if (!exists("subtitle")) subtitle = ''
@@ -29,6 +30,7 @@ plot in skip 1 using (sweep(mb(2))):5 with linespoints lw 2 pt 7 lc rgb "#c0392b
 set title "peak RSS"
 set ylabel "MB"
 plot in skip 1 using (sweep(mb(2))):($7 * 1024 / 1e6) with linespoints lw 2 pt 7 lc rgb "#c0392b" title "mq-quantize peak RSS", \
+     in skip 1 using (sweep(mb(2))):($12 * 1024 / 1e6) with linespoints lw 2 pt 6 dt 3 lc rgb "#e67e22" title "of which heap (peak RssAnon)", \
      in skip 1 using (sweep(mb(2))):(mb(2)) with lines lw 2 lc rgb "#2c3e50" title "file size", \
      in skip 1 using (sweep(mb(2))):(2 * mb(2)) with lines dt 2 lw 2 lc rgb "#7f8c8d" title "goal: 2 x file size", \
      in skip 1 using (sweep(mb(2))):($7 * 1024 / 1e6):(sprintf("%.2fx", $8)) with labels offset -2.5,0.8 tc rgb "#c0392b" notitle
