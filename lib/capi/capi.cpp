@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "capi/capi_internal.h"
 #include "mq/model.h"
 #include "mq/quantize.h"
 #include "mq/version.h"
@@ -26,54 +27,19 @@ struct mq_report {
   std::string table;
 };
 
+std::string& mq::capi_detail::last_error() noexcept {
+  thread_local std::string slot;  // NOLINT: the C API's per-thread error slot
+  return slot;
+}
+
 namespace {
 
-thread_local std::string last_error;  // NOLINT: the C API's per-thread error slot
+using namespace mq::capi_detail;  // NOLINT: guarded, fail, null_argument, enum_bits, ...
 
-mq_status to_status(mq::errc code) noexcept {
-  // mq_status values are mq::errc + 1 (checked below).
-  return static_cast<mq_status>(static_cast<int>(code) + 1);
-}
 static_assert(static_cast<int>(mq::errc::io) + 1 == MQ_ERR_IO);
 static_assert(static_cast<int>(mq::errc::invalid_argument) + 1 == MQ_ERR_INVALID_ARGUMENT);
+static_assert(static_cast<int>(mq::errc::network) + 1 == MQ_ERR_NETWORK);
 static_assert(static_cast<int>(mq::errc::internal) + 1 == MQ_ERR_INTERNAL);
-
-mq_status fail(mq_status status, std::string message) noexcept {
-  try {
-    last_error = std::move(message);
-  } catch (...) {
-    last_error.clear();  // no memory for the message: the status still says what happened
-  }
-  return status;
-}
-
-mq_status fail(const mq::error& e) noexcept {
-  try {
-    return fail(to_status(e.code), e.message);
-  } catch (...) {
-    return fail(to_status(e.code), std::string());
-  }
-}
-
-// Runs `body` (returning mq_status) with every exception turned into a status; clears the
-// thread's error message first so that a success leaves "".
-template <class F>
-mq_status guarded(const char* function, F&& body) noexcept {
-  last_error.clear();
-  try {
-    return body();
-  } catch (const std::bad_alloc&) {
-    return fail(MQ_ERR_OUT_OF_MEMORY, std::string(function) + ": out of memory");
-  } catch (const std::exception& e) {
-    return fail(MQ_ERR_INTERNAL, std::string(function) + ": unexpected exception: " + e.what());
-  } catch (...) {
-    return fail(MQ_ERR_INTERNAL, std::string(function) + ": unexpected exception");
-  }
-}
-
-mq_status null_argument(const char* function, const char* name) {
-  return fail(MQ_ERR_INVALID_ARGUMENT, std::string(function) + ": '" + name + "' is NULL");
-}
 
 mq_status make_report(mq::quantize_report&& value, mq_report** out) {
   if (out == nullptr) return MQ_OK;
@@ -93,16 +59,6 @@ mq_status set_option(const char* function, mq_options* options, F&& set) noexcep
   });
 }
 
-// The int a C caller passed for an enum parameter, read without an enum-typed load: a C caller
-// may pass any int, and loading an out-of-range value as a C++ enum would be undefined behaviour.
-template <class E>
-int enum_bits(const E* e) noexcept {
-  static_assert(sizeof(E) == sizeof(int));
-  int v = 0;
-  std::memcpy(&v, e, sizeof v);
-  return v;
-}
-
 const mq::quantize_options& options_or_default(const mq_options* options) {
   static const mq::quantize_options defaults;
   return options != nullptr ? options->value : defaults;
@@ -114,7 +70,7 @@ extern "C" {
 
 const char* mq_version(void) { return mq::version(); }
 
-const char* mq_last_error_message(void) { return last_error.c_str(); }
+const char* mq_last_error_message(void) { return last_error().c_str(); }
 
 const char* mq_status_name(mq_status status) {
   switch (enum_bits(&status)) {
