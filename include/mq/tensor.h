@@ -86,6 +86,10 @@ class MQ_API tensor_view {
   /// float64 is rounded to nearest. Fails for string, complex and 4-bit types.
   result<std::vector<float>> to_float() const;
 
+  /// The same into `out` (resized; its capacity is reused, so converting many tensors through
+  /// one buffer touches fresh memory only once).
+  result<void> to_float(std::vector<float>& out) const;
+
  private:
   result<void> check_span_type(mq::dtype wanted, std::size_t size, std::size_t align) const;
 

@@ -6,6 +6,7 @@
 
 #include "onnx_io/model_impl.h"
 #include "onnx_io/walk.h"
+#include "onnx_io/wire.h"
 #include "util/try.h"
 
 namespace mq {
@@ -14,6 +15,9 @@ namespace {
 // Newest IR version we know of (ONNX 1.17+ writes 10, 1.18 writes 11); a bigger number in
 // an otherwise valid protobuf almost always means the bytes are not an ONNX model.
 constexpr std::int64_t max_ir_version = 12;
+
+// Initializers at least this big are read in place from the model file (see wire.h).
+constexpr std::size_t in_place_threshold = 64 * 1024;
 
 result<void> parse_into(model::impl& m, std::span<const std::byte> bytes) {
   if (bytes.empty()) {
@@ -78,8 +82,10 @@ result<void> resolve_all_external(model::impl& m) {
 }
 
 result<std::unique_ptr<model::impl>> load_impl(std::span<const std::byte> bytes, std::string label,
-                                               std::filesystem::path source, std::filesystem::path base_dir) {
+                                               std::filesystem::path source, std::filesystem::path base_dir,
+                                               std::string self_location = {}) {
   auto m = std::make_unique<model::impl>();
+  m->self_location = std::move(self_location);
   m->label = std::move(label);
   m->source = std::move(source);
   m->base_dir = std::move(base_dir);
@@ -102,7 +108,17 @@ result<model> model::load(const std::filesystem::path& path) {
   if (!file) return unexpected_error{std::move(file).error()};
   std::error_code ec;
   auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(path, ec), ec);
-  auto state = MQ_TRY(load_impl(file->bytes(), "'" + path.string() + "'", canonical, canonical.parent_path()));
+  const std::string label = "'" + path.string() + "'";
+  // Large weights are read in place from the mapped file instead of being copied into the
+  // parsed protobuf (most of the cost of loading a big model is page faults on fresh memory).
+  const std::string self = canonical.filename().string();
+  if (auto stripped = onnx_io::strip_large_tensors(file->bytes(), self, in_place_threshold)) {
+    const auto* data = reinterpret_cast<const std::byte*>(stripped->bytes.data());
+    auto state = load_impl({data, stripped->bytes.size()}, label, canonical, canonical.parent_path(), self);
+    if (state) return model(std::move(*state));
+    // Anything unexpected: fall back to the plain parse, which also gives the usual errors.
+  }
+  auto state = MQ_TRY(load_impl(file->bytes(), label, canonical, canonical.parent_path()));
   return model(std::move(state));
 }
 

@@ -20,6 +20,9 @@ struct model::impl {
   std::string label;                  // how errors name the model: its path or "<memory>"
   std::filesystem::path source;       // canonical path of the loaded file; empty from memory
   std::filesystem::path base_dir;     // folder external data locations are relative to
+  // The model file's own name when large tensors are read in place from it (their external
+  // data "location"); saving writes them inline again. Empty otherwise.
+  std::string self_location;
   // External data files by canonical path, mapped once and kept for the model's lifetime.
   std::map<std::filesystem::path, util::mapped_file> external_files;
 };
@@ -56,6 +59,10 @@ std::uint64_t expected_bytes(const onnx::TensorProto& tensor) noexcept;
 /// depth), initializer sizes consistent with their shapes; then ONNX's checker (external data
 /// looked up in `m.base_dir`) when it knows the model's operator sets.
 [[nodiscard]] result<void> check_proto(const model::impl& m);
+
+/// Size of the model serialized with every tensor inline (external data counted by its length):
+/// what a report calls the model's size, however its tensors are held in memory.
+std::uint64_t inline_size(model::impl& m);
 
 /// False when the model imports an operator set newer than the installed ONNX checker knows.
 bool onnx_checker_applies(const onnx::ModelProto& model);

@@ -119,7 +119,10 @@ result<void> inline_external(model::impl& m, tensor_stash& stash) {
       status = unexpected_error{std::move(ref).error()};
       return;
     }
-    stash.detach(t);
+    // Keep every other field (segment, doc, unknown fields) exactly as it was.
+    t.CopyFrom(stash.detach(t));
+    t.clear_external_data();
+    t.clear_data_location();
     const auto* p = reinterpret_cast<const char*>(ref->file->bytes().data() + ref->offset);
     t.set_raw_data(p, static_cast<std::size_t>(ref->length));
   });
@@ -175,10 +178,16 @@ result<void> externalize(model::impl& m, tensor_stash& stash, util::atomic_file&
   return status;
 }
 
-bool has_external(onnx::ModelProto& proto) {
+// External data other than the model file itself (which the loader uses to read large
+// tensors in place, see wire.h): only real external data makes the output external too.
+bool has_external(model::impl& m) {
   bool any = false;
-  onnx_io::for_each_tensor(*proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
-    any = any || t.data_location() == onnx::TensorProto::EXTERNAL;
+  onnx_io::for_each_tensor(*m.proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
+    if (any || t.data_location() != onnx::TensorProto::EXTERNAL) return;
+    any = true;
+    for (const auto& e : t.external_data()) {
+      if (e.key() == "location" && !m.self_location.empty() && e.value() == m.self_location) any = false;
+    }
   });
   return any;
 }
@@ -194,7 +203,7 @@ result<void> model::save(const std::filesystem::path& path, const save_options& 
 
   const bool go_external = options.external == external_data::always ||
                            (options.external == external_data::automatic &&
-                            (has_external(m.proto) || m.proto.ByteSizeLong() > inline_limit));
+                            (has_external(m) || m.proto.ByteSizeLong() > inline_limit));
   auto out = MQ_TRY(util::atomic_file::create(path));
   tensor_stash stash;
   if (!go_external) {

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "onnx_io/model_impl.h"
+#include "onnx_io/walk.h"
 #include "util/try.h"
 
 namespace mq::onnx_io {
@@ -52,6 +53,14 @@ std::string impossible_shape(const onnx::TensorProto& tensor) {
   for (auto d : tensor.dims()) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
   return tensor_label(tensor) + " has an impossible shape [" + dims +
          "]: a dimension is negative or its size does not fit in 64 bits";
+}
+
+std::uint64_t inline_size(model::impl& m) {
+  std::uint64_t external = 0;
+  for_each_tensor(*m.proto.mutable_graph(), [&](onnx::TensorProto& t, tensor_site) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) external += expected_bytes(t);
+  });
+  return m.proto.ByteSizeLong() + external;
 }
 
 std::uint64_t expected_bytes(const onnx::TensorProto& tensor) noexcept {

@@ -75,6 +75,9 @@ class graph_context {
   std::set<std::string> replaced_weights;
   /// Graph-input names dropped because their initializer was quantized.
   std::set<std::string> dropped_inputs;
+  /// Reused buffer for weights that cannot be read in place (unaligned or not float32): one plan
+  /// is alive at a time, and reusing the capacity avoids page faults on fresh memory per weight.
+  mutable std::vector<float> float_scratch;
 
  private:
   mq::model::impl& model_;

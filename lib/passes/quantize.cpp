@@ -284,7 +284,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   auto& report = ctx.report();
   report.input_label = impl.label;
   report.options = describe(options);
-  report.model_bytes_before = impl.proto.ByteSizeLong();
+  report.model_bytes_before = onnx_io::inline_size(impl);
   report.opset_before = default_opset(impl.proto);
   if (!impl.proto.metadata_props().empty()) {
     for (const auto& p : impl.proto.metadata_props()) {
@@ -304,7 +304,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   MQ_TRY_VOID(check_runtime_support(impl.proto));
   for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;
   report.opset_after = default_opset(impl.proto);
-  report.model_bytes_after = impl.proto.ByteSizeLong();
+  report.model_bytes_after = onnx_io::inline_size(impl);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return std::move(report);
 }

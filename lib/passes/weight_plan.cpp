@@ -41,8 +41,8 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
   if (auto direct = view.as_span<float>()) {
     plan.values = *direct;  // no copy: quantization reads the model's bytes in place
   } else {
-    plan.owned = MQ_TRY(view.to_float());
-    plan.values = plan.owned;
+    MQ_TRY_VOID(view.to_float(ctx.float_scratch));
+    plan.values = ctx.float_scratch;
   }
   plan.source = std::move(*source);
   return plan_or_reason{std::move(plan)};

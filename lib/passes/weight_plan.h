@@ -14,10 +14,9 @@ namespace mq::passes {
 struct weight_plan {
   int input_index = 1;
   weight_source source;
-  // float32 values in the stored layout: a zero-copy view of a float32 weight, or of `owned`
-  // when the weight had to be converted (float16, bfloat16, float64, typed fields).
+  // float32 values in the stored layout: a zero-copy view of an aligned float32 weight, or of
+  // the context's float_scratch when it had to be copied or converted (valid until the next plan).
   std::span<const float> values;
-  std::vector<float> owned;
   std::vector<std::int64_t> dims;  // stored dims
 };
 

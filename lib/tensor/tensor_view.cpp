@@ -130,6 +130,13 @@ float load_as_float(const void* data, std::size_t i) {
 }  // namespace
 
 result<std::vector<float>> tensor_view::to_float() const {
+  std::vector<float> out;
+  auto ok = to_float(out);
+  if (!ok) return unexpected_error{std::move(ok).error()};
+  return out;
+}
+
+result<void> tensor_view::to_float(std::vector<float>& out) const {
   const auto checked = checked_count(*this);
   if (!checked) return unexpected_error{checked.error()};
   const std::size_t count = *checked;
@@ -144,7 +151,7 @@ result<std::vector<float>> tensor_view::to_float() const {
     return fail(errc::invalid_model, "tensor '" + name_ + "' holds " + std::to_string(available) +
                                          " elements, its shape needs " + std::to_string(count));
   }
-  std::vector<float> out(count);
+  out.resize(count);
   if (kind_ == storage::widened_int32) {
     const auto* src = static_cast<const std::int32_t*>(data_);
     for (std::size_t i = 0; i < count; ++i) {
@@ -155,12 +162,12 @@ result<std::vector<float>> tensor_view::to_float() const {
         default: out[i] = static_cast<float>(src[i]); break;
       }
     }
-    return out;
+    return {};
   }
   if (type_ == dtype::float32) {
     // The common case: one copy of the bytes (they may be unaligned, so memcpy, not a cast).
     if (count != 0) std::memcpy(out.data(), data_, count * sizeof(float));
-    return out;
+    return {};
   }
   for (std::size_t i = 0; i < count; ++i) {
     switch (type_) {
@@ -190,7 +197,7 @@ result<std::vector<float>> tensor_view::to_float() const {
       default: break;
     }
   }
-  return out;
+  return {};
 }
 
 }  // namespace mq

@@ -307,3 +307,59 @@ TEST_CASE("verification catches broken graphs before they are written", "[model_
   }
   SECTION("a valid model passes") { CHECK(mq::test::to_model(base).check()); }
 }
+
+TEST_CASE("large initializers are read in place from the model file and written back inline", "[model_io][in_place]") {
+  temp_dir dir;
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 16]>
+g (float[1, 200] x) => (float[1, 200] y) {
+  t = MatMul(x, big)
+  y = Add(t, small)
+}
+)ONNX");
+  std::vector<float> big(200 * 200);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 251) * 0.25f - 7.0f;
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("big", {200, 200}, big);
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("small", {200}, std::vector<float>(200, 1.5f));
+  mq::test::write_proto(proto, dir / "m.onnx");
+  const std::string file_bytes = mq::test::read_bytes(dir / "m.onnx");
+
+  auto m = mq::model::load(dir / "m.onnx");
+  REQUIRE(m);
+  const auto& inits = m->internals().proto.graph().initializer();
+  // 160 kB: over the in-place threshold, so it refers to its own bytes in the file ...
+  CHECK(inits.Get(0).data_location() == onnx::TensorProto::EXTERNAL);
+  CHECK(inits.Get(0).raw_data().empty());
+  // ... while the 800-byte tensor is parsed as usual.
+  CHECK(inits.Get(1).data_location() == onnx::TensorProto::DEFAULT);
+  auto view = m->initializer("big");
+  REQUIRE(view);
+  CHECK(*view->to_float() == big);
+  const auto where = view->bytes();
+  REQUIRE(where.size() == big.size() * 4);
+  CHECK(file_bytes.find(std::string(reinterpret_cast<const char*>(where.data()), 64)) != std::string::npos);
+
+  // Saved (unchanged): inline again, the same model as the input, no data file.
+  REQUIRE(m->save(dir / "copy.onnx"));
+  CHECK(mq::test::read_proto(dir / "copy.onnx").SerializeAsString() == proto.SerializeAsString());
+  CHECK(dir.entries() == std::vector<std::string>{"copy.onnx", "m.onnx"});
+  CHECK(m->serialize().value() == proto.SerializeAsString());
+}
+
+TEST_CASE("a tensor that states its data location is never rewritten in place", "[model_io][in_place]") {
+  temp_dir dir;
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 16]>
+g (float[1, 200] x) => (float[1, 200] y) {
+  y = MatMul(x, big)
+}
+)ONNX");
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("big", {200, 200}, std::vector<float>(40000, 0.5f));
+  proto.mutable_graph()->mutable_initializer(0)->set_data_location(onnx::TensorProto::DEFAULT);  // explicit
+  mq::test::write_proto(proto, dir / "m.onnx");
+  auto m = mq::model::load(dir / "m.onnx");
+  REQUIRE(m);
+  CHECK(m->internals().proto.graph().initializer(0).raw_data().size() == 160000);
+  REQUIRE(m->save(dir / "copy.onnx"));
+  CHECK(mq::test::read_proto(dir / "copy.onnx").SerializeAsString() == proto.SerializeAsString());
+}
