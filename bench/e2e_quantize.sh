@@ -187,6 +187,7 @@ done
 {
   echo "mq-quantize vs cp, whole process, warm page cache, median of ${runs} runs each (alternating)."
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs; mq-quantize $("$quantize" --version 2>/dev/null | head -n 1);"
+  echo "Source: commit $(git -C "${here}/.." describe --always --dirty 2>/dev/null || echo unknown) (-dirty: the work tree had uncommitted changes when it was built)."
   echo "fork/exec of /usr/bin/time alone: $(awk -v o="$overhead" 'BEGIN {printf "%.1f", o * 1000}') ms (included in both columns)."
   echo
   echo "| model | file MB | cp s | mq-quantize s | ratio (goal <= 1.5) | peak RSS MB | RSS / file (goal <= 2) | of it: heap (anon) MB + mapped file MB | output MB | load avg (start -> end) |"

@@ -173,13 +173,21 @@ async function benchModel(file, args, formats) {
   return rec;
 }
 
+function sourceCommit() {
+  try {
+    return execFileSync('git', ['-C', path.join(HERE, '..'), 'describe', '--always', '--dirty'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 const fmtMs = (x) => (x === undefined || x === null || Number.isNaN(x) ? '-' : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
 const fmtMB = (b) => (b / 1e6 >= 10 ? (b / 1e6).toFixed(1) : (b / 1e6).toFixed(2));
 
 function markdown(results, args, formats) {
   const L = [];
   L.push(`ONNX Runtime ${ort.env.versions.node} (onnxruntime-node, CPU), 1 intra-op thread, sequential, default graph optimization; `
-    + `median of ${args.runs} runs after ${args.warmup} warmup rounds, variants interleaved round-robin; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC.`);
+    + `median of ${args.runs} runs after ${args.warmup} warmup rounds, variants interleaved round-robin; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; mq-quantize from commit ${sourceCommit()}.`);
   L.push('');
   L.push(`| model | key ops | FP32 ms | ${formats.map((f) => `${f} ms (speedup)`).join(' | ')} | load avg |`);
   L.push(`|---|---|---:|${formats.map(() => '---:').join('|')}|---|`);
@@ -249,7 +257,7 @@ async function main(argv) {
   const md = markdown(results, args, formats);
   fs.writeFileSync(path.join(args.out, 'inference.md'), md);
   fs.writeFileSync(path.join(args.out, 'inference.json'), toJson({
-    ort_version: ort.env.versions.node, node: process.version, cpus: os.cpus().length, runs: args.runs, warmup: args.warmup,
+    ort_version: ort.env.versions.node, node: process.version, cpus: os.cpus().length, source: sourceCommit(), runs: args.runs, warmup: args.warmup,
     formats, seed: DEFAULT_SEED, date: new Date().toISOString(), results,
   }) + '\n');
   process.stdout.write(md);

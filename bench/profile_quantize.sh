@@ -50,6 +50,86 @@ report="${out}/profile_quantize.txt"
 cat "$model" > /dev/null; cat "$model" > /dev/null
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.6f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+
+# Wall time per phase: uprobes (entry and return) on the functions below, plus the exec and exit
+# tracepoints of the process, recorded with perf; nested rows are parts of the row above them.
+# The probes are removed again on exit. Prints one table row per phase (median of the runs).
+phase_fns=(
+  "main|main"
+  "load|mq::model::load("
+  "quantize|mq::quantize("
+  "plan_weight|mq::passes::plan_weight"
+  "to_float|mq::tensor_view::to_float("
+  "quantize_weight|mq::quant::detail::quantize_weight_with("
+  "group_ranges|mq::quant::(anonymous namespace)::group_ranges("
+  "store_quantized|mq::passes::store_quantized("
+  "save|mq::model::save("
+  "serialize_to|mq::(anonymous namespace)::serialize_to("
+  "commit|mq::util::atomic_file::commit("
+  "model_dtor|mq::model::~model("
+)
+phase_rows=(
+  "whole process (exec -> exit)|total"
+  "  startup: exec -> main (dynamic loading, static init)|startup"
+  "  mq::model::load (mmap + parse)|load"
+  "  mq::quantize|quantize"
+  "    plan_weight (finds weights; includes to_float)|plan_weight"
+  "      tensor_view::to_float (float copy of a weight)|to_float"
+  "    quant::detail::quantize_weight_with (ranges, quantize, SQNR pass)|quantize_weight"
+  "      group_ranges (min/max kernels)|group_ranges"
+  "    passes::store_quantized (quantized bytes into the proto)|store_quantized"
+  "  mq::model::save|save"
+  "    serialize_to (protobuf serialization + write())|serialize_to"
+  "    atomic_file::commit (fsync, rename, fsync of the folder)|commit"
+  "  mq::model::~model (frees the proto)|model_dtor"
+  "  exit: main returns -> process exit (static dtors, unmap)|exit"
+)
+probes_added=0
+remove_probes() { (( probes_added )) && perf probe -q -d 'mqbench:*' > /dev/null 2>&1; probes_added=0; }
+trap remove_probes EXIT
+
+phases_report() {
+  local entry label name addr r
+  perf probe -q -d 'mqbench:*' > /dev/null 2>&1 || true
+  for entry in "${phase_fns[@]}"; do
+    label="${entry%%|*}"; name="${entry#*|}"
+    addr=$(nm -C "$quantize" | awk -v p="$name" 'index(substr($0, 20), p) == 1 && $0 !~ /\.cold/ && ($2 == "T" || $2 == "t") {print "0x" $1; exit}')
+    [[ -n "$addr" ]] || { echo "(no symbol for $name; phase not measured)"; continue; }
+    perf probe -q -x "$quantize" --add "mqbench:${label}=${addr}" > /dev/null 2>&1 || return 1
+    perf probe -q -x "$quantize" --add "mqbench:${label}_r=${addr}%return" > /dev/null 2>&1 || return 1
+    probes_added=1
+  done
+  : > "$dst/phases.tsv"
+  for (( r = 0; r < runs; r++ )); do
+    rm -f "$dst/q.onnx"; sync
+    perf record -q -e 'mqbench:*' -e sched:sched_process_exec -e sched:sched_process_exit -o "$dst/phases.data" -- \
+      "$quantize" "$model" "$dst/q.onnx" -q 2> /dev/null
+    perf script -i "$dst/phases.data" -F comm,time,event 2> /dev/null | awk -v run="$r" '
+      $1 != "mq-quantize" {next}
+      { t = $2; sub(/:$/, "", t); ev = $3; sub(/:$/, "", ev); sub(/^[a-z_]+:/, "", ev); t *= 1000 }
+      ev == "sched_process_exec" { exec_t = t; next }
+      ev == "sched_process_exit" { exit_t = t; next }
+      ev ~ /_r__return$/ { l = ev; sub(/_r__return$/, "", l); if (depth[l] > 0) { total[l] += t - start[l, depth[l]]; depth[l]-- }
+                          if (l == "main") main_ret = t; next }
+      { depth[ev]++; start[ev, depth[ev]] = t; calls[ev]++; if (ev == "main" && !main_t) main_t = t }
+      END {
+        printf "%d\ttotal\t%.3f\t1\n", run, exit_t - exec_t
+        printf "%d\tstartup\t%.3f\t1\n", run, main_t - exec_t
+        printf "%d\texit\t%.3f\t1\n", run, exit_t - main_ret
+        for (l in total) printf "%d\t%s\t%.3f\t%d\n", run, l, total[l], calls[l]
+      }' >> "$dst/phases.tsv"
+  done
+  remove_probes
+  printf "| phase | ms (median of %d) | calls per run |\n|---|---:|---:|\n" "$runs"
+  for entry in "${phase_rows[@]}"; do
+    label="${entry#*|}"; name="${entry%%|*}"
+    local m c
+    m=$(awk -F'\t' -v l="$label" '$2 == l {print $3}' "$dst/phases.tsv" | median)
+    c=$(awk -F'\t' -v l="$label" '$2 == l {c = $4} END {print c + 0}' "$dst/phases.tsv")
+    [[ -z "$m" || "$c" == 0 ]] && continue
+    printf "| %s | %.1f | %d |\n" "${name//  /"&nbsp;&nbsp;"}" "$m" "$c"
+  done
+}
 wall() {  # median wall seconds of N runs of "$@", output removed and synced before each
   local r t0 t1
   for (( r = 0; r < runs; r++ )); do
@@ -62,6 +142,7 @@ wall() {  # median wall seconds of N runs of "$@", output removed and synced bef
 {
   echo "# mq-quantize profile: $(basename "$model") ($(stat -c %s "$model") bytes), warm cache"
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "# source: $(git -C "${here}/.." describe --always --dirty 2>/dev/null || echo unknown)"
   echo
   echo "## 1. wall time, median of ${runs} (s)"
   full=$(wall "$quantize" "$model" "$dst/q.onnx" -q)
@@ -72,14 +153,17 @@ wall() {  # median wall seconds of N runs of "$@", output removed and synced bef
   printf "cp of the same file %.4f   => full / cp = %.2f\n" "$cpt" "$(awk -v a="$full" -v b="$cpt" 'BEGIN {print a / b}')"
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
-  echo "## 2. perf stat -r ${runs}"
+  echo "## 2. wall time per phase (uprobes on mq-quantize's functions + exec/exit tracepoints), median of ${runs} (ms)"
+  phases_report || echo "(uprobes unavailable: needs root and perf probe; skipped)"
+  echo
+  echo "## 3. perf stat -r ${runs}"
   rm -f "$dst"/*
   perf stat -r "$runs" -e task-clock,page-faults,context-switches,cpu-migrations \
     "$quantize" "$model" "$dst/q.onnx" -q 2> "$dst/stat.txt"
   grep -v '^$' "$dst/stat.txt"
   task_ms=$(awk '/task-clock/ {print $1; exit}' "$dst/stat.txt")
   echo
-  echo "## 3. strace --seccomp-bpf -w -c (wall time inside these syscalls, one run; only they are traced)"
+  echo "## 4. strace --seccomp-bpf -w -c (wall time inside these syscalls, one run; only they are traced)"
   rm -f "$dst"/*; sync
   strace -f --seccomp-bpf -w -c -e trace=fsync,munmap,rename,exit_group -o "$dst/strace.txt" "$quantize" "$model" "$dst/q.onnx" -q
   cat "$dst/strace.txt"
@@ -87,15 +171,15 @@ wall() {  # median wall seconds of N runs of "$@", output removed and synced bef
   strace -f -c -e trace=write -o "$dst/strace_write.txt" "$quantize" "$model" "$dst/q.onnx" -q
   echo "write() calls (counted in a separate traced run; their time under strace is not meaningful): $(awk '$NF == "write" {print $4}' "$dst/strace_write.txt")"
   echo
-  echo "## 4. perf record --call-graph dwarf, ${runs} runs: on-CPU samples"
+  echo "## 5. perf record --call-graph dwarf, ${runs} runs: on-CPU samples"
   rm -f "$dst"/*
-  perf record -q -F 2000 --call-graph dwarf,16384 -o "$dst/perf.data" -- \
+  perf record -q -F 1000 --call-graph dwarf,65528 -o "$dst/perf.data" -- \
     sh -c "for i in \$(seq $runs); do rm -f '$dst/q.onnx'; '$quantize' '$model' '$dst/q.onnx' -q; done" 2> /dev/null
   perf report -i "$dst/perf.data" --comm mq-quantize --children --sort sym --stdio -g none 2> /dev/null > "$dst/children.txt"
   perf report -i "$dst/perf.data" --comm mq-quantize --no-children --sort dso,sym --stdio -g none 2> /dev/null > "$dst/self.txt"
   echo "### inclusive share of phases: children %, self %, function; then ms = children % x ${task_ms} ms task-clock"
   for sym in 'main' 'mq::model::load' 'mq::(anonymous namespace)::parse_into' 'mq::quantize' \
-             'mq::quant::quantize_weight' 'mq::quant::detail::quantize_weight_with' \
+             'mq::passes::plan_weight' 'mq::tensor_view::to_float' 'mq::quant::quantize_weight' 'mq::quant::detail::quantize_weight_with' \
              'mq::kernels::(anonymous namespace)::minmax' 'mq::kernels::(anonymous namespace)::quantize_span' \
              'mq::passes::store_weight' 'mq::passes::store_quantized' 'mq::model::save' \
              'mq::(anonymous namespace)::serialize_to' '[k] asm_exc_page_fault' '[k] exc_page_fault' '[k] clear_page_erms' \
@@ -107,5 +191,9 @@ wall() {  # median wall seconds of N runs of "$@", output removed and synced bef
   echo
   echo "### top 25 by self time (dso, symbol)"
   grep '%' "$dst/self.txt" | head -n 25
+  echo
+  echo "### hottest instructions of mq::quant::detail::quantize_weight_with (self samples; the inlined loops)"
+  perf annotate -i "$dst/perf.data" --stdio -s 'mq::quant::detail::quantize_weight_with' 2> /dev/null |
+    grep -E '^ +[0-9]+\.[0-9]+ :' | sort -rn | head -n 12 || true
 } | tee "$report"
 echo "wrote $report (perf data in $dst)" >&2
