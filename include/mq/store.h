@@ -35,7 +35,8 @@ enum class quantize_failure {
 
 /// What to do with files already in the cache.
 enum class cache_policy {
-  reuse,    ///< keep files that still match (hash, source URL, INT8 key)
+  reuse,    ///< keep files that still match (hash, source URL, INT8 key; without a catalog sha256,
+            ///< online: the upstream ETag, one HEAD request)
   refresh,  ///< `--force`: download and quantize again
 };
 
@@ -68,6 +69,7 @@ enum class pull_stage {
   quantizing,
   cached,       ///< a file was already in the cache and still matches
   warning,      ///< `message` says what went wrong (e.g. quantization failed, FP32 kept)
+  upstream_changed,  ///< the file's ETag differs from the recorded one (no catalog sha256): `message` says so; it is downloaded again
 };
 
 /// One progress report.
@@ -94,6 +96,7 @@ struct pulled_model {
   bool use_int8 = false;         ///< true only when the INT8 model exists and passed its checks
   std::string config_json;       ///< the content of config.json
   bool downloaded = false;       ///< false when the FP32 model came from the cache
+  bool upstream_changed = false; ///< the cached FP32 model was replaced because the upstream ETag changed
   bool quantized = false;        ///< the INT8 model was (re)built by this pull
   std::vector<std::string> warnings;
 };

@@ -187,11 +187,11 @@ struct attempt_outcome {
   std::string location;
 };
 
-attempt_outcome one_request(const std::string& url, bool send_token, int fd, const transfer_options& options,
+attempt_outcome one_request(const std::string& url, bool send_token, int fd, bool head, const transfer_options& options,
                             const byte_progress& progress, transfer_result& out) {
   request r;
   r.fd = fd;
-  const off_t size = ::lseek(fd, 0, SEEK_END);
+  const off_t size = head ? 0 : ::lseek(fd, 0, SEEK_END);
   r.offset = size > 0 ? static_cast<std::uint64_t>(size) : 0;
   r.file_scheme = lower(url.substr(0, 7)) == "file://";
   r.stall_timeout = options.stall_timeout;
@@ -222,6 +222,7 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, con
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_tick);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &r);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  if (head) curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   // A plain Range header rather than CURLOPT_RESUME_FROM: curl fails on a 200 answer to the
   // latter, while a server that ignores Range should just restart the file from zero.
   const std::string range = std::to_string(r.offset) + "-";
@@ -230,6 +231,8 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, con
   const CURLcode code = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_off_t content_length = -1;
+  curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &content_length);
   if (r.file_scheme) status = code == CURLE_OK ? 200 : 0;
   char* location = nullptr;
   curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location);
@@ -264,6 +267,7 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, con
             where + ": " + lower(text), errc::network, {}};
   }
   if (status >= 300 && status < 400 && !redirect.empty()) {
+    out.etag = r.linked_etag;  // the hub's X-Linked-Etag on its redirect (the final response sets it again)
     return {attempt_outcome::kind::redirect, {}, errc::network, redirect};
   }
   if (status == 416 && r.offset > 0) {
@@ -282,7 +286,7 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, con
             where + ": connection ended after " + std::to_string(have) + " of " + std::to_string(r.total) + " bytes",
             errc::network, {}};
   }
-  out.bytes = have;
+  out.bytes = head ? (content_length > 0 ? static_cast<std::uint64_t>(content_length) : 0) : have;
   out.etag = !r.linked_etag.empty() ? r.linked_etag : r.etag;
   out.final_url = url;
   return {attempt_outcome::kind::done, {}, errc::network, {}};
@@ -311,41 +315,37 @@ std::string url_origin(const std::string& url) {
   return scheme + "://" + authority;
 }
 
-result<transfer_result> download(const std::string& url, const std::filesystem::path& partial,
-                                 const transfer_options& options, const byte_progress& progress) {
-  global_init();
-  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(errc::io, "cannot write " + quote(partial) + ": " + os_error(errno));
+namespace {
+
+// Requests `url` until done, following redirects by hand (the token goes to the URL's own origin
+// only) and retrying transient failures with backoff. With `head`, `fd` is unused (-1).
+result<transfer_result> run_transfer(const std::string& url, int fd, bool head, const transfer_options& options,
+                                     const byte_progress& progress, const std::filesystem::path& partial) {
   const std::string origin = url_origin(url);
   transfer_result out;
   std::string current = url;
+  std::string chain_linked_etag;  // the hub's X-Linked-Etag, seen on its redirect to the CDN
   int redirects = 0;
-  std::string last_error;
   auto delay = options.backoff;
   for (int attempt = 1;;) {
     const bool same_origin = url_origin(current) == origin;
-    const auto outcome = one_request(current, same_origin, fd, options, progress, out);
+    const auto outcome = one_request(current, same_origin, fd, head, options, progress, out);
     using kind = attempt_outcome::kind;
     if (outcome.what == kind::done) {
       out.attempts = attempt;
-      if (::fsync(fd) != 0) {
-        const int err = errno;
-        ::close(fd);
-        return fail(errc::io, "cannot write " + quote(partial) + ": " + os_error(err));
-      }
-      ::close(fd);
+      // The final response (a CDN) has its own ETag; the hub's X-Linked-Etag is the stable one.
+      if (!chain_linked_etag.empty()) out.etag = chain_linked_etag;
       return out;
     }
     if (outcome.what == kind::redirect) {
       if (++redirects > options.max_redirects) {
-        ::close(fd);
         return fail(errc::network, "'" + url + "': more than " + std::to_string(options.max_redirects) + " redirects");
       }
+      if (chain_linked_etag.empty()) chain_linked_etag = out.etag;
       current = resolve_location(current, outcome.location);
       continue;
     }
     if (outcome.what == kind::permanent || attempt >= options.max_attempts) {
-      ::close(fd);
       std::string message = outcome.message;
       if (outcome.what == kind::transient) message += " (gave up after " + std::to_string(attempt) + " attempts)";
       if (outcome.code == errc::io) message = "downloading '" + url + "' into " + quote(partial) + ": " + message;
@@ -356,9 +356,41 @@ result<transfer_result> download(const std::string& url, const std::filesystem::
     std::this_thread::sleep_for(delay);
     delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::milliseconds(30000));
     current = url;
+    chain_linked_etag.clear();
     redirects = 0;
     ++attempt;
   }
+}
+
+}  // namespace
+
+result<transfer_result> download(const std::string& url, const std::filesystem::path& partial,
+                                 const transfer_options& options, const byte_progress& progress) {
+  global_init();
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return fail(errc::io, "cannot write " + quote(partial) + ": " + os_error(errno));
+  auto out = run_transfer(url, fd, false, options, progress, partial);
+  if (out && ::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return fail(errc::io, "cannot write " + quote(partial) + ": " + os_error(err));
+  }
+  ::close(fd);
+  return out;
+}
+
+result<remote_file> probe(const std::string& url, const transfer_options& options) {
+  global_init();
+  if (lower(url.substr(0, 7)) == "file://") {
+    return fail(errc::invalid_argument, "'" + url + "': file:// URLs have no ETag to check");
+  }
+  auto got = run_transfer(url, -1, true, options, {}, {});
+  if (!got) return unexpected_error{std::move(got).error()};
+  remote_file out;
+  out.etag = std::move(got->etag);
+  out.size = got->bytes;
+  out.final_url = std::move(got->final_url);
+  return out;
 }
 
 }  // namespace mq::fetch

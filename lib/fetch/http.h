@@ -26,7 +26,9 @@ struct transfer_options {
 /// What a finished transfer reports.
 struct transfer_result {
   std::uint64_t bytes = 0;     ///< size of the complete file
-  std::string etag;            ///< the final response's ETag (the hub's X-Linked-Etag when present)
+  /// The hub's X-Linked-Etag when a response of the redirect chain has one (the hub puts it on its
+  /// redirect to the CDN), else the final response's ETag; "" when the server gave none.
+  std::string etag;
   std::string final_url;       ///< after redirects
   int attempts = 0;            ///< requests that failed transiently before success, plus one
   std::uint64_t resumed_from = 0;  ///< bytes already in `partial` when the last request started
@@ -43,6 +45,17 @@ using byte_progress = std::function<void(std::uint64_t done, std::uint64_t total
 /// error, or "stalled: no data for N ms".
 [[nodiscard]] result<transfer_result> download(const std::string& url, const std::filesystem::path& partial,
                                                const transfer_options& options, const byte_progress& progress = {});
+
+/// What a HEAD request tells about a URL, redirects followed (and the token kept) like `download`.
+struct remote_file {
+  std::string etag;       ///< the hub's X-Linked-Etag when any response of the chain has one, else the final ETag
+  std::uint64_t size = 0; ///< Content-Length of the final response (0 when unknown)
+  std::string final_url;
+};
+
+/// A HEAD request for `url` (http or https): the cheap "did the upstream file change?" check.
+/// Errors as for `download` (`errc::not_found` for 404, `errc::network` otherwise).
+[[nodiscard]] result<remote_file> probe(const std::string& url, const transfer_options& options);
 
 /// "scheme://host:port" of a URL (lowercase scheme and host, default port filled in), or "".
 std::string url_origin(const std::string& url);

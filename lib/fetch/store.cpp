@@ -66,6 +66,8 @@ result<void> write_text_atomic(const fs::path& target, std::string_view text) {
 
 result<void> publish(const fs::path& partial, const fs::path& target) { return fetch::publish_file(partial, target); }
 
+bool is_file_url(const std::string& url) { return url.rfind("file://", 0) == 0 || url.rfind("FILE://", 0) == 0; }
+
 std::string url_for(const std::string& endpoint, const catalog::entry& e, const std::string& file) {
   std::string base = endpoint;
   while (!base.empty() && base.back() == '/') base.pop_back();
@@ -120,6 +122,13 @@ struct model_store::impl {
     t.stall_timeout = options.stall_timeout;
     t.max_attempts = options.max_attempts;
     t.backoff = options.retry_backoff;
+    return t;
+  }
+
+  // For the upstream check: one attempt (a robot without network still starts from its cache).
+  fetch::transfer_options check_transfer() const {
+    fetch::transfer_options t = transfer();
+    t.max_attempts = 1;
     return t;
   }
 
@@ -221,6 +230,24 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
                                          ", the catalog expects " + e.sha256 + "; pull it again without --offline");
       }
       reuse = true;  // no recorded hash to compare with (e.g. config.json lost): trust the file
+    }
+  }
+  if (reuse && !offline && e.sha256.empty() && !recorded.etag.empty() && !is_file_url(url)) {
+    // No pinned sha256: the recorded ETag tells whether the upstream file changed. One HEAD
+    // request; when it cannot be made the cached file is used, with a warning.
+    auto remote = fetch::probe(url, check_transfer());
+    if (!remote) {
+      const std::string warning = "model '" + e.name + "': cannot check whether the upstream file changed, using the "
+                                  "cached one: " + remote.error().message;
+      out.warnings.push_back(warning);
+      report(progress, {e.name, pull_stage::warning, fp32_name, 0, 0, warning});
+    } else if (!remote->etag.empty() && remote->etag != recorded.etag) {
+      reuse = false;
+      out.upstream_changed = true;
+      discard_partial(out.fp32);  // a partial download of the old file must not be resumed
+      report(progress, {e.name, pull_stage::upstream_changed, fp32_name, 0, remote->size,
+                        "the upstream file changed (ETag " + recorded.etag + " -> " + remote->etag +
+                            "): downloading it again"});
     }
   }
   if (reuse) {

@@ -91,6 +91,13 @@ hub_fault redirect_fault(std::string to) {
   return f;
 }
 
+// Requests of one method (GET transfers, HEAD upstream checks) the server saw for `path`.
+std::size_t count(const hub_server& hub, const std::string& path, const std::string& method) {
+  std::size_t n = 0;
+  for (const auto& r : hub.requests(path)) n += r.method == method ? 1 : 0;
+  return n;
+}
+
 mq::fetch::json config_of(const fs::path& dir) {
   auto doc = mq::fetch::json::parse(mq::test::read_bytes(dir / "config.json"), "config.json");
   REQUIRE_OK(doc);
@@ -136,13 +143,14 @@ TEST_CASE("pull publishes fp32, int8 and config.json; a second pull reuses them"
   CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
   CHECK(config["quantization"]["cache_key"].str().size() == 64);
 
-  const auto before = s.hub.requests(s.path).size();
+  const auto before = count(s.hub, s.path, "GET");
   auto again = store.pull("m");
   REQUIRE_OK(again);
   CHECK_FALSE(again->downloaded);
   CHECK_FALSE(again->quantized);
   CHECK(again->use_int8);
-  CHECK(s.hub.requests(s.path).size() == before);
+  CHECK(count(s.hub, s.path, "GET") == before);
+  CHECK(count(s.hub, s.path, "HEAD") == 1);  // no catalog sha256: the upstream ETag is checked
 
   auto listed = store.info("m");
   REQUIRE_OK(listed);
@@ -315,8 +323,9 @@ TEST_CASE("two concurrent pulls of one model download it once and both succeed",
   }
   CHECK((results[0]->downloaded != results[1]->downloaded));
   CHECK(mq::test::read_bytes(s.model_dir() / "model.onnx") == s.model);
-  // One transfer (plus its resume after the injected drop).
-  CHECK(s.hub.requests(s.path).size() == 2);
+  // One transfer (plus its resume after the injected drop); the later puller checks the ETag.
+  CHECK(count(s.hub, s.path, "GET") == 2);
+  CHECK(count(s.hub, s.path, "HEAD") <= 1);
 }
 
 TEST_CASE("the int8 model is rebuilt when the quantization options change, and only then", "[fetch]") {
@@ -368,6 +377,129 @@ TEST_CASE("the int8 model is rebuilt when the quantization options change, and o
     CHECK(kept->use_int8);
     CHECK_FALSE(kept->quantized);
   }
+}
+
+TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream file changed", "[fetch]") {
+  setup s;
+  s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+  auto first = s.store().pull("m");
+  REQUIRE_OK(first);
+  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"v1\"");
+  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].str();
+  const std::string changed = mq::test::matmul_model_bytes(32, 16, false, 2.0f);
+  REQUIRE(changed != s.model);
+
+  SECTION("same ETag: one HEAD request, no download (even if the bytes differ)") {
+    s.hub.put("test/m", "model.onnx", changed, "main", "\"v1\"");
+    auto again = s.store().pull("m");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK_FALSE(again->upstream_changed);
+    CHECK_FALSE(again->quantized);
+    CHECK(again->warnings.empty());
+    CHECK(count(s.hub, s.path, "GET") == 1);
+    CHECK(count(s.hub, s.path, "HEAD") == 1);
+    CHECK(mq::test::read_bytes(again->fp32) == s.model);
+  }
+  SECTION("new bytes with a new ETag: downloaded and quantized again") {
+    s.hub.put("test/m", "model.onnx", changed, "main", "\"v2\"");
+    std::vector<std::string> messages;
+    auto again = s.store().pull("m", [&](const mq::pull_progress& p) {
+      if (p.stage == mq::pull_stage::upstream_changed) messages.push_back(p.message);
+    });
+    REQUIRE_OK(again);
+    CHECK(again->downloaded);
+    CHECK(again->upstream_changed);
+    CHECK(again->quantized);
+    REQUIRE(messages.size() == 1);
+    CHECK_THAT(messages[0], Catch::Contains("\"v1\"") && Catch::Contains("\"v2\""));
+    CHECK(mq::test::read_bytes(again->fp32) == changed);
+    const auto config = config_of(s.model_dir());
+    CHECK(config["source"]["etag"].str() == "\"v2\"");
+    CHECK(config["source"]["sha256"].str() == mq::fetch::sha256_hex(changed));
+    CHECK(config["quantization"]["cache_key"].str() != key1);
+    auto int8 = mq::model::load(again->int8);
+    REQUIRE_OK(int8);
+    CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+    CHECK(count(s.hub, s.path, "GET") == 2);
+    CHECK(count(s.hub, s.path, "HEAD") == 1);
+
+    auto third = s.store().pull("m");  // and now it is up to date
+    REQUIRE_OK(third);
+    CHECK_FALSE(third->downloaded);
+    CHECK(count(s.hub, s.path, "GET") == 2);
+  }
+  SECTION("the same bytes with a new ETag: downloaded again, the INT8 model is kept") {
+    s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1-repacked\"");
+    auto again = s.store().pull("m");
+    REQUIRE_OK(again);
+    CHECK(again->downloaded);
+    CHECK_FALSE(again->quantized);  // same sha256, options and version: same key
+    CHECK(again->use_int8);
+    CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"v1-repacked\"");
+  }
+  SECTION("the check fails: the cached model is used, with a warning") {
+    s.hub.fault(s.path, status_fault(503));
+    auto again = s.store().pull("m");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK(again->use_int8);
+    REQUIRE(again->warnings.size() == 1);
+    CHECK_THAT(again->warnings[0], Catch::Contains("upstream") && Catch::Contains("503"));
+    CHECK(count(s.hub, s.path, "HEAD") == 1);  // one attempt only
+  }
+  SECTION("offline: no request at all") {
+    s.hub.put("test/m", "model.onnx", changed, "main", "\"v2\"");
+    auto o = s.options();
+    o.network = mq::network_mode::offline;
+    auto again = s.store(o).pull("m");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK(s.hub.requests(s.path).size() == 1);
+  }
+}
+
+TEST_CASE("with a catalog sha256 the hash is the authority: no ETag check", "[fetch]") {
+  setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
+  s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+  REQUIRE(s.store().pull("m"));
+  s.hub.put("test/m", "model.onnx", s.model, "main", "\"v2\"");
+  auto again = s.store().pull("m");
+  REQUIRE_OK(again);
+  CHECK_FALSE(again->downloaded);
+  CHECK(count(s.hub, s.path, "HEAD") == 0);
+  CHECK(count(s.hub, s.path, "GET") == 1);
+}
+
+TEST_CASE("the hub's X-Linked-Etag on its redirect is what is recorded and compared", "[fetch]") {
+  setup s;
+  hub_server cdn;
+  const std::string cdn_path = cdn.put("cdn", "blob", s.model, "main", "\"cdn-1\"");
+  auto redirect = redirect_fault(cdn.endpoint() + cdn_path);
+  redirect.linked_etag = "\"lfs-1\"";
+  s.hub.fault(s.path, redirect);
+  REQUIRE(s.store().pull("m"));
+  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"lfs-1\"");
+
+  // The CDN's own ETag changes (another edge, another upload id); the hub's does not.
+  cdn.put("cdn", "blob", s.model, "main", "\"cdn-2\"");
+  s.hub.fault(s.path, redirect);
+  auto same = s.store().pull("m");
+  REQUIRE_OK(same);
+  CHECK_FALSE(same->downloaded);
+  CHECK(count(cdn, cdn_path, "HEAD") == 1);
+  CHECK(count(cdn, cdn_path, "GET") == 1);
+
+  // The hub's changes: downloaded again.
+  redirect.linked_etag = "\"lfs-2\"";
+  s.hub.fault(s.path, redirect);
+  s.hub.fault(s.path, redirect);
+  auto changed = s.store().pull("m");
+  REQUIRE_OK(changed);
+  CHECK(changed->upstream_changed);
+  CHECK(changed->downloaded);
+  CHECK(count(cdn, cdn_path, "GET") == 2);
+  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"lfs-2\"");
 }
 
 TEST_CASE("a failed quantization keeps the fp32 model usable, or fails with strict", "[fetch]") {

@@ -18,6 +18,7 @@ struct hub_server::state {
   std::condition_variable stopping_cv;
   bool stopping = false;
   std::map<std::string, std::shared_ptr<const std::string>> files;
+  std::map<std::string, std::string> etags;
   std::map<std::string, std::vector<hub_fault>> faults;
   std::vector<hub_request> log;
 
@@ -31,9 +32,10 @@ struct hub_server::state {
     hub_fault f;
     bool has_fault = false;
     std::shared_ptr<const std::string> file;
+    std::string etag;
     {
       std::lock_guard lock(mutex);
-      log.push_back({req.path, req.get_header_value("Range"), req.get_header_value("Authorization")});
+      log.push_back({req.method, req.path, req.get_header_value("Range"), req.get_header_value("Authorization")});
       auto it = faults.find(req.path);
       if (it != faults.end() && !it->second.empty()) {
         f = it->second.front();
@@ -41,10 +43,12 @@ struct hub_server::state {
         if (f.times > 0 && --it->second.front().times == 0) it->second.erase(it->second.begin());
       }
       if (auto fit = files.find(req.path); fit != files.end()) file = fit->second;
+      if (auto eit = etags.find(req.path); eit != etags.end()) etag = eit->second;
     }
     if (has_fault && !f.redirect_to.empty()) {
       res.status = 302;
       res.set_header("Location", f.redirect_to);
+      if (!f.linked_etag.empty()) res.set_header("X-Linked-Etag", f.linked_etag);
       return;
     }
     if (has_fault && f.status != 0) {
@@ -57,7 +61,7 @@ struct hub_server::state {
       res.set_content("no such file", "text/plain");
       return;
     }
-    res.set_header("ETag", "\"etag-" + std::to_string(file->size()) + "\"");
+    res.set_header("ETag", !etag.empty() ? etag : "\"etag-" + std::to_string(file->size()) + "\"");
     if (has_fault && f.ignore_range) {
       // Chunked, so httplib does not apply the Range itself: the whole file, status 200.
       res.status = 200;
@@ -113,10 +117,12 @@ hub_server::~hub_server() {
 std::string hub_server::endpoint() const { return "http://127.0.0.1:" + std::to_string(state_->port); }
 
 std::string hub_server::put(const std::string& repo, const std::string& filename, std::string content,
-                            const std::string& revision) {
+                            const std::string& revision, const std::string& etag) {
   const std::string path = "/" + repo + "/resolve/" + revision + "/" + filename;
   std::lock_guard lock(state_->mutex);
   state_->files[path] = std::make_shared<const std::string>(std::move(content));
+  if (etag.empty()) state_->etags.erase(path);
+  else state_->etags[path] = etag;
   return path;
 }
 

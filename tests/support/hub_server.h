@@ -19,11 +19,13 @@ struct hub_fault {
   std::chrono::milliseconds stall{0};  ///< with drop_after: send nothing for this long first
   bool ignore_range = false;   ///< answer 200 with the whole file even when Range was asked
   std::string redirect_to;     ///< answer 302 with this Location
+  std::string linked_etag;     ///< with redirect_to: an X-Linked-Etag header, as the hub sends to its CDN
   int times = 1;
 };
 
 /// One request as the server saw it.
 struct hub_request {
+  std::string method;         ///< "GET" or "HEAD"
   std::string path;
   std::string range;          ///< the Range header, "" when none
   std::string authorization;  ///< the Authorization header, "" when none
@@ -38,9 +40,10 @@ class hub_server {
 
   /// "http://127.0.0.1:PORT"
   std::string endpoint() const;
-  /// Serves `content` at /{repo}/resolve/{revision}/{filename}; returns that path.
+  /// Serves `content` at /{repo}/resolve/{revision}/{filename} (replacing what was there) with
+  /// `etag` as its ETag header (default: "\"etag-<size>\""); returns that path.
   std::string put(const std::string& repo, const std::string& filename, std::string content,
-                  const std::string& revision = "main");
+                  const std::string& revision = "main", const std::string& etag = {});
   /// Injects a fault on a path returned by put() (or any other path).
   void fault(const std::string& path, hub_fault f);
   /// Requests so far, in order (all paths, or one path).

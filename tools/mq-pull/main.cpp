@@ -23,45 +23,65 @@ constexpr const char* usage_text = R"(usage: mq-pull NAME... [options]
        mq-pull --list | --info NAME | --rm NAME
 
 Downloads models named in the model catalog into <models-dir>/<name>/, checks
-them, and quantizes them to INT8 in process. An app then reads config.json:
+them, and quantizes them to INT8 in process (no Python, no external program).
+An app then reads config.json:
   model.onnx        the FP32 model as downloaded (sha256 checked or recorded)
   model-int8.onnx   the INT8 model, when quantization is enabled and succeeded
   labels.txt        class labels, when the catalog gives them
   config.json       task, preprocessing preset, input names/shapes/types, paths,
-                    use_int8, source URL, revision, sha256, quantization key
+                    use_int8, source URL, revision, sha256, ETag, quantization
+                    options, key and report summary
 Every file is published atomically (temporary file + rename), config.json last.
-Interrupted downloads resume from <file>.partial; transient failures (reset,
-timeout, stall, 5xx) are retried with backoff; 401/403/404 are not. Two pulls of
-the same model wait for each other (lock file). The INT8 model is rebuilt when
-the FP32 file, the quantization options or the library version changes.
+
+Downloads: interrupted downloads resume from <file>.partial with a Range
+request (a server that ignores Range restarts from zero); connection resets,
+timeouts, stalls and 5xx are retried with backoff; 401/403/404 are not (the
+error names the URL, the status and what to check). A sha256 from the catalog
+is checked; a mismatch, or bytes that are not an ONNX model, deletes the
+download. Without a catalog sha256 the file's sha256 and ETag are recorded, and
+a later online pull sends one HEAD request: a changed ETag means the upstream
+file changed, and it is downloaded (and quantized) again. Two pulls of the same
+model, in threads or processes, wait for each other (lock file per model).
+Quantization: when the catalog entry's [models.quantize] is enabled, right
+after the download; the INT8 model is reused only while its key (sha256 of the
+FP32 file + quantization options + library version) matches, else rebuilt.
 
 commands:
   NAME...              pull these models (download, verify, quantize)
-  --list               the catalog, with what is in the cache and its size
+  --list               the catalog, with the cache state of each model (not
+                       pulled / FP32 / FP32+INT8) and the file sizes
   --info NAME          one catalog entry, and its config.json when pulled
   --rm NAME            delete a pulled model's folder
 
 options:
-  --catalog FILE       add/override catalog entries (env MQ_CATALOG); the
-                       built-in catalog is always read first
+  --catalog FILE       a TOML catalog (env MQ_CATALOG; format in
+                       catalog/README.md) whose entries are added to the
+                       built-in catalog; an entry with the same name replaces
+                       the built-in one
   --models-dir DIR     where models go (env MQ_MODELS_DIR; default ./models)
   --endpoint URL       hub endpoint, http(s):// or file:// for a local mirror
                        (env MQ_ENDPOINT, then HF_ENDPOINT; default
                        https://huggingface.co); files are fetched from
                        {endpoint}/{repo}/resolve/{revision}/{filename}
-  --offline            use the cache only (env MQ_OFFLINE=1 or HF_HUB_OFFLINE=1)
-  --no-quantize        do not quantize (FP32 only)
+  --offline            use the cache only, no network (env MQ_OFFLINE=1 or
+                       HF_HUB_OFFLINE=1); says which file is missing
+  --no-quantize        do not quantize (FP32 only; an INT8 model that still
+                       matches its key is kept)
   --force              download and quantize again even when cached
-  --strict             a failed quantization is an error (default: a warning,
-                       use_int8 = false, exit 0)
+  --strict             a failed quantization is an error (default: a warning
+                       that says why, use_int8 = false, exit 0)
   --stall-timeout SEC  abort and retry a download that receives nothing for SEC
                        seconds (default 30)
-  -q, --quiet          print only errors
+  -q, --quiet          print only errors (default: a progress bar with bytes,
+                       rate and ETA on a terminal, plain lines otherwise, on
+                       stderr)
   -h, --help           show this help and exit
   --version            print the version and exit
 
 HF_TOKEN, when set, is sent as a bearer token to the endpoint's host only (never
 to a host a redirect leads to).
+Apps get the same from the library: #include <mq/store.h>, link mq::fetch,
+mq::model_store::open(...)->pull(name, progress) returns the paths and config.
 
 exit codes: 0 success, 1 failure (one line on stderr), 2 usage error
 )";
@@ -166,6 +186,7 @@ class progress_printer {
     switch (p.stage) {
       case mq::pull_stage::waiting:
       case mq::pull_stage::quantizing:
+      case mq::pull_stage::upstream_changed:
         fmt::print(stderr, "{}: {}\n", p.model, p.message);
         break;
       case mq::pull_stage::verifying:

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# End to end for mq-pull: MODEL is served from a file:// mirror laid out like the hub
+# ({mirror}/{repo}/resolve/{revision}/{filename}) and pulled by the real mq-pull binary with a
+# catalog entry that uses the default quantize options (method dynamic_int8 = mq-quantize's
+# default --format auto). Then the pulled INT8 model must run in ONNX Runtime and stay within
+# the reviewed `auto` thresholds against the pulled FP32 model.
+# usage: pull_ort_case.sh MQ_PULL MQ_QUANTIZE MODEL.onnx OUT_DIR
+set -euo pipefail
+mq_pull=$1 mq_quantize=$2 model=$3 out_dir=$4
+here=$(cd "$(dirname "$0")" && pwd)
+if [ ! -f "$model" ]; then
+  echo "SKIPPED: $model not found (the shared models folder is absent)"; exit 0
+fi
+if ! command -v node >/dev/null || [ ! -d "$here/node_modules/onnxruntime-node" ]; then
+  echo "SKIPPED: onnxruntime-node is not installed (run scripts/install-deps.sh)"; exit 0
+fi
+key=$(basename "$model" .onnx)
+rm -rf "$out_dir"
+mirror="$out_dir/mirror/test/$key/resolve/main"
+mkdir -p "$mirror"
+cp "$model" "$mirror/model.onnx"
+sha=$(sha256sum "$model" | cut -d' ' -f1)
+cat > "$out_dir/catalog.toml" <<EOF
+[[models]]
+name = "$key"
+description = "$key from the shared models folder (e2e test)"
+task = "test"
+repo = "test/$key"
+filename = "model.onnx"
+sha256 = "$sha"
+preprocessing_preset = "none"
+[models.quantize]
+enabled = true
+method = "dynamic_int8"
+EOF
+
+# Not a terminal: plain progress lines. --strict: a failed quantization fails the test.
+"$mq_pull" "$key" --catalog "$out_dir/catalog.toml" --models-dir "$out_dir/models" \
+  --endpoint "file://$out_dir/mirror" --strict
+dir="$out_dir/models/$key"
+for f in model.onnx model-int8.onnx config.json; do
+  [ -f "$dir/$f" ] || { echo "FAILED: mq-pull did not publish $dir/$f"; exit 1; }
+done
+cmp "$model" "$dir/model.onnx"
+
+# config.json says use_int8, and the store quantized with exactly mq-quantize's default options
+# (so the `auto` thresholds, measured on mq-quantize --format auto output, apply).
+"$mq_quantize" "$model" "$out_dir/${key}_cli.onnx" --report "$out_dir/${key}_cli.json" -q
+node --input-type=module - "$dir/config.json" "$out_dir/${key}_cli.json" <<'EOF'
+import { readFileSync } from 'node:fs';
+const [config, report] = process.argv.slice(2).map((f) => JSON.parse(readFileSync(f, 'utf8')));
+const fail = (m) => { console.error(`FAILED: ${m}`); process.exit(1); };
+if (config.use_int8 !== true) fail(`config.json: use_int8 is ${config.use_int8}`);
+if (config.int8_model_path !== 'model-int8.onnx') fail(`config.json: int8_model_path is ${config.int8_model_path}`);
+const q = config.quantization ?? {};
+if (q.status !== 'quantized') fail(`config.json: quantization.status is ${q.status}`);
+if (q.options !== report.options) {
+  fail(`the store quantized with "${q.options}", mq-quantize's defaults are "${report.options}"`);
+}
+console.log(`config.json: use_int8 true, options "${q.options}" (= mq-quantize defaults)`);
+EOF
+
+bash "$here/run_node.sh" "$here/ort_compare.mjs" --reference "$dir/model.onnx" --candidate "$dir/model-int8.onnx" \
+  --model-key "$key" --thresholds "$here/thresholds.json" --variant auto --runs 8
