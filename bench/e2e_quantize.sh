@@ -102,14 +102,14 @@ files_of() {  # the model file and its external data, if any
 
 bytes_of() { local total=0 f; for f in $(files_of "$1"); do total=$(( total + $(stat -c %s "$f") )); done; echo "$total"; }
 
-# Runs one command under /usr/bin/time; prints "wall_s time_e_s maxrss_kib".
+# Runs one command under /usr/bin/time; prints "wall_s time_e_s maxrss_kib cpu_s" (cpu = user + sys).
 timed() {
   local tf t0 t1
   tf="$(mktemp)"
   t0=$EPOCHREALTIME
-  /usr/bin/time -o "$tf" -f "%e %M" "$@" > /dev/null
+  /usr/bin/time -o "$tf" -f "%e %M %U %S" "$@" > /dev/null
   t1=$EPOCHREALTIME
-  awk -v a="$t0" -v b="$t1" '{printf "%.6f %s %s\n", b - a, $1, $2}' "$tf"
+  awk -v a="$t0" -v b="$t1" '{printf "%.6f %s %s %.2f\n", b - a, $1, $2, $3 + $4}' "$tf"
   rm -f "$tf"
 }
 
@@ -146,8 +146,8 @@ mkdir -p "$dst"
 runs_tsv="${out}/e2e_quantize_runs.tsv"
 sum_tsv="${out}/e2e_quantize.tsv"
 md="${out}/e2e_quantize.md"
-printf "model\trun\ttool\twall_s\ttime_e_s\tmaxrss_kib\tloadavg1\n" > "$runs_tsv"
-printf "model\tfile_bytes\tout_bytes\tcp_s\tquantize_s\tratio\tquantize_rss_kib\trss_over_file\tcp_rss_kib\tloadavg_start\tloadavg_end\tpeak_anon_kib\tpeak_file_kib\n" > "$sum_tsv"
+printf "model\trun\ttool\twall_s\ttime_e_s\tmaxrss_kib\tloadavg1\tcpu_s\n" > "$runs_tsv"
+printf "model\tfile_bytes\tout_bytes\tcp_s\tquantize_s\tratio\tquantize_rss_kib\trss_over_file\tcp_rss_kib\tloadavg_start\tloadavg_end\tpeak_anon_kib\tpeak_file_kib\tcp_cpu_s\tquantize_cpu_s\tcpu_ratio\n" > "$sum_tsv"
 
 for entry in "${models[@]}"; do
   name="${entry%%|*}"
@@ -162,12 +162,12 @@ for entry in "${models[@]}"; do
   for (( r = 1; r <= runs; r++ )); do
     # cp: the model file (and its data file) into an empty folder
     rm -f "$dst"/*; sync
-    read -r wall e rss < <(timed cp "${in_files[@]}" "$dst/")
-    printf "%s\t%d\tcp\t%s\t%s\t%s\t%s\n" "$name" "$r" "$wall" "$e" "$rss" "$(cut -d' ' -f1 /proc/loadavg)" >> "$runs_tsv"
+    read -r wall e rss cpu < <(timed cp "${in_files[@]}" "$dst/")
+    printf "%s\t%d\tcp\t%s\t%s\t%s\t%s\t%s\n" "$name" "$r" "$wall" "$e" "$rss" "$(cut -d' ' -f1 /proc/loadavg)" "$cpu" >> "$runs_tsv"
     # mq-quantize
     rm -f "$dst"/*; sync
-    read -r wall e rss < <(timed "$quantize" "$in" "$dst/${name}.q.onnx" -q)
-    printf "%s\t%d\tmq-quantize\t%s\t%s\t%s\t%s\n" "$name" "$r" "$wall" "$e" "$rss" "$(cut -d' ' -f1 /proc/loadavg)" >> "$runs_tsv"
+    read -r wall e rss cpu < <(timed "$quantize" "$in" "$dst/${name}.q.onnx" -q)
+    printf "%s\t%d\tmq-quantize\t%s\t%s\t%s\t%s\t%s\n" "$name" "$r" "$wall" "$e" "$rss" "$(cut -d' ' -f1 /proc/loadavg)" "$cpu" >> "$runs_tsv"
   done
   out_size=$(bytes_of "$dst/${name}.q.onnx")
   rm -f "$dst"/*
@@ -178,26 +178,28 @@ for entry in "${models[@]}"; do
   load_end="$(loadavg)"
   col() { awk -F'\t' -v m="$name" -v t="$1" -v c="$2" '$1==m && $3==t {print $c}' "$runs_tsv" | median; }
   cp_s=$(col cp 4); q_s=$(col mq-quantize 4); q_rss=$(col mq-quantize 6); cp_rss=$(col cp 6)
+  cp_cpu=$(col cp 8); q_cpu=$(col mq-quantize 8)
   awk -v n="$name" -v fb="$size" -v ob="$out_size" -v c="$cp_s" -v q="$q_s" -v qr="$q_rss" -v cr="$cp_rss" \
-      -v l0="$load_start" -v l1="$load_end" -v an="$anon_kib" -v fi="$file_kib" \
-      'BEGIN {printf "%s\t%d\t%d\t%.4f\t%.4f\t%.2f\t%d\t%.2f\t%d\t%s\t%s\t%d\t%d\n", n, fb, ob, c, q, q / c, qr, qr * 1024 / fb, cr, l0, l1, an, fi}' >> "$sum_tsv"
+      -v l0="$load_start" -v l1="$load_end" -v an="$anon_kib" -v fi="$file_kib" -v cc="$cp_cpu" -v qc="$q_cpu" \
+      'BEGIN {printf "%s\t%d\t%d\t%.4f\t%.4f\t%.2f\t%d\t%.2f\t%d\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%s\n", n, fb, ob, c, q, q / c, qr, qr * 1024 / fb, cr, l0, l1, an, fi, cc, qc, (cc > 0 ? sprintf("%.2f", qc / cc) : "nan")}' >> "$sum_tsv"
 done
 
 # ---- markdown ----
 {
   echo "mq-quantize vs cp, whole process, warm page cache, median of ${runs} runs each (alternating)."
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs; mq-quantize $("$quantize" --version 2>/dev/null | head -n 1);"
-  echo "Source: commit $(git -C "${here}/.." describe --always --dirty 2>/dev/null || echo unknown) (-dirty: the work tree had uncommitted changes when it was built)."
+  echo "Source tree at measurement time: commit $(git -C "${here}/.." describe --always --dirty 2>/dev/null || echo unknown) (-dirty: uncommitted changes; run_all.sh builds before it measures)."
   echo "fork/exec of /usr/bin/time alone: $(awk -v o="$overhead" 'BEGIN {printf "%.1f", o * 1000}') ms (included in both columns)."
   echo
-  echo "| model | file MB | cp s | mq-quantize s | ratio (goal <= 1.5) | peak RSS MB | RSS / file (goal <= 2) | of it: heap (anon) MB + mapped file MB | output MB | load avg (start -> end) |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---|---:|---|"
+  echo "| model | file MB | cp s | mq-quantize s | ratio (goal <= 1.5) | CPU s (user+sys): cp, mq-quantize | peak RSS MB | RSS / file (goal <= 2) | of it: heap (anon) MB + mapped file MB | output MB | load avg (start -> end) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
   awk -F'\t' 'NR > 1 {
       split($10, s, " "); split($11, e, " ");
-      printf "| %s | %.1f | %.3f | %.3f | %.2fx | %.0f | %.2fx | %.0f + %.0f | %.1f | %s -> %s |\n", $1, $2 / 1e6, $4, $5, $6, $7 / 1024, $8, $12 / 1024, $13 / 1024, $3 / 1e6, s[1], e[1] }' "$sum_tsv"
+      printf "| %s | %.1f | %.3f | %.3f | %.2fx | %.2f, %.2f | %.0f | %.2fx | %.0f + %.0f | %.1f | %s -> %s |\n", $1, $2 / 1e6, $4, $5, $6, $14, $15, $7 / 1024, $8, $12 / 1024, $13 / 1024, $3 / 1e6, s[1], e[1] }' "$sum_tsv"
   echo
   echo "Peak RSS is /usr/bin/time's maximum resident set (median of the runs). The split is the largest RssAnon and RssFile"
   echo "seen by polling /proc/PID/status every ~2 ms during one extra run (the two peaks need not coincide)."
+  echo "CPU time is /usr/bin/time's user + sys (10 ms resolution), median of the runs: less sensitive to other jobs than wall time."
 } > "$md"
 cat "$md"
 echo "wrote $md, $sum_tsv, $runs_tsv" >&2
