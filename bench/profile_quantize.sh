@@ -47,7 +47,7 @@ fi
 dst="${work}/profile"
 rm -rf "$dst"; mkdir -p "$dst"
 report="${out}/profile_quantize.txt"
-cat "$model" > /dev/null; cat "$model" > /dev/null
+for f in "$model" "${model}.data"; do [[ -f "$f" ]] && cat "$f" > /dev/null && cat "$f" > /dev/null; done
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.6f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
@@ -140,14 +140,16 @@ wall() {  # median wall seconds of N runs of "$@", output removed and synced bef
 }
 
 {
-  echo "# mq-quantize profile: $(basename "$model") ($(stat -c %s "$model") bytes), warm cache"
+  echo "# mq-quantize profile: $(basename "$model") ($(stat -c %s "$model" $([[ -f "${model}.data" ]] && echo "${model}.data") | awk "{s += \$1} END {print s}") bytes with its external data, if any), warm cache"
   echo "# $(date -u '+%Y-%m-%d %H:%M UTC'); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# source: $(git -C "${here}/.." describe --always --dirty 2>/dev/null || echo unknown)"
   echo
   echo "## 1. wall time, median of ${runs} (s)"
   full=$(wall "$quantize" "$model" "$dst/q.onnx" -q)
   ver=$(wall "$quantize" --version)
-  cpt=$(wall cp "$model" "$dst/")
+  cp_files=("$model")
+  [[ -f "${model}.data" ]] && cp_files+=("${model}.data")
+  cpt=$(wall cp "${cp_files[@]}" "$dst/")
   printf "full run            %.4f\n" "$full"
   printf -- "--version (startup) %.4f\n" "$ver"
   printf "cp of the same file %.4f   => full / cp = %.2f\n" "$cpt" "$(awk -v a="$full" -v b="$cpt" 'BEGIN {print a / b}')"

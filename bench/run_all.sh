@@ -7,7 +7,8 @@
 # (re)built here for the targets mq-quantize, mq-gen-model and bench_kernels. Then:
 #   1. bench_kernels (Google Benchmark) -> results/bench_kernels.{txt,json}
 #   2. e2e_quantize.sh: mq-quantize vs cp, peak RSS (--large adds the ~2.1 GB external-data MLP)
-#   3. profile_quantize.sh: perf / strace breakdown of mq-quantize on the 100 MB MLP
+#   3. profile_quantize.sh: perf / strace breakdown of mq-quantize on the 100 MB MLP (and with
+#      --large on the external-data MLP: results/large/)
 #   4. inference.mjs: ONNX Runtime latency FP32 vs auto / qoperator / qdq (needs node and
 #      tests/e2e/node_modules: cd tests/e2e && ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install)
 #   5. plot.gp: bench/quantize_vs_cp.png (gnuplot-nox is installed with apt-get when missing)
@@ -58,6 +59,9 @@ step "2/5 mq-quantize vs cp"
 
 step "3/5 profile of mq-quantize on the 100 MB MLP"
 "$here/profile_quantize.sh" "$build" --runs "$runs" --out "$results" > /dev/null
+if [[ ${#large[@]} -gt 0 ]]; then
+  "$here/profile_quantize.sh" "$build" --runs 3 --model "${TMPDIR:-/tmp}/mq-bench/mlp2138ext.onnx" --out "$results/large" > /dev/null
+fi
 
 step "4/5 inference latency (onnxruntime-node)"
 models="${TMPDIR:-/tmp}/mq-bench"
