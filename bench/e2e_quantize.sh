@@ -187,7 +187,7 @@ done
 # ---- markdown ----
 {
   echo "mq-quantize vs cp, whole process, warm page cache, median of ${runs} runs each (alternating)."
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs; mq-quantize $("$quantize" --version 2>/dev/null | head -n 1);"
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) CPUs; mq-quantize $("$quantize" --version 2>/dev/null | head -n 1 || true);"
   echo "Source tree at measurement time: commit $(git -C "${here}/.." describe --always --dirty 2>/dev/null || echo unknown) (-dirty: uncommitted changes; run_all.sh builds before it measures)."
   echo "fork/exec of /usr/bin/time alone: $(awk -v o="$overhead" 'BEGIN {printf "%.1f", o * 1000}') ms (included in both columns)."
   echo

@@ -93,7 +93,7 @@ phases_report() {
   perf probe -q -d 'mqbench:*' > /dev/null 2>&1 || true
   for entry in "${phase_fns[@]}"; do
     label="${entry%%|*}"; name="${entry#*|}"
-    addr=$(nm -C "$quantize" | awk -v p="$name" 'index(substr($0, 20), p) == 1 && $0 !~ /\.cold/ && ($2 == "T" || $2 == "t") {print "0x" $1; exit}')
+    addr=$(nm -C "$quantize" | awk -v p="$name" 'index(substr($0, 20), p) == 1 && $0 !~ /\.cold/ && ($2 == "T" || $2 == "t") {print "0x" $1; exit}' || true)
     [[ -n "$addr" ]] || { echo "(no symbol for $name; phase not measured)"; continue; }
     perf probe -q -x "$quantize" --add "mqbench:${label}=${addr}" > /dev/null 2>&1 || return 1
     perf probe -q -x "$quantize" --add "mqbench:${label}_r=${addr}%return" > /dev/null 2>&1 || return 1
@@ -192,7 +192,7 @@ wall() {  # median wall seconds of N runs of "$@", output removed and synced bef
   done
   echo
   echo "### top 25 by self time (dso, symbol)"
-  grep '%' "$dst/self.txt" | head -n 25
+  grep '%' "$dst/self.txt" | head -n 25 || true
   echo
   echo "### hottest instructions of mq::quant::detail::quantize_weight_with (self samples; the inlined loops)"
   perf annotate -i "$dst/perf.data" --stdio -s 'mq::quant::detail::quantize_weight_with' 2> /dev/null |
