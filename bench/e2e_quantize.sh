@@ -195,7 +195,7 @@ done
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|"
   awk -F'\t' 'NR > 1 {
       split($10, s, " "); split($11, e, " ");
-      printf "| %s | %.1f | %.3f | %.3f | %.2fx | %.2f, %.2f | %.0f | %.2fx | %.0f + %.0f | %.1f | %s -> %s |\n", $1, $2 / 1e6, $4, $5, $6, $14, $15, $7 / 1024, $8, $12 / 1024, $13 / 1024, $3 / 1e6, s[1], e[1] }' "$sum_tsv"
+      printf "| %s | %.1f | %.3f | %.3f | %.2fx | %.2f, %.2f | %.0f | %.2fx | %.0f + %.0f | %.1f | %s -> %s |\n", $1, $2 / 1e6, $4, $5, $6, $14, $15, $7 * 1024 / 1e6, $8, $12 * 1024 / 1e6, $13 * 1024 / 1e6, $3 / 1e6, s[1], e[1] }' "$sum_tsv"
   echo
   echo "Peak RSS is /usr/bin/time's maximum resident set (median of the runs). The split is the largest RssAnon and RssFile"
   echo "seen by polling /proc/PID/status every ~2 ms during one extra run (the two peaks need not coincide)."
