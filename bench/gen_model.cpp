@@ -62,8 +62,10 @@ onnx::ModelProto parse(const std::string& text) {
 
 onnx::ModelProto make_mlp(int size_mb) {
   constexpr int width = 2048;
-  const int per_layer = width * width * 4;
-  const int layers = std::max(1, (size_mb * 1000 * 1000 + per_layer / 2) / per_layer);
+  // 64-bit: sizes over 2 GB (the external-data benchmark) overflow int.
+  const std::int64_t per_layer = std::int64_t{width} * width * 4;
+  const auto layers = static_cast<int>(
+      std::max<std::int64_t>(1, (std::int64_t{size_mb} * 1000 * 1000 + per_layer / 2) / per_layer));
   std::string body;
   std::string x = "x";
   for (int i = 0; i < layers; ++i) {
