@@ -5,12 +5,9 @@
 set -euo pipefail
 mq_quantize=$1 model=$2 format=$3 out_dir=$4
 here=$(cd "$(dirname "$0")" && pwd)
-if [ ! -f "$model" ]; then
-  echo "SKIPPED: $model not found (the shared models folder is absent)"; exit 0
-fi
-if ! command -v node >/dev/null || [ ! -d "$here/node_modules/onnxruntime-node" ]; then
-  echo "SKIPPED: onnxruntime-node is not installed (run scripts/install-deps.sh)"; exit 0
-fi
+. "$here/skip_checks.sh"
+skip_without_model "$model"
+skip_without_ort
 key=$(basename "$model" .onnx)
 mkdir -p "$out_dir"
 out="$out_dir/${key}_${format}.onnx"

@@ -8,12 +8,9 @@
 set -euo pipefail
 mq_pull=$1 mq_quantize=$2 model=$3 out_dir=$4
 here=$(cd "$(dirname "$0")" && pwd)
-if [ ! -f "$model" ]; then
-  echo "SKIPPED: $model not found (the shared models folder is absent)"; exit 0
-fi
-if ! command -v node >/dev/null || [ ! -d "$here/node_modules/onnxruntime-node" ]; then
-  echo "SKIPPED: onnxruntime-node is not installed (run scripts/install-deps.sh)"; exit 0
-fi
+. "$here/skip_checks.sh"
+skip_without_model "$model"
+skip_without_ort
 key=$(basename "$model" .onnx)
 rm -rf "$out_dir"
 mirror="$out_dir/mirror/test/$key/resolve/main"
