@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <fmt/format.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -39,6 +40,21 @@ inline int fail(std::string_view tool, std::string_view message) {
 inline int usage_error(std::string_view tool, std::string_view message) {
   fmt::print(stderr, "{}: {}\nrun '{} --help' for usage\n", tool, one_line(message), tool);
   return exit_usage;
+}
+
+/// `--help`/`-h` prints `usage` and `--version` prints "TOOL VERSION", both on stdout; returns
+/// exit_ok for them and nullopt for any other argument.
+inline std::optional<int> help_or_version(std::string_view arg, std::string_view tool, std::string_view usage,
+                                          std::string_view version) {
+  if (arg == "-h" || arg == "--help") {
+    fmt::print("{}", usage);
+    return exit_ok;
+  }
+  if (arg == "--version") {
+    fmt::print("{} {}\n", tool, version);
+    return exit_ok;
+  }
+  return std::nullopt;
 }
 
 }  // namespace mq::cli

@@ -114,14 +114,7 @@ int set_command(cli_options& opt, command cmd) {
 int parse(int argc, char** argv, cli_options& opt) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      fmt::print("{}", usage_text);
-      return exit_ok;
-    }
-    if (arg == "--version") {
-      fmt::print("mq-pull {}\n", mq::version());
-      return exit_ok;
-    }
+    if (auto code = mq::cli::help_or_version(arg, "mq-pull", usage_text, mq::version())) return *code;
     if (takes_value(arg)) {
       if (i + 1 >= argc) return usage_error(std::string(arg) + " needs a value");
       const std::string value = argv[++i];

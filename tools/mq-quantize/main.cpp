@@ -133,14 +133,7 @@ int parse(int argc, char** argv, cli_options& opt) {
   std::vector<std::string> positional;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      fmt::print("{}", usage_text);
-      return exit_ok;
-    }
-    if (arg == "--version") {
-      fmt::print("mq-quantize {}\n", mq::version());
-      return exit_ok;
-    }
+    if (auto code = mq::cli::help_or_version(arg, "mq-quantize", usage_text, mq::version())) return *code;
     if (takes_value(arg)) {
       if (i + 1 >= argc) return usage_error(std::string(arg) + " needs a value");
       if (int code = parse_valued(arg, argv[++i], opt); code >= 0) return code;
