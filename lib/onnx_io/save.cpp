@@ -4,10 +4,13 @@
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 
 #include <climits>
+#include <list>
+#include <optional>
 #include <vector>
 
 #include "onnx_io/model_impl.h"
 #include "onnx_io/walk.h"
+#include "onnx_io/wire.h"
 #include "util/try.h"
 
 namespace mq {
@@ -178,6 +181,167 @@ result<void> externalize(model::impl& m, tensor_stash& stash, util::atomic_file&
   return status;
 }
 
+// Writes pieces in order: bytes kept in `owned_`, and payloads that alias tensor bytes held
+// elsewhere (the mapped input file, raw_data strings of the proto), which are never copied.
+class gathered_output {
+ public:
+  void own(std::string_view bytes) {
+    if (!pieces_.empty() && pieces_.back().data == nullptr) {
+      pieces_.back().size += bytes.size();
+    } else {
+      pieces_.push_back({nullptr, owned_.size(), bytes.size()});
+    }
+    owned_.append(bytes);
+  }
+  void own_varint(std::uint64_t value) {
+    std::string v;
+    onnx_io::append_varint(v, value);
+    own(v);
+  }
+  void alias(std::span<const std::byte> bytes) { pieces_.push_back({bytes.data(), 0, bytes.size()}); }
+  std::uint64_t size() const noexcept {
+    std::uint64_t total = 0;
+    for (const auto& p : pieces_) total += p.size;
+    return total;
+  }
+  result<void> write_to(util::atomic_file& out) const {
+    for (const auto& p : pieces_) {
+      const std::byte* data = p.data != nullptr ? p.data : reinterpret_cast<const std::byte*>(owned_.data()) + p.offset;
+      MQ_TRY_VOID(out.write(std::span<const std::byte>(data, p.size)));
+    }
+    return {};
+  }
+
+ private:
+  struct piece {
+    const std::byte* data;  // null: the bytes are owned_[offset, offset + size)
+    std::size_t offset;
+    std::size_t size;
+  };
+  std::string owned_;
+  std::vector<piece> pieces_;
+};
+
+// Moves raw_data strings out of tensors for one save and back (swapping keeps their buffers,
+// so spans taken from them stay valid until restore).
+class raw_data_stash {
+ public:
+  ~raw_data_stash() { restore(); }
+  std::span<const std::byte> detach(onnx::TensorProto& t) {
+    auto& saved = saved_.emplace_back(&t, std::string{}).second;
+    saved.swap(*t.mutable_raw_data());
+    t.clear_raw_data();
+    return std::as_bytes(std::span<const char>(saved.data(), saved.size()));
+  }
+  void restore() noexcept {
+    for (auto& [tensor, saved] : saved_) tensor->mutable_raw_data()->swap(saved);
+    saved_.clear();
+  }
+
+ private:
+  std::list<std::pair<onnx::TensorProto*, std::string>> saved_;  // stable addresses
+};
+
+// Main-graph initializers with at least this many bytes are written from where their bytes
+// already are (the mapped input, or the proto's own string) instead of being copied into a
+// serialization buffer first.
+constexpr std::size_t splice_threshold = 64 * 1024;
+
+// Wire tags (field number << 3 | length-delimited) of the fields the writer below assembles.
+constexpr char model_graph_tag = (7 << 3) | 2;
+constexpr char graph_initializer_tag = (5 << 3) | 2;
+constexpr char tensor_raw_data_tag = (9 << 3) | 2;
+
+std::span<const std::byte> as_bytes(std::string_view s) { return std::as_bytes(std::span<const char>(s.data(), s.size())); }
+
+// One main-graph initializer: its serialized fields without raw_data, and the raw_data payload
+// when it is written by reference.
+struct initializer_piece {
+  std::string fields;
+  std::optional<std::span<const std::byte>> payload;
+  std::uint64_t encoded_size() const {  // as a TensorProto, without the graph's tag and length
+    if (!payload) return fields.size();
+    return fields.size() + 1 + onnx_io::varint_size(payload->size()) + payload->size();
+  }
+};
+
+// Serializes the model with every tensor inline, byte for byte what SerializeToString would give
+// for the inlined model (protobuf writes fields in number order; the pieces are put back in that
+// order), but large payloads are written straight from where they are.
+result<void> write_inline(model::impl& m, util::atomic_file& out) {
+  tensor_stash stash;
+  raw_data_stash raws;
+  auto& graph = *m.proto.mutable_graph();
+  std::vector<initializer_piece> pieces(static_cast<std::size_t>(graph.initializer_size()));
+  for (int i = 0; i < graph.initializer_size(); ++i) {
+    auto& t = *graph.mutable_initializer(i);
+    auto& piece = pieces[static_cast<std::size_t>(i)];
+    if (t.data_location() == onnx::TensorProto::EXTERNAL) {
+      auto ref = MQ_TRY(onnx_io::resolve_external(t, m));
+      t.CopyFrom(stash.detach(t));  // every other field (segment, doc, unknown fields) as it was
+      t.clear_external_data();
+      t.clear_data_location();
+      piece.payload = ref.file->bytes().subspan(static_cast<std::size_t>(ref.offset), static_cast<std::size_t>(ref.length));
+    } else if (t.has_raw_data() && t.raw_data().size() >= splice_threshold) {
+      piece.payload = raws.detach(t);
+    }
+  }
+  MQ_TRY_VOID(inline_external(m, stash));  // the rest: external tensors in subgraphs and attributes
+  for (int i = 0; i < graph.initializer_size(); ++i) {
+    pieces[static_cast<std::size_t>(i)].fields = graph.initializer(i).SerializeAsString();
+  }
+  std::string graph_fields;  // the graph without initializers
+  {
+    google::protobuf::RepeatedPtrField<onnx::TensorProto> initializers;
+    initializers.Swap(graph.mutable_initializer());
+    graph_fields = graph.SerializeAsString();
+    initializers.Swap(graph.mutable_initializer());
+  }
+  std::string model_fields;  // the model without its graph
+  {
+    onnx::GraphProto* g = m.proto.release_graph();
+    model_fields = m.proto.SerializeAsString();
+    m.proto.set_allocated_graph(g);
+  }
+
+  std::uint64_t graph_size = graph_fields.size();
+  for (const auto& p : pieces) graph_size += 1 + onnx_io::varint_size(p.encoded_size()) + p.encoded_size();
+  const std::uint64_t total = model_fields.size() + 1 + onnx_io::varint_size(graph_size) + graph_size;
+  if (total > static_cast<std::uint64_t>(INT_MAX)) {
+    return fail(errc::invalid_argument, "cannot write " + util::quote(out.target()) + ": model is " +
+                                            std::to_string(total) +
+                                            " bytes, over protobuf's 2 GiB limit; save with external data");
+  }
+
+  gathered_output file;
+  const std::size_t model_split = onnx_io::first_field_not_in(as_bytes(model_fields), {1, 2, 3, 4, 5, 6});
+  const std::size_t graph_split = onnx_io::first_field_not_in(as_bytes(graph_fields), {1, 2});
+  const std::string_view model_view = model_fields;
+  const std::string_view graph_view = graph_fields;
+  file.own(model_view.substr(0, model_split));
+  file.own({&model_graph_tag, 1});
+  file.own_varint(graph_size);
+  file.own(graph_view.substr(0, graph_split));
+  for (const auto& p : pieces) {
+    file.own({&graph_initializer_tag, 1});
+    file.own_varint(p.encoded_size());
+    if (!p.payload) {
+      file.own(p.fields);
+      continue;
+    }
+    const std::string_view fields = p.fields;
+    const std::size_t split = onnx_io::first_field_not_in(as_bytes(fields), {1, 2, 3, 4, 5, 6, 7, 8});
+    file.own(fields.substr(0, split));
+    file.own({&tensor_raw_data_tag, 1});
+    file.own_varint(p.payload->size());
+    file.alias(*p.payload);
+    file.own(fields.substr(split));
+  }
+  file.own(graph_view.substr(graph_split));
+  file.own(model_view.substr(model_split));
+  return file.write_to(out);
+}
+
 // External data other than the model file itself (which the loader uses to read large
 // tensors in place, see wire.h): only real external data makes the output external too.
 bool has_external(model::impl& m) {
@@ -203,13 +367,11 @@ result<void> model::save(const std::filesystem::path& path, const save_options& 
 
   const bool go_external = options.external == external_data::always ||
                            (options.external == external_data::automatic &&
-                            (has_external(m) || m.proto.ByteSizeLong() > inline_limit));
+                            (has_external(m) || onnx_io::inline_size(m) > inline_limit));
   auto out = MQ_TRY(util::atomic_file::create(path));
   tensor_stash stash;
   if (!go_external) {
-    MQ_TRY_VOID(inline_external(m, stash));
-    MQ_TRY_VOID(serialize_to(m.proto, out));
-    stash.restore();
+    MQ_TRY_VOID(write_inline(m, out));
     return out.commit();
   }
   auto data = MQ_TRY(util::atomic_file::create(data_path));

@@ -1,5 +1,6 @@
 #include "onnx_io/wire.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -169,6 +170,27 @@ std::optional<stripped_model> strip_large_tensors(bytes file, const std::string&
   }, graph_changed);
   if (!model || stripped == 0) return std::nullopt;
   return stripped_model{std::move(*model), stripped};
+}
+
+}  // namespace mq::onnx_io
+
+namespace mq::onnx_io {
+
+std::size_t first_field_not_in(bytes message, std::initializer_list<std::uint32_t> leading) {
+  auto fields = fields_of(message);
+  if (!fields) return message.size();
+  for (const auto& f : *fields) {
+    if (std::find(leading.begin(), leading.end(), f.number) == leading.end()) return f.begin;
+  }
+  return message.size();
+}
+
+void append_varint(std::string& out, std::uint64_t value) { write_varint(out, value); }
+
+std::size_t varint_size(std::uint64_t value) noexcept {
+  std::size_t n = 1;
+  for (; value >= 0x80; value >>= 7) ++n;
+  return n;
 }
 
 }  // namespace mq::onnx_io

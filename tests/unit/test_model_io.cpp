@@ -79,6 +79,7 @@ TEST_CASE("real models round-trip bit for bit and still pass the checker", "[mod
     // Same nodes, tensors, metadata, opsets, doc strings and unknown fields: the canonical
     // serialization of the two protos is identical.
     CHECK(copy.SerializeAsString() == original.SerializeAsString());
+    CHECK(mq::test::read_bytes(dir / "copy.onnx") == original.SerializeAsString());  // the file itself
     CHECK(copy.graph().node_size() == original.graph().node_size());
     if (mq::onnx_io::onnx_checker_applies(copy)) {
       CHECK_NOTHROW(onnx::checker::check_model((dir / "copy.onnx").string()));
@@ -341,7 +342,7 @@ g (float[1, 200] x) => (float[1, 200] y) {
 
   // Saved (unchanged): inline again, the same model as the input, no data file.
   REQUIRE(m->save(dir / "copy.onnx"));
-  CHECK(mq::test::read_proto(dir / "copy.onnx").SerializeAsString() == proto.SerializeAsString());
+  CHECK(mq::test::read_bytes(dir / "copy.onnx") == proto.SerializeAsString());
   CHECK(dir.entries() == std::vector<std::string>{"copy.onnx", "m.onnx"});
   CHECK(m->serialize().value() == proto.SerializeAsString());
 }
@@ -361,5 +362,56 @@ g (float[1, 200] x) => (float[1, 200] y) {
   REQUIRE(m);
   CHECK(m->internals().proto.graph().initializer(0).raw_data().size() == 160000);
   REQUIRE(m->save(dir / "copy.onnx"));
-  CHECK(mq::test::read_proto(dir / "copy.onnx").SerializeAsString() == proto.SerializeAsString());
+  CHECK(mq::test::read_bytes(dir / "copy.onnx") == proto.SerializeAsString());
+}
+
+TEST_CASE("saving writes large payloads by reference, byte for byte the canonical serialization", "[model_io][save]") {
+  // Large raw_data (in place from the file, or in the proto) is written from where it is, with the
+  // fields around it put back in protobuf's order; the file must be exactly what protobuf writes.
+  temp_dir dir;
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 16], doc_string: "model doc">
+g (float[1, 200] x, bool cond) => (float[1, 200] y) {
+  a = MatMul(x, big)
+  b = Add(a, small)
+  y = If (cond) <
+    then_branch = t () => (float[1, 200] ty) {
+      ty = MatMul(b, big)
+    },
+    else_branch = e () => (float[1, 200] ey) {
+      ey = MatMul(b, second)
+    }
+  >
+}
+)ONNX");
+  std::vector<float> values(200 * 200);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i % 97) - 48.0f;
+  auto& graph = *proto.mutable_graph();
+  *graph.add_initializer() = mq::test::float_tensor("small", {200}, std::vector<float>(200, 1.5f));
+  auto& big = *graph.add_initializer() = mq::test::float_tensor("big", {200, 200}, values);
+  big.set_doc_string("a field numbered after raw_data");
+  big.mutable_unknown_fields()->AddVarint(1000, 7);
+  *graph.add_initializer() = mq::test::float_tensor("second", {200, 200}, std::vector<float>(40000, -0.5f));
+  graph.mutable_unknown_fields()->AddVarint(3, 1);  // a number between the graph's known fields
+  graph.set_doc_string("graph doc");
+  proto.mutable_unknown_fields()->AddLengthDelimited(1001, "model extension");
+  const std::string expected = proto.SerializeAsString();
+
+  SECTION("tensors read in place from the model file") {
+    mq::test::write_bytes(dir / "m.onnx", expected);
+    auto m = mq::model::load(dir / "m.onnx");
+    REQUIRE(m);
+    REQUIRE(m->internals().proto.graph().initializer(1).data_location() == onnx::TensorProto::EXTERNAL);
+    REQUIRE(m->save(dir / "copy.onnx"));
+    CHECK(mq::test::read_bytes(dir / "copy.onnx") == expected);
+  }
+  SECTION("tensors held in the proto") {
+    auto m = mq::model::load_from_memory(std::as_bytes(std::span<const char>(expected.data(), expected.size())), dir.path());
+    REQUIRE(m);
+    REQUIRE(m->internals().proto.graph().initializer(1).raw_data().size() == 160000);
+    REQUIRE(m->save(dir / "copy.onnx"));
+    CHECK(mq::test::read_bytes(dir / "copy.onnx") == expected);
+    // The model in memory is unchanged by the save.
+    CHECK(m->internals().proto.SerializeAsString() == expected);
+  }
 }
