@@ -44,6 +44,7 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
     MQ_TRY_VOID(view.to_float(ctx.float_scratch));
     plan.values = ctx.float_scratch;
   }
+  if (view.kind() == tensor_view::storage::bytes) plan.mapped_bytes = view.bytes();
   plan.source = std::move(*source);
   return plan_or_reason{std::move(plan)};
 }
@@ -91,6 +92,8 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
     auto names = store_quantized(ctx, *plan.source.owner, plan.source.name, q, dims, ctx.options(), layout.scale_shape,
                                  layout.single_zero_point);
     cached = ctx.quantized_weights.emplace(key, std::move(names)).first;
+    // Done with the float bytes: a model bigger than memory is read one weight at a time.
+    onnx_io::release_pages(ctx.model(), plan.mapped_bytes);
   }
   r.sqnr_db = cached->second.sqnr_db;
   r.bytes_after = cached->second.bytes;

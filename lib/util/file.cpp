@@ -8,6 +8,7 @@
 #include <array>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <utility>
 
@@ -64,6 +65,16 @@ result<mapped_file> mapped_file::open(const std::filesystem::path& path) {
   }
   ::close(fd);  // the mapping stays valid without the descriptor
   return file;
+}
+
+bool mapped_file::release(std::span<const std::byte> range) const noexcept {
+  if (data_ == nullptr || range.data() < data_ || range.data() + range.size() > data_ + size_) return false;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(range.data()) + page - 1) / page * page;
+  const auto end = reinterpret_cast<std::uintptr_t>(range.data() + range.size()) / page * page;
+  // MADV_DONTNEED on a private, never written file mapping only unmaps: the bytes stay the same.
+  if (begin < end) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  return true;
 }
 
 mapped_file::mapped_file(mapped_file&& other) noexcept

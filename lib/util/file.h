@@ -18,6 +18,11 @@ class mapped_file {
 
   std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
   std::size_t size() const noexcept { return size_; }
+  /// Gives back the memory of the whole pages inside `range` (a part of this mapping) once they
+  /// have been read: they are dropped from the process, not changed, and a later read maps them
+  /// again from the page cache. Keeps the resident size of a big model low while it is processed
+  /// tensor by tensor. False (and nothing done) when `range` is not inside the mapping.
+  bool release(std::span<const std::byte> range) const noexcept;
 
   mapped_file() = default;
   mapped_file(mapped_file&& other) noexcept;
