@@ -62,8 +62,10 @@ std::string emit_dequantize(graph_context& ctx, const node_site& site, const wei
   }
   std::string value;
   add_cast(out, ctx, names.data, base + "_as_float", onnx::TensorProto::FLOAT, value);
-  const bool symmetric = weight_options_for(ctx.options(), false, 0).sym == quant::symmetry::symmetric;
-  if (symmetric) {
+  // Only int8 symmetric has every zero point 0 (uint8 symmetric uses 127, and 0 for an all-zero
+  // channel), so only there can the Sub go.
+  const auto w = weight_options_for(ctx.options(), false, 0);
+  if (w.sym == quant::symmetry::symmetric && w.type == quant::qtype::int8) {
     ctx.replaced_weights.insert(names.zero_point);  // all zero: not needed in this form
   } else {
     std::string zero_point;

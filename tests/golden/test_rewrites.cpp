@@ -276,6 +276,34 @@ g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -
   CHECK(m.check());
 }
 
+TEST_CASE("Cast * scale with uint8 symmetric weights subtracts the zero point 127", "[golden]") {
+  // Found by the ONNX Runtime parity test: the Sub was dropped for every symmetric type, but only
+  // int8 symmetric has zero points of 0.
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 6, opset_import: ["" : 11]>
+g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}> {
+  y = Conv(x, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  mq::quantize_options o;
+  o.format = mq::quant_format::qdq;
+  o.per_channel = true;
+  o.weights = mq::weight_type::uint8;
+  o.symmetry = mq::weight_symmetry::symmetric;
+  quantize_ok(m, o);
+  const auto& g = m.internals().proto.graph();
+  CHECK(op_types(g) == std::vector<std::string>{"Cast", "Cast", "Sub", "Mul", "Conv"});
+  // uint8 symmetric: [0, 254], zero point 127, scale 2 * max|w| / 254 (as int8 symmetric).
+  const auto* zp = find_initializer(g, "w_zero_point");
+  REQUIRE(zp != nullptr);
+  CHECK(zp->raw_data() == std::string("\x7f\x7f"));
+  CHECK(float_values(*find_initializer(g, "w_scale")) == std::vector<float>{symmetric_scale(1.0), symmetric_scale(2.0)});
+  // round(w / scale) + 127: 0.25 / (1/127) = 31.75 -> 32 + 127, -1 -> -127 + 127, ...
+  CHECK(find_initializer(g, "w_quantized")->raw_data() == std::string("\x9f\x00\xfe\x9f", 4));
+  CHECK(m.check());
+}
+
 TEST_CASE("float16 weights: through a Cast, and in a float16 graph", "[golden]") {
   // 0x3C00 = 1.0, 0xC200 = -3.0, 0x3800 = 0.5, 0x4400 = 4.0 (binary16)
   SECTION("Cast(float16 -> float) feeding MatMul: the float16 constant is quantized, the Cast goes") {
