@@ -193,26 +193,56 @@ void remove_dead_weights(graph_context& ctx) {
   }
 }
 
+// ONNX's version converter goes through its IR, which keeps no external data. So it converts a
+// copy in which external tensors are inline (small ones, which adapters may read: shapes,
+// scales) or empty stand-ins (large main-graph initializers: weights, which no adapter reads),
+// and the original large tensors are put back by name afterwards. Weights read in place from
+// the model file are external too, so this is the common case, not only big models.
+constexpr std::uint64_t stand_in_bytes = 64 * 1024;
+
+result<onnx::ModelProto> convertible_copy(model::impl& m, std::map<std::string, onnx::TensorProto>& stand_ins) {
+  onnx::ModelProto copy = m.proto;
+  for (auto& t : *copy.mutable_graph()->mutable_initializer()) {
+    if (t.data_location() == onnx::TensorProto::EXTERNAL && onnx_io::expected_bytes(t) >= stand_in_bytes) {
+      stand_ins.emplace(t.name(), t);
+      t.clear_external_data();
+      t.clear_data_location();
+    }
+  }
+  result<void> status;
+  onnx_io::for_each_tensor(*copy.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
+    if (!status || t.data_location() != onnx::TensorProto::EXTERNAL) return;
+    auto view = onnx_io::view_of(t, m);
+    if (!view) {
+      status = unexpected_error{std::move(view).error()};
+      return;
+    }
+    const auto bytes = view->bytes();
+    t.clear_external_data();
+    t.clear_data_location();
+    t.set_raw_data(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  });
+  if (!status) return unexpected_error{status.error()};
+  return copy;
+}
+
 result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
   auto& proto = ctx.model().proto;
   const std::int64_t from = default_opset(proto);
-  bool external = false;
-  onnx_io::for_each_tensor(*proto.mutable_graph(), [&](onnx::TensorProto& t, onnx_io::tensor_site) {
-    external = external || t.data_location() == onnx::TensorProto::EXTERNAL;
-  });
-  if (external) {
-    return fail(errc::unsupported, "model opset " + std::to_string(from) + " is below " + std::to_string(target) +
-                                       " and has external data, which ONNX's version converter cannot carry");
-  }
+  std::map<std::string, onnx::TensorProto> stand_ins;
+  auto copy = MQ_TRY(convertible_copy(ctx.model(), stand_ins));
   try {
-    // Some adapters (Softmax 12->13) need tensor shapes: infer them on a copy first.
-    onnx::ModelProto shaped = proto;
+    // Some adapters (Softmax 12->13) need tensor shapes: infer them on the copy first.
+    onnx::ModelProto shaped = copy;
     try {
       onnx::shape_inference::InferShapes(shaped);
     } catch (const std::exception&) {
-      shaped = proto;  // conversion may still work without shapes
+      shaped = copy;  // conversion may still work without shapes
     }
     onnx::ModelProto converted = onnx::version_conversion::ConvertVersion(shaped, static_cast<int>(target));
+    for (auto& t : *converted.mutable_graph()->mutable_initializer()) {
+      if (auto it = stand_ins.find(t.name()); it != stand_ins.end()) t = it->second;
+    }
     proto.mutable_graph()->Swap(converted.mutable_graph());
     for (auto& imp : *proto.mutable_opset_import()) {
       if (imp.domain().empty() || imp.domain() == "ai.onnx") imp.set_version(target);

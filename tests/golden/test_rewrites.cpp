@@ -11,6 +11,7 @@
 #include "mq/version.h"
 #include "onnx_io/model_impl.h"
 #include "passes/runtime_check.h"
+#include "support/temp_dir.h"
 #include "support/test_models.h"
 
 using mq::test::parse_text_model;
@@ -450,4 +451,39 @@ g (float[1, 64] x) => (float[1, 64] y) {
     CHECK(report.quantized_count == 2);
     CHECK_THAT(report.options, Catch::Contains("min_elements=0"));
   }
+}
+
+TEST_CASE("opset 9 -> 11 for DynamicQuantizeLinear keeps weights read in place from the file", "[golden]") {
+  // Found by the ONNX Runtime parity test: weights of 64 KiB or more are read in place (external
+  // data pointing at the model file), and the opset conversion refused every such model.
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 4, opset_import: ["" : 9]>
+g (float[1, 128] x) => (float[1, 128] y) {
+  y = MatMul(x, w)
+}
+)ONNX");
+  std::vector<float> w(128 * 128);  // 64 KiB: read in place
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(static_cast<int>(i % 9) - 4) * 0.5f;
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w", {128, 128}, w);
+  mq::test::temp_dir dir;
+  mq::test::write_proto(proto, dir / "m.onnx");
+  auto m = mq::model::load(dir / "m.onnx");
+  REQUIRE(m);
+  REQUIRE(m->internals().proto.graph().initializer(0).data_location() == onnx::TensorProto::EXTERNAL);
+  mq::quantize_options o;
+  o.format = mq::quant_format::qoperator;
+  auto report = quantize_ok(*m, o);
+  CHECK(report.quantized_count == 1);
+  CHECK(m->internals().proto.opset_import(0).version() == 11);
+  const auto& g = m->internals().proto.graph();
+  CHECK(op_types(g) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
+  // max|w| = 2: scale = 4/254; w / scale = k * 31.75 for w = k * 0.5 -> round half even.
+  const auto* q = find_initializer(g, "w_quantized");
+  REQUIRE(q != nullptr);
+  const std::vector<std::int8_t> expected_row = {-127, -95, -64, -32, 0, 32, 64, 95, 127};
+  const auto values = int8_values(*q);
+  REQUIRE(values.size() == w.size());
+  for (std::size_t i = 0; i < values.size(); ++i) REQUIRE(values[i] == expected_row[i % 9]);
+  REQUIRE(m->save(dir / "q.onnx"));
+  CHECK(mq::model::load(dir / "q.onnx")->check());
 }
