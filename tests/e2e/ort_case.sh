@@ -13,5 +13,11 @@ mkdir -p "$out_dir"
 out="$out_dir/${key}_${format}.onnx"
 rm -f "$out"
 "$mq_quantize" "$model" "$out" --format "$format" --report "$out_dir/${key}_${format}.json" -q
+# A run that quantized nothing would compare the FP32 model with itself and always pass.
+quantized=$(grep -o '"quantized":[0-9]*' "$out_dir/${key}_${format}.json" | head -n 1 | cut -d: -f2)
+if [[ -z "$quantized" || "$quantized" -eq 0 ]]; then
+  echo "FAIL: mq-quantize --format $format quantized no node of $key; see $out_dir/${key}_${format}.json" >&2
+  exit 1
+fi
 node "$here/ort_compare.mjs" --reference "$model" --candidate "$out" --model-key "$key" \
   --thresholds "$here/thresholds.json" --variant "$format" --runs 8
