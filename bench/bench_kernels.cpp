@@ -1,7 +1,9 @@
 // Throughput of the quantization kernels, reference vs Eigen side by side, in bytes of float32
 // input per second, next to two baselines over the same bytes: memcpy and a plain streaming read.
 // Matrices are row-major [rows, cols] with rows = cols = the benchmark argument: 4096 (64 MiB, far
-// beyond the caches: memory-bound) and 512 (1 MiB, fits L2: compute-bound).
+// beyond the caches: memory-bound) and 512 (1 MiB, fits L2: compute-bound). The quantize kernels
+// run twice: plain (null error_sums) and `measured` (accumulating the round-trip error, as
+// quantize_weight calls them).
 //
 //   bench_kernels --benchmark_min_time=0.05
 #include <benchmark/benchmark.h>
@@ -63,6 +65,14 @@ channel_params params_from(const std::vector<float>& mins, const std::vector<flo
 
 constexpr mq::kernels::clip_range int8_clip{-128, 127};
 
+// The accumulator a quantize benchmark passes: `err` reset to zero (as quantize_weight starts
+// each tensor), or null for the plain kernel.
+mq::kernels::error_sums* errors(mq::kernels::error_sums& err, bool measure) {
+  if (!measure) return nullptr;
+  err = {};
+  return &err;
+}
+
 // ---- baselines ----
 
 void bm_memcpy(benchmark::State& state) {
@@ -118,41 +128,46 @@ void bm_minmax_rows(benchmark::State& state, const kernel_table* k) {
   set_bytes(state, x.size());
 }
 
-void bm_quantize(benchmark::State& state, const kernel_table* k) {
+void bm_quantize(benchmark::State& state, const kernel_table* k, bool measure) {
   const auto& x = matrix(side(state));
   std::vector<std::uint8_t> out(x.size());
+  mq::kernels::error_sums err;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(k->quantize(x, 0.0015f, 0, int8_clip, out.data()));
+    benchmark::DoNotOptimize(
+        k->quantize(x, 0.0015f, 0, int8_clip, out.data(), errors(err, measure)));
     benchmark::ClobberMemory();
   }
   set_bytes(state, x.size());
 }
 
-void bm_quantize_columns(benchmark::State& state, const kernel_table* k) {
+void bm_quantize_columns(benchmark::State& state, const kernel_table* k, bool measure) {
   const std::size_t n = side(state);
   const auto& x = matrix(n);
   std::vector<float> mins(n), maxs(n);
   (void)k->minmax_columns(x.data(), n, n, mins.data(), maxs.data());
   const channel_params p = params_from(mins, maxs);
   std::vector<std::uint8_t> out(x.size());
+  mq::kernels::error_sums err;
   for (auto _ : state) {
     benchmark::DoNotOptimize(k->quantize_columns(x.data(), n, n, p.scales.data(),
-                                                 p.zero_points.data(), int8_clip, out.data()));
+                                                 p.zero_points.data(), int8_clip, out.data(),
+                                                 errors(err, measure)));
     benchmark::ClobberMemory();
   }
   set_bytes(state, x.size());
 }
 
-void bm_quantize_rows(benchmark::State& state, const kernel_table* k) {
+void bm_quantize_rows(benchmark::State& state, const kernel_table* k, bool measure) {
   const std::size_t n = side(state);
   const auto& x = matrix(n);
   std::vector<float> mins(n), maxs(n);
   (void)k->minmax_rows(x.data(), n, n, mins.data(), maxs.data());
   const channel_params p = params_from(mins, maxs);
   std::vector<std::uint8_t> out(x.size());
+  mq::kernels::error_sums err;
   for (auto _ : state) {
     benchmark::DoNotOptimize(k->quantize_rows(x.data(), n, n, p.scales.data(), p.zero_points.data(),
-                                              int8_clip, out.data()));
+                                              int8_clip, out.data(), errors(err, measure)));
     benchmark::ClobberMemory();
   }
   set_bytes(state, x.size());
@@ -168,15 +183,15 @@ void bm_per_channel_pipeline(benchmark::State& state, const kernel_table* k) {
   for (auto _ : state) {
     (void)k->minmax_columns(x.data(), n, n, mins.data(), maxs.data());
     const channel_params p = params_from(mins, maxs);
-    benchmark::DoNotOptimize(k->quantize_columns(x.data(), n, n, p.scales.data(),
-                                                 p.zero_points.data(), int8_clip, out.data()));
+    benchmark::DoNotOptimize(k->quantize_columns(
+        x.data(), n, n, p.scales.data(), p.zero_points.data(), int8_clip, out.data(), nullptr));
     benchmark::ClobberMemory();
   }
   set_bytes(state, x.size());
 }
 
-// quantize_weight end to end (active kernels, MQ_KERNELS): adds layout handling, the 8-bit copy
-// and the SQNR / max-error pass in double.
+// quantize_weight end to end (active kernels, MQ_KERNELS): adds layout handling, the output
+// buffer and the SQNR / max error from the kernels' sums.
 void bm_quantize_weight_per_channel(benchmark::State& state) {
   const std::size_t n = side(state);
   const auto& x = matrix(n);
@@ -209,12 +224,18 @@ BENCHMARK_CAPTURE(bm_minmax_columns, reference, ref)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax_columns, eigen, eig)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax_rows, reference, ref)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax_rows, eigen, eig)->Apply(sizes);
-BENCHMARK_CAPTURE(bm_quantize, reference, ref)->Apply(sizes);
-BENCHMARK_CAPTURE(bm_quantize, eigen, eig)->Apply(sizes);
-BENCHMARK_CAPTURE(bm_quantize_columns, reference, ref)->Apply(sizes);
-BENCHMARK_CAPTURE(bm_quantize_columns, eigen, eig)->Apply(sizes);
-BENCHMARK_CAPTURE(bm_quantize_rows, reference, ref)->Apply(sizes);
-BENCHMARK_CAPTURE(bm_quantize_rows, eigen, eig)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize, reference, ref, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize, reference_measured, ref, true)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize, eigen, eig, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize, eigen_measured, eig, true)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_columns, reference, ref, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_columns, reference_measured, ref, true)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_columns, eigen, eig, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_columns, eigen_measured, eig, true)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_rows, reference, ref, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_rows, reference_measured, ref, true)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_rows, eigen, eig, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_rows, eigen_measured, eig, true)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_per_channel_pipeline, reference, ref)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_per_channel_pipeline, eigen, eig)->Apply(sizes);
 BENCHMARK(bm_quantize_weight_per_channel)->Apply(sizes);

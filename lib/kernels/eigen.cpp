@@ -1,7 +1,7 @@
 // The vectorized kernels, written with Eigen arrays so the same source uses SSE2, AVX2, AVX-512 or
 // NEON, whichever the build's single SIMD setting (MQ_SIMD_FLAGS) enables. The only file that
-// includes Eigen. Contract: bit-identical to reference.cpp (see kernels.h); the property tests
-// check it.
+// includes Eigen. Contract: bit-identical to reference.cpp (see kernels.h), except the last bits
+// of the float64 error sums, which are summed per lane; the property tests check both.
 //
 // Shape of every loop: fixed-size blocks of `block` floats (a few SIMD registers, loaded unaligned
 // from wherever the caller's data starts), then a scalar tail doing what the reference does.
@@ -165,12 +165,88 @@ std::int64_t minmax_columns(const float* x, std::size_t rows, std::size_t cols, 
 float shift_for(std::int32_t zero_point) { return magic - static_cast<float>(zero_point); }
 
 // Scalar twin of quantize_block for tails: the reference formula (std::nearbyint rounds half to
-// even in the default mode).
-std::uint8_t quantize_value(float x, float scale, std::int32_t zero_point, clip_range clip) {
+// even in the default mode). Returns the clipped integer q as a float.
+float quantize_value(float x, float scale, std::int32_t zero_point, clip_range clip) {
   float q = std::nearbyint(x / scale) + static_cast<float>(zero_point);
   if (!(q >= static_cast<float>(clip.lo))) q = static_cast<float>(clip.lo);
   if (q > static_cast<float>(clip.hi)) q = static_cast<float>(clip.hi);
-  return static_cast<std::uint8_t>(static_cast<std::int32_t>(q));
+  return q;
+}
+
+std::uint8_t low_byte(float q) { return static_cast<std::uint8_t>(static_cast<std::int32_t>(q)); }
+
+using lanes_d = Eigen::Array<double, block, 1>;
+
+// float32 -> float64, 16 lanes. Eigen 3.4 widens by loading a float packet at every other offset
+// of the source, which on SSE2 spills a register block to the stack for each half; converting the
+// high halves in registers made the SSE2 measured kernels about 10% faster.
+EIGEN_ALWAYS_INLINE lanes_d widen(const block_f& v) {
+#if defined(EIGEN_VECTORIZE_SSE2) && !defined(EIGEN_VECTORIZE_AVX)
+  lanes_d out;
+  for (int k = 0; k < block; k += 4) {
+    const __m128 f = _mm_loadu_ps(v.data() + k);
+    _mm_storeu_pd(out.data() + k, _mm_cvtps_pd(f));
+    _mm_storeu_pd(out.data() + k + 2, _mm_cvtps_pd(_mm_movehl_ps(f, f)));
+  }
+  return out;
+#else
+  return v.cast<double>();
+#endif
+}
+
+// The error sums of one kernel call (kernels.h), one float64 partial sum per lane of a block:
+// always 16 lanes whatever the vector width, so the summation order depends only on the data, and
+// independent lanes keep the float64 additions off one serial dependency chain. The loops work on
+// a local copy (`acc`) that is only ever touched whole-block, inside force-inlined code: a
+// lane_sums reached through a reference or indexed by lane stays in memory, and GCC then stored
+// the accumulators on every block, which made the measured kernels about 1.5x slower.
+struct lane_sums {
+  lanes_d signal = lanes_d::Zero();
+  lanes_d noise = lanes_d::Zero();
+  lanes_d worst = lanes_d::Zero();
+
+  // One block: inputs x and their dequantized values dq (float32, as DequantizeLinear computes).
+  EIGEN_ALWAYS_INLINE void add(const block_f& x, const block_f& dq) {
+    const lanes_d xd = widen(x);
+    const lanes_d e = xd - widen(dq);
+    signal += xd.square();
+    noise += e.square();
+    worst = worst.max(e.abs());
+  }
+
+  // Lanes in a fixed order (not Eigen's sum(), whose reduction tree follows the packet size).
+  void add_to(error_sums& err) const {
+    double s = 0;
+    double n = 0;
+    for (Eigen::Index k = 0; k < block; ++k) {
+      s += signal[k];
+      n += noise[k];
+      err.worst = std::max(err.worst, worst[k]);
+    }
+    err.signal += s;
+    err.noise += n;
+  }
+};
+
+// A partial block of tail elements, zero elsewhere: zero lanes add nothing to any sum, so a tail
+// goes through lane_sums::add like a full block (tail element k in lane k) and the accumulators
+// are only ever touched whole-block (see lane_sums).
+struct tail_block {
+  block_f x = block_f::Zero();
+  block_f dq = block_f::Zero();
+
+  void set(std::size_t lane, float value, float dequantized) {
+    x[static_cast<Eigen::Index>(lane)] = value;
+    dq[static_cast<Eigen::Index>(lane)] = dequantized;
+  }
+};
+
+// Dequantized values of a block of clipped integers q: (q - zp) * scale in float32; q - zp is
+// exact (small integers), so this is float(q - zero_point) * scale as in DequantizeLinear.
+template <class ZeroPoint, class Scale>
+EIGEN_ALWAYS_INLINE block_f dequantize_block(const block_f& q, const ZeroPoint& zp,
+                                             const Scale& scale) {
+  return (q - zp) * scale;
 }
 
 // Writes the low byte of each (integral, in [-128, 255]) value. Eigen 3.4 has no narrowing
@@ -207,58 +283,102 @@ EIGEN_STRONG_INLINE void store_bytes(const block_f& q, std::uint8_t* out) {
 //    rint(x / s) + zp does; < -2^22 (or -inf) likewise saturates to lo;
 //  - NaN stays NaN, and `lo.max(NaN)` is lo: Eigen's max returns its first operand when the other
 //    is NaN (packet and scalar code alike), which is what the reference does.
+// Stores the bytes and returns the clipped integers (as floats) for the error measurement.
 template <class Scale, class Shift>
-EIGEN_STRONG_INLINE void quantize_block(const const_block_map& v, const Scale& scale,
-                                        const Shift& shift, const block_f& lo, float hi,
-                                        std::uint8_t* out) {
-  store_bytes(lo.max((v / scale + magic) - shift).min(hi), out);
+EIGEN_ALWAYS_INLINE block_f quantize_block(const const_block_map& v, const Scale& scale,
+                                           const Shift& shift, const block_f& lo, float hi,
+                                           std::uint8_t* out) {
+  const block_f q = lo.max((v / scale + magic) - shift).min(hi);
+  store_bytes(q, out);
+  return q;
 }
 
-// Quantizes x[0 .. n) with one scale; returns true when a non-finite value was seen.
-bool quantize_span(const float* p, std::size_t n, float scale, std::int32_t zero_point,
-                   clip_range clip, std::uint8_t* out) {
+// Quantizes x[0 .. n) with one scale, adding the error to `sums` when Measure; returns true when
+// a non-finite value was seen. Tail element i goes to lane i % block, like a block element.
+template <bool Measure>
+EIGEN_ALWAYS_INLINE bool quantize_span(const float* p, std::size_t n, float scale,
+                                       std::int32_t zero_point, clip_range clip, std::uint8_t* out,
+                                       lane_sums& sums) {
   const float shift = shift_for(zero_point);
+  const auto zp = static_cast<float>(zero_point);
   const block_f lo = block_f::Constant(static_cast<float>(clip.lo));
   const auto hi = static_cast<float>(clip.hi);
   block_f poison = block_f::Zero();
+  lane_sums acc = sums;  // a copy only ever used whole-block stays in registers
   std::size_t i = 0;
   for (; i + block_size <= n; i += block_size) {
     const const_block_map v(p + i);
     poison += v - v;
-    quantize_block(v, scale, shift, lo, hi, out + i);
+    const block_f q = quantize_block(v, scale, shift, lo, hi, out + i);
+    if constexpr (Measure) acc.add(v, dequantize_block(q, zp, scale));
   }
   bool bad = poisoned(poison);
-  for (; i < n; ++i) {
-    out[i] = quantize_value(p[i], scale, zero_point, clip);
-    bad = bad || !is_finite(p[i]);
+  if (i < n) {
+    tail_block tail;
+    for (std::size_t k = 0; i < n; ++i, ++k) {
+      const float q = quantize_value(p[i], scale, zero_point, clip);
+      out[i] = low_byte(q);
+      if constexpr (Measure) tail.set(k, p[i], (q - zp) * scale);
+      bad = bad || !is_finite(p[i]);
+    }
+    if constexpr (Measure) acc.add(tail.x, tail.dq);
   }
+  if constexpr (Measure) sums = acc;
   return bad;
 }
 
-std::int64_t quantize(std::span<const float> x, float scale, std::int32_t zero_point,
-                      clip_range clip, std::uint8_t* out) {
-  const bool bad = quantize_span(x.data(), x.size(), scale, zero_point, clip, out);
+template <bool Measure>
+std::int64_t quantize_with(std::span<const float> x, float scale, std::int32_t zero_point,
+                           clip_range clip, std::uint8_t* out, error_sums* err) {
+  lane_sums sums;
+  const bool bad = quantize_span<Measure>(x.data(), x.size(), scale, zero_point, clip, out, sums);
+  if constexpr (Measure) sums.add_to(*err);
   return bad ? first_nonfinite(x.data(), x.size()) : no_index;
 }
 
-std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, const float* scales,
-                           const std::int32_t* zero_points, clip_range clip, std::uint8_t* out) {
+std::int64_t quantize(std::span<const float> x, float scale, std::int32_t zero_point,
+                      clip_range clip, std::uint8_t* out, error_sums* err) {
+  return err != nullptr ? quantize_with<true>(x, scale, zero_point, clip, out, err)
+                        : quantize_with<false>(x, scale, zero_point, clip, out, err);
+}
+
+template <bool Measure>
+std::int64_t quantize_rows_with(const float* x, std::size_t rows, std::size_t cols,
+                                const float* scales, const std::int32_t* zero_points,
+                                clip_range clip, std::uint8_t* out, error_sums* err) {
+  lane_sums sums;  // one set for all rows: short rows would otherwise pay a reduction each
   bool bad = false;
   for (std::size_t r = 0; r < rows; ++r) {
     const float* row = x + r * cols;
-    bad = quantize_span(row, cols, scales[r], zero_points[r], clip, out + r * cols) || bad;
+    bad =
+        quantize_span<Measure>(row, cols, scales[r], zero_points[r], clip, out + r * cols, sums) ||
+        bad;
   }
+  if constexpr (Measure) sums.add_to(*err);
   return bad ? first_nonfinite(x, rows * cols) : no_index;
 }
 
+std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, const float* scales,
+                           const std::int32_t* zero_points, clip_range clip, std::uint8_t* out,
+                           error_sums* err) {
+  return err != nullptr
+             ? quantize_rows_with<true>(x, rows, cols, scales, zero_points, clip, out, err)
+             : quantize_rows_with<false>(x, rows, cols, scales, zero_points, clip, out, err);
+}
+
 // Columns [c0, c0 + width) of every row; scales, zero_points and shifts start at column c0.
-bool quantize_column_tile(const float* x, std::size_t rows, std::size_t cols, std::size_t c0,
-                          std::size_t width, const float* scales, const std::int32_t* zero_points,
-                          const float* shifts, clip_range clip, std::uint8_t* out) {
+// Column c of the tile accumulates into lane c % block.
+template <bool Measure>
+EIGEN_ALWAYS_INLINE bool quantize_column_tile(const float* x, std::size_t rows, std::size_t cols,
+                                              std::size_t c0, std::size_t width,
+                                              const float* scales, const std::int32_t* zero_points,
+                                              const float* shifts, clip_range clip,
+                                              std::uint8_t* out, lane_sums& sums) {
   const block_f lo = block_f::Constant(static_cast<float>(clip.lo));
   const auto hi = static_cast<float>(clip.hi);
   constexpr std::size_t sweep = 4;
   block_f poison = block_f::Zero();
+  lane_sums acc = sums;  // see quantize_span
   bool bad = false;
   for (std::size_t r = 0; r < rows; r += sweep) {
     const std::size_t n = std::min(sweep, rows - r);
@@ -268,36 +388,57 @@ bool quantize_column_tile(const float* x, std::size_t rows, std::size_t cols, st
     for (; c + block_size <= width; c += block_size) {
       const block_f scale = const_block_map(scales + c);
       const block_f shift = const_block_map(shifts + c);
+      const block_f zp = magic - shift;  // exact: both are integers in [2^23, 2^24]
       for (std::size_t k = 0; k < n; ++k) {
         const const_block_map v(row0 + k * cols + c);
         poison += v - v;
-        quantize_block(v, scale, shift, lo, hi, dst0 + k * cols + c);
+        const block_f q = quantize_block(v, scale, shift, lo, hi, dst0 + k * cols + c);
+        if constexpr (Measure) acc.add(v, dequantize_block(q, zp, scale));
       }
     }
-    for (; c < width; ++c) {
-      for (std::size_t k = 0; k < n; ++k) {
-        const float v = row0[k * cols + c];
-        dst0[k * cols + c] = quantize_value(v, scales[c], zero_points[c], clip);
+    if (c == width) continue;
+    for (std::size_t k = 0; k < n; ++k) {
+      tail_block tail;
+      for (std::size_t t = c; t < width; ++t) {
+        const float v = row0[k * cols + t];
+        const float q = quantize_value(v, scales[t], zero_points[t], clip);
+        dst0[k * cols + t] = low_byte(q);
+        if constexpr (Measure) {
+          tail.set(t - c, v, (q - static_cast<float>(zero_points[t])) * scales[t]);
+        }
         bad = bad || !is_finite(v);
       }
+      if constexpr (Measure) acc.add(tail.x, tail.dq);
     }
   }
+  if constexpr (Measure) sums = acc;
   return bad || poisoned(poison);
+}
+
+template <bool Measure>
+std::int64_t quantize_columns_with(const float* x, std::size_t rows, std::size_t cols,
+                                   const float* scales, const std::int32_t* zero_points,
+                                   clip_range clip, std::uint8_t* out, error_sums* err) {
+  std::vector<float> shifts(cols);
+  for (std::size_t c = 0; c < cols; ++c) shifts[c] = shift_for(zero_points[c]);
+  lane_sums sums;
+  bool bad = false;
+  for (std::size_t c0 = 0; c0 < cols; c0 += column_tile) {
+    const std::size_t width = std::min(column_tile, cols - c0);
+    bad = quantize_column_tile<Measure>(x, rows, cols, c0, width, scales + c0, zero_points + c0,
+                                        shifts.data() + c0, clip, out, sums) ||
+          bad;
+  }
+  if constexpr (Measure) sums.add_to(*err);
+  return bad ? first_nonfinite(x, rows * cols) : no_index;
 }
 
 std::int64_t quantize_columns(const float* x, std::size_t rows, std::size_t cols,
                               const float* scales, const std::int32_t* zero_points, clip_range clip,
-                              std::uint8_t* out) {
-  std::vector<float> shifts(cols);
-  for (std::size_t c = 0; c < cols; ++c) shifts[c] = shift_for(zero_points[c]);
-  bool bad = false;
-  for (std::size_t c0 = 0; c0 < cols; c0 += column_tile) {
-    const std::size_t width = std::min(column_tile, cols - c0);
-    bad = quantize_column_tile(x, rows, cols, c0, width, scales + c0, zero_points + c0,
-                               shifts.data() + c0, clip, out) ||
-          bad;
-  }
-  return bad ? first_nonfinite(x, rows * cols) : no_index;
+                              std::uint8_t* out, error_sums* err) {
+  return err != nullptr
+             ? quantize_columns_with<true>(x, rows, cols, scales, zero_points, clip, out, err)
+             : quantize_columns_with<false>(x, rows, cols, scales, zero_points, clip, out, err);
 }
 
 constexpr kernel_table eigen_table{

@@ -3,8 +3,9 @@
 // Two implementations share one contract: `reference_kernels()` (reference.cpp, plain scalar code,
 // the executable spec) and `eigen_kernels()` (eigen.cpp, vectorized with Eigen). Every kernel of
 // the Eigen table returns bit-identical results to its reference twin on every input, including the
-// non-finite ones; tests/unit/test_kernels_property.cpp checks that. `active_kernels()` picks one
-// table once per process (environment variable MQ_KERNELS).
+// non-finite ones (the one exception: the last bits of the float64 error sums, see error_sums);
+// tests/unit/test_kernels_property.cpp checks that. `active_kernels()` picks one table once per
+// process (environment variable MQ_KERNELS).
 //
 // Private header: library code and tests only.
 #pragma once
@@ -33,6 +34,27 @@ struct minmax_result {
   std::int64_t first_nonfinite;  ///< index of the first NaN or +-inf, or `no_index`
 };
 
+/// Round-trip error of quantization, accumulated by the quantize kernels in the same pass over the
+/// data (a second pass would cost as much as the quantization). For each element x with stored
+/// integer q (clipped, before taking its low byte) and dq = float32(float(q - zero_point) * scale)
+/// (ONNX DequantizeLinear), e = double(x) - double(dq): signal += x^2, noise += e^2,
+/// worst = max(worst, |e|). Kernels add to the sums, never reset them.
+///
+/// Only meaningful when every input is finite. `worst` is exact and identical in both tables.
+/// `signal` and `noise` are float64 sums whose last bits depend on the summation order: the
+/// reference adds sequentially in row-major order; the Eigen kernels keep per-lane partial sums in
+/// a fixed 16-lane array (16 whatever the vector width, so the order depends on the data and the
+/// call sequence only) and add the lanes to *err at the end of each call. So the tables agree
+/// within the rounding bound of a float64 sum of n nonnegative terms (|a - b| <= 2 n 2^-53
+/// max(a, b)), not bit for bit. Whether the compiler contracts `s + e * e` into an FMA (GCC does
+/// for C++ when the target has FMA, e.g. -march=native) also moves the last bits of `noise`
+/// between builds; `signal` is immune (a float squared is exact in double).
+struct error_sums {
+  double signal = 0;  ///< sum of x^2
+  double noise = 0;   ///< sum of e^2
+  double worst = 0;   ///< max |e|
+};
+
 // Contract shared by every kernel below.
 // - Matrices are row-major, `rows` x `cols`, densely packed (row r starts at x + r * cols).
 // - Pointers need no particular alignment.
@@ -45,7 +67,8 @@ struct minmax_result {
 //   low 8 bits of q (two's complement for negative q). A NaN quotient is written as `lo`; +-inf
 //   saturates. `scale` must be positive and `zero_point` within [clip.lo, clip.hi]. Nothing else is
 //   assumed about the floating-point environment than the default round-to-nearest-even mode, which
-//   the library never changes.
+//   the library never changes. `err` may be null (nothing is measured, at no cost); otherwise the
+//   kernel adds every element's error to *err (see error_sums).
 // - Every kernel returns the index of the first non-finite input value in row-major order
 //   (`no_index` when all are finite) and still processes every element.
 
@@ -67,17 +90,17 @@ struct kernel_table {
 
   /// Quantizes `x` with one scale and zero point into out[0 .. x.size()).
   std::int64_t (*quantize)(std::span<const float> x, float scale, std::int32_t zero_point,
-                           clip_range clip, std::uint8_t* out);
+                           clip_range clip, std::uint8_t* out, error_sums* err);
 
   /// Quantizes row r of the matrix with scales[r] and zero_points[r].
   std::int64_t (*quantize_rows)(const float* x, std::size_t rows, std::size_t cols,
                                 const float* scales, const std::int32_t* zero_points,
-                                clip_range clip, std::uint8_t* out);
+                                clip_range clip, std::uint8_t* out, error_sums* err);
 
   /// Quantizes column c of the matrix with scales[c] and zero_points[c].
   std::int64_t (*quantize_columns)(const float* x, std::size_t rows, std::size_t cols,
                                    const float* scales, const std::int32_t* zero_points,
-                                   clip_range clip, std::uint8_t* out);
+                                   clip_range clip, std::uint8_t* out, error_sums* err);
 };
 
 /// The scalar reference implementation (the spec).

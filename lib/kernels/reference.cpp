@@ -1,6 +1,7 @@
 // The reference kernels: plain scalar code, one element at a time. This file is the executable
 // spec of kernels.h; the vectorized kernels are tested bit-for-bit against it, so clarity wins
 // over speed here.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -30,14 +31,35 @@ float round_half_even(float value) {
   return static_cast<float>(up ? down + 1.0 : down);
 }
 
-// One element of QuantizeLinear. Division, rounding and the zero-point addition are float32
-// operations, as in numpy's `(x.astype(float32) / scale).round() + zero_point`.
-std::uint8_t quantize_value(float x, float scale, float zero_point, float lo, float hi) {
+// One element of QuantizeLinear: the clipped integer q, as a float. Division, rounding and the
+// zero-point addition are float32 operations, as in numpy's
+// `(x.astype(float32) / scale).round() + zero_point`.
+float quantize_value(float x, float scale, float zero_point, float lo, float hi) {
   float q = round_half_even(x / scale) + zero_point;
   if (!(q >= lo)) q = lo;  // also catches NaN, which must not reach the integer conversion
   if (q > hi) q = hi;
-  // q is an integer in [-128, 255]; the byte is its low 8 bits (two's complement when negative).
-  return static_cast<std::uint8_t>(static_cast<std::int32_t>(q));
+  return q;
+}
+
+// q is an integer in [-128, 255]; the byte is its low 8 bits (two's complement when negative).
+std::uint8_t low_byte(float q) { return static_cast<std::uint8_t>(static_cast<std::int32_t>(q)); }
+
+// Adds one element's round trip to the error sums (kernels.h), in element order.
+void add_error(error_sums& err, float x, float q, float scale, std::int32_t zero_point) {
+  const float dq = static_cast<float>(static_cast<std::int32_t>(q) - zero_point) * scale;
+  const double e = static_cast<double>(x) - static_cast<double>(dq);
+  err.signal += static_cast<double>(x) * static_cast<double>(x);
+  err.noise += e * e;
+  err.worst = std::max(err.worst, std::fabs(e));
+}
+
+// One element: stores the byte and measures the error when asked.
+void quantize_one(float x, float scale, std::int32_t zero_point, clip_range clip, std::uint8_t* out,
+                  error_sums* err) {
+  const float q = quantize_value(x, scale, static_cast<float>(zero_point),
+                                 static_cast<float>(clip.lo), static_cast<float>(clip.hi));
+  *out = low_byte(q);
+  if (err != nullptr) add_error(*err, x, q, scale, zero_point);
 }
 
 minmax_result minmax(std::span<const float> x) {
@@ -88,32 +110,29 @@ std::int64_t minmax_columns(const float* x, std::size_t rows, std::size_t cols, 
 }
 
 std::int64_t quantize(std::span<const float> x, float scale, std::int32_t zero_point,
-                      clip_range clip, std::uint8_t* out) {
-  const auto zp = static_cast<float>(zero_point);
-  const auto lo = static_cast<float>(clip.lo);
-  const auto hi = static_cast<float>(clip.hi);
-  for (std::size_t i = 0; i < x.size(); ++i) out[i] = quantize_value(x[i], scale, zp, lo, hi);
+                      clip_range clip, std::uint8_t* out, error_sums* err) {
+  for (std::size_t i = 0; i < x.size(); ++i)
+    quantize_one(x[i], scale, zero_point, clip, out + i, err);
   return first_nonfinite(x.data(), x.size());
 }
 
 std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, const float* scales,
-                           const std::int32_t* zero_points, clip_range clip, std::uint8_t* out) {
+                           const std::int32_t* zero_points, clip_range clip, std::uint8_t* out,
+                           error_sums* err) {
   for (std::size_t r = 0; r < rows; ++r) {
     const std::span<const float> row(x + r * cols, cols);
-    (void)quantize(row, scales[r], zero_points[r], clip, out + r * cols);
+    (void)quantize(row, scales[r], zero_points[r], clip, out + r * cols, err);
   }
   return first_nonfinite(x, rows * cols);
 }
 
 std::int64_t quantize_columns(const float* x, std::size_t rows, std::size_t cols,
                               const float* scales, const std::int32_t* zero_points, clip_range clip,
-                              std::uint8_t* out) {
-  const auto lo = static_cast<float>(clip.lo);
-  const auto hi = static_cast<float>(clip.hi);
+                              std::uint8_t* out, error_sums* err) {
   for (std::size_t r = 0; r < rows; ++r) {
     for (std::size_t c = 0; c < cols; ++c) {
       const std::size_t i = r * cols + c;
-      out[i] = quantize_value(x[i], scales[c], static_cast<float>(zero_points[c]), lo, hi);
+      quantize_one(x[i], scales[c], zero_points[c], clip, out + i, err);
     }
   }
   return first_nonfinite(x, rows * cols);

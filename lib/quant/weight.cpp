@@ -159,23 +159,25 @@ mq::result<void> group_params(const ranges& r, const layout& l, const weight_opt
   return {};
 }
 
-// Quantizes every element to one byte each; values are known to be finite by now, so the
-// kernels' non-finite reports are not needed.
+// Quantizes every element to one byte each and adds the round-trip error to `err` in the same
+// pass (a separate pass over the weights cost a quarter of a whole run). Values are known to be
+// finite by now, so the kernels' non-finite reports are not needed.
 void quantize_groups(const kernel_table& k, std::span<const float> values, const layout& l,
-                     const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out) {
+                     const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out,
+                     kernels::error_sums& err) {
   const float* x = values.data();
   const float* s = q.scales.data();
   const std::int32_t* z = q.zero_points.data();
   const std::size_t c = l.channels;
   switch (l.kind) {
-    case grouping::per_tensor: (void)k.quantize(values, s[0], z[0], clip, out); return;
+    case grouping::per_tensor: (void)k.quantize(values, s[0], z[0], clip, out, &err); return;
     case grouping::per_channel:
       if (l.inner == 1) {
-        (void)k.quantize_columns(x, l.outer, c, s, z, clip, out);
+        (void)k.quantize_columns(x, l.outer, c, s, z, clip, out, &err);
       } else if (l.inner >= long_inner_run) {
         for (std::size_t o = 0; o < l.outer; ++o) {
           const std::size_t base = o * c * l.inner;
-          (void)k.quantize_rows(x + base, c, l.inner, s, z, clip, out + base);
+          (void)k.quantize_rows(x + base, c, l.inner, s, z, clip, out + base, &err);
         }
       } else {
         // Short runs: one column per (channel, tap) with that channel's parameters.
@@ -185,7 +187,8 @@ void quantize_groups(const kernel_table& k, std::span<const float> values, const
           scales[i] = s[i / l.inner];
           zps[i] = z[i / l.inner];
         }
-        (void)k.quantize_columns(x, l.outer, c * l.inner, scales.data(), zps.data(), clip, out);
+        (void)k.quantize_columns(x, l.outer, c * l.inner, scales.data(), zps.data(), clip, out,
+                                 &err);
       }
       return;
     case grouping::blocked:
@@ -195,11 +198,11 @@ void quantize_groups(const kernel_table& k, std::span<const float> values, const
         if (l.inner == 1) {
           const std::size_t full = c / l.block;
           const std::size_t tail = c % l.block;
-          (void)k.quantize_rows(x + base, full, l.block, s + g0, z + g0, clip, out + base);
+          (void)k.quantize_rows(x + base, full, l.block, s + g0, z + g0, clip, out + base, &err);
           const std::size_t start = base + full * l.block;
           if (tail != 0) {
             (void)k.quantize(values.subspan(start, tail), s[g0 + full], z[g0 + full], clip,
-                             out + start);
+                             out + start, &err);
           }
           continue;
         }
@@ -207,7 +210,7 @@ void quantize_groups(const kernel_table& k, std::span<const float> values, const
           const std::size_t rows = std::min(l.block, c - b * l.block);
           const std::size_t start = base + b * l.block * l.inner;
           const std::size_t g = g0 + b * l.inner;
-          (void)k.quantize_columns(x + start, rows, l.inner, s + g, z + g, clip, out + start);
+          (void)k.quantize_columns(x + start, rows, l.inner, s + g, z + g, clip, out + start, &err);
         }
       }
       return;
@@ -246,56 +249,11 @@ std::uint8_t stored_at(const std::vector<std::uint8_t>& data, std::size_t i, boo
   return static_cast<std::uint8_t>(i % 2 == 0 ? data[i / 2] & 0xF : data[i / 2] >> 4);
 }
 
-// Sums of the round-trip error. Four partial sums (element k of a run goes to sum k % 4) break
-// the dependency chains of the double additions, which would otherwise bound this pass at one
-// element per addition latency. The order is fixed by the layout: the result depends on the data
-// only, never on the kernels.
-struct error_sums {
-  double signal[4] = {0, 0, 0, 0};
-  double noise[4] = {0, 0, 0, 0};
-  double worst = 0;
-};
-
-template <qtype Type>
-void measure_run(const float* w, const std::uint8_t* stored, std::size_t n, const float* scales,
-                 const std::int32_t* zero_points, std::size_t step, error_sums& s) {
-  for (std::size_t k = 0; k < n; ++k) {
-    const std::size_t g = k * step;
-    const float dq = dequantize_value(to_integer(stored[k], Type), scales[g], zero_points[g]);
-    const double v = w[k];
-    const double e = v - static_cast<double>(dq);
-    s.signal[k % 4] += v * v;
-    s.noise[k % 4] += e * e;
-    s.worst = std::max(s.worst, std::fabs(e));
-  }
-}
-
-template <qtype Type>
-error_sums measure(std::span<const float> values, const std::vector<std::uint8_t>& bytes,
-                   const layout& l, const quantized_weight& q) {
-  error_sums s;
-  detail::for_each_run(l, [&](std::size_t start, std::size_t n, std::size_t g0, std::size_t step) {
-    measure_run<Type>(values.data() + start, bytes.data() + start, n, q.scales.data() + g0,
-                      q.zero_points.data() + g0, step, s);
-  });
-  return s;
-}
-
-// SQNR and max error of the round trip, in double; `bytes` holds one (unpacked) value per byte.
-void measure_error(std::span<const float> values, const std::vector<std::uint8_t>& bytes,
-                   const layout& l, qtype type, quantized_weight& q) {
-  error_sums s;
-  switch (type) {
-    case qtype::int8: s = measure<qtype::int8>(values, bytes, l, q); break;
-    case qtype::uint8: s = measure<qtype::uint8>(values, bytes, l, q); break;
-    case qtype::int4: s = measure<qtype::int4>(values, bytes, l, q); break;
-    case qtype::uint4: s = measure<qtype::uint4>(values, bytes, l, q); break;
-  }
-  const double signal = (s.signal[0] + s.signal[1]) + (s.signal[2] + s.signal[3]);
-  const double noise = (s.noise[0] + s.noise[1]) + (s.noise[2] + s.noise[3]);
-  q.sqnr_db =
-      noise == 0 ? std::numeric_limits<double>::infinity() : 10.0 * std::log10(signal / noise);
-  q.max_abs_error = static_cast<float>(s.worst);
+// SQNR and max error of the round trip from the kernels' sums.
+void set_error(const kernels::error_sums& err, quantized_weight& q) {
+  q.sqnr_db = err.noise == 0 ? std::numeric_limits<double>::infinity()
+                             : 10.0 * std::log10(err.signal / err.noise);
+  q.max_abs_error = static_cast<float>(err.worst);
 }
 
 }  // namespace
@@ -315,10 +273,13 @@ mq::result<quantized_weight> detail::quantize_weight_with(const kernel_table& k,
   q.scale_dims = detail::scale_dims(l, dims);
   if (auto ok = group_params(*r, l, options, q, name); !ok) return mq::unexpected_error{ok.error()};
 
+  // 4-bit types quantize with their own clip range into one byte per value, packed afterwards;
+  // the kernels measure the error on the clipped integers, so packing does not affect it.
   const qrange full = type_range(options.type);
   std::vector<std::uint8_t> bytes(values.size());
-  quantize_groups(k, values, l, q, {full.qmin, full.qmax}, bytes.data());
-  measure_error(values, bytes, l, options.type, q);
+  kernels::error_sums err;
+  quantize_groups(k, values, l, q, {full.qmin, full.qmax}, bytes.data(), err);
+  set_error(err, q);
   q.data = is_4bit(options.type) ? pack_4bit(bytes) : std::move(bytes);
   return q;
 }
