@@ -122,7 +122,7 @@ quant::weight_options weight_options_for(const quantize_options& options, bool p
 }
 
 quantized_names store_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
-                                const quant::quantized_weight& q, std::vector<std::int64_t> dims,
+                                quant::quantized_weight&& q, std::vector<std::int64_t> dims,
                                 const quantize_options& options, std::vector<std::int64_t> scale_shape,
                                 bool scalar_zero_point) {
   const auto qtype = options.weights == weight_type::int8 ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
@@ -136,7 +136,8 @@ quantized_names store_quantized(graph_context& ctx, onnx::GraphProto& owner, con
   data->set_name(names.data);
   data->set_data_type(qtype);
   for (auto d : dims) data->add_dims(d);
-  data->set_raw_data(std::string(reinterpret_cast<const char*>(q.data.data()), q.data.size()));
+  const std::size_t data_bytes = q.data.size();
+  data->set_raw_data(std::move(q.data));
 
   auto* scale = owner.add_initializer();
   scale->set_name(names.scale);
@@ -154,7 +155,7 @@ quantized_names store_quantized(graph_context& ctx, onnx::GraphProto& owner, con
   for (auto z : q.zero_points) zp_bytes.push_back(static_cast<char>(static_cast<std::uint8_t>(z)));
   zp->set_raw_data(zp_bytes);
   names.sqnr_db = q.sqnr_db;
-  names.bytes = q.data.size() + q.scales.size() * sizeof(float) + zp_bytes.size();
+  names.bytes = data_bytes + q.scales.size() * sizeof(float) + zp_bytes.size();
   return names;
 }
 

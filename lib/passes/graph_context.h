@@ -104,9 +104,10 @@ std::string display_name(const onnx::NodeProto& node, int index);
 /// Quantization parameters for weights under `options`, per tensor or along `axis`.
 quant::weight_options weight_options_for(const quantize_options& options, bool per_channel, int axis);
 
-/// Stores a quantized weight as three initializers in `owner` and returns their names.
+/// Stores a quantized weight as three initializers in `owner` and returns their names. The
+/// quantized bytes move into the model (no copy of the biggest buffer of a run).
 quantized_names store_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
-                                const quant::quantized_weight& q, std::vector<std::int64_t> dims,
+                                quant::quantized_weight&& q, std::vector<std::int64_t> dims,
                                 const quantize_options& options, std::vector<std::int64_t> scale_shape,
                                 bool scalar_zero_point = false);
 

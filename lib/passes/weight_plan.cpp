@@ -2,6 +2,7 @@
 
 #include <span>
 
+#include "util/memory.h"
 #include "util/try.h"
 
 namespace mq::passes {
@@ -41,6 +42,7 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
   if (auto direct = view.as_span<float>()) {
     plan.values = *direct;  // no copy: quantization reads the model's bytes in place
   } else {
+    util::reserve_large(ctx.float_scratch, static_cast<std::size_t>(count));
     MQ_TRY_VOID(view.to_float(ctx.float_scratch));
     plan.values = ctx.float_scratch;
   }
@@ -89,7 +91,7 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
     }
     auto q = MQ_TRY(quantize_values(ctx, plan, values, dims, layout.per_channel, layout.axis));
     if (layout.single_zero_point) q.zero_points.resize(1);  // symmetric: all equal
-    auto names = store_quantized(ctx, *plan.source.owner, plan.source.name, q, dims, ctx.options(), layout.scale_shape,
+    auto names = store_quantized(ctx, *plan.source.owner, plan.source.name, std::move(q), dims, ctx.options(), layout.scale_shape,
                                  layout.single_zero_point);
     cached = ctx.quantized_weights.emplace(key, std::move(names)).first;
     // Done with the float bytes: a model bigger than memory is read one weight at a time.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -83,9 +84,9 @@ struct quantized_weight {
   std::vector<std::int64_t> scale_dims;   ///< {} per tensor, {C} per channel, dims with
                                           ///< dims[axis] = ceil(dims[axis] / block_size) blocked
   std::vector<std::int32_t> zero_points;  ///< same count and order as scales
-  std::vector<std::uint8_t> data;         ///< int8/uint8: one byte per value (int8 as two's
-                                          ///< complement); int4/uint4: two per byte, element 2k in
-                                          ///< the low nibble of byte k (ONNX packing)
+  std::string data;  ///< int8/uint8: one byte per value (int8 as two's complement); int4/uint4:
+                     ///< two per byte, element 2k in the low nibble of byte k (ONNX packing).
+                     ///< A string so it can move into a TensorProto's raw_data without a copy.
   double sqnr_db = 0;                     ///< 10*log10(sum w^2 / sum (w - dq(q(w)))^2); +inf when
                                           ///< the error is 0
   float max_abs_error = 0;                ///< max |w - dq(q(w))|

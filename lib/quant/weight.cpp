@@ -14,6 +14,7 @@
 #include "kernels/kernels.h"
 #include "quant/layout.h"
 #include "quant/quant.h"
+#include "util/memory.h"
 
 namespace mq::quant {
 namespace {
@@ -235,18 +236,20 @@ float dequantize_value(std::int32_t integer, float scale, std::int32_t zero_poin
 }
 
 // ONNX int4/uint4 packing: element 2k in the low nibble of byte k, element 2k+1 in the high one.
-std::vector<std::uint8_t> pack_4bit(const std::vector<std::uint8_t>& bytes) {
-  std::vector<std::uint8_t> packed((bytes.size() + 1) / 2, 0);
+std::string pack_4bit(const std::string& bytes) {
+  std::string packed((bytes.size() + 1) / 2, '\0');
   for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const auto nibble = static_cast<std::uint8_t>(bytes[i] & 0xF);
-    packed[i / 2] = static_cast<std::uint8_t>(packed[i / 2] | (i % 2 == 0 ? nibble : nibble << 4));
+    const auto nibble = static_cast<std::uint8_t>(static_cast<std::uint8_t>(bytes[i]) & 0xF);
+    const auto old = static_cast<std::uint8_t>(packed[i / 2]);
+    packed[i / 2] = static_cast<char>(old | (i % 2 == 0 ? nibble : nibble << 4));
   }
   return packed;
 }
 
-std::uint8_t stored_at(const std::vector<std::uint8_t>& data, std::size_t i, bool packed) {
-  if (!packed) return data[i];
-  return static_cast<std::uint8_t>(i % 2 == 0 ? data[i / 2] & 0xF : data[i / 2] >> 4);
+std::uint8_t stored_at(const std::string& data, std::size_t i, bool packed) {
+  if (!packed) return static_cast<std::uint8_t>(data[i]);
+  const auto byte = static_cast<std::uint8_t>(data[i / 2]);
+  return static_cast<std::uint8_t>(i % 2 == 0 ? byte & 0xF : byte >> 4);
 }
 
 // SQNR and max error of the round trip from the kernels' sums.
@@ -276,9 +279,10 @@ mq::result<quantized_weight> detail::quantize_weight_with(const kernel_table& k,
   // 4-bit types quantize with their own clip range into one byte per value, packed afterwards;
   // the kernels measure the error on the clipped integers, so packing does not affect it.
   const qrange full = type_range(options.type);
-  std::vector<std::uint8_t> bytes(values.size());
+  // Quantized straight into the string that becomes the tensor's raw_data (see quant.h).
+  std::string bytes = util::large_byte_string(values.size());
   kernels::error_sums err;
-  quantize_groups(k, values, l, q, {full.qmin, full.qmax}, bytes.data(), err);
+  quantize_groups(k, values, l, q, {full.qmin, full.qmax}, reinterpret_cast<std::uint8_t*>(bytes.data()), err);
   set_error(err, q);
   q.data = is_4bit(options.type) ? pack_4bit(bytes) : std::move(bytes);
   return q;

@@ -142,6 +142,10 @@ void require_same_bytes(const std::vector<std::uint8_t>& a, const std::vector<st
   REQUIRE(diff.first == a.end());
 }
 
+void require_same_bytes(const std::string& a, const std::string& b) {
+  require_same_bytes(std::vector<std::uint8_t>(a.begin(), a.end()), std::vector<std::uint8_t>(b.begin(), b.end()));
+}
+
 // Puts NaN, +inf or -inf at a random position (and sometimes a second one later).
 std::size_t poison(std::span<float> x, std::mt19937& rng, int kind) {
   const float bad = kind == 0 ? qnan : kind == 1 ? inf : -inf;
