@@ -1,5 +1,6 @@
 #include "passes/weight_plan.h"
 
+#include <cstring>
 #include <span>
 
 #include "util/memory.h"
@@ -41,6 +42,8 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
   auto view = MQ_TRY(ctx.weight_view(*source));
   if (auto direct = view.as_span<float>()) {
     plan.values = *direct;  // no copy: quantization reads the model's bytes in place
+  } else if (view.type() == dtype::float32 && view.kind() == tensor_view::storage::bytes) {
+    plan.unaligned_float32 = view.bytes();  // in place too, through quantize_weight_bytes
   } else {
     util::reserve_large(ctx.float_scratch, static_cast<std::size_t>(count));
     MQ_TRY_VOID(view.to_float(ctx.float_scratch));
@@ -54,16 +57,20 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
 void describe_weight(node_report& r, const weight_plan& plan) {
   r.weight = plan.source.name;
   r.weight_shape = plan.dims;
-  r.bytes_before = static_cast<std::uint64_t>(plan.values.size()) *
-                   element_size(static_cast<dtype>(plan.source.tensor->data_type()));
+  std::uint64_t count = 1;
+  for (auto d : plan.dims) count *= static_cast<std::uint64_t>(d);
+  r.bytes_before = count * element_size(static_cast<dtype>(plan.source.tensor->data_type()));
 }
 
 result<quant::quantized_weight> quantize_values(const graph_context& ctx, const weight_plan& plan,
                                                 std::span<const float> values,
                                                 const std::vector<std::int64_t>& dims, bool per_channel, int axis) {
   const auto options = weight_options_for(ctx.options(), per_channel, axis);
-  return quant::quantize_weight(values, std::span<const std::int64_t>(dims), options,
-                                plan.source.name);
+  if (values.empty() && !plan.unaligned_float32.empty()) {
+    return quant::quantize_weight_bytes(plan.unaligned_float32, std::span<const std::int64_t>(dims), options,
+                                        plan.source.name);
+  }
+  return quant::quantize_weight(values, std::span<const std::int64_t>(dims), options, plan.source.name);
 }
 
 result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan, const weight_layout& layout,
@@ -80,11 +87,16 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
     std::vector<std::int64_t> dims = plan.dims;
     std::vector<float> transposed;
     if (layout.transpose) {
+      if (values.empty() && !plan.unaligned_float32.empty()) {  // transposing needs aligned floats
+        ctx.float_scratch.resize(plan.unaligned_float32.size() / sizeof(float));
+        std::memcpy(ctx.float_scratch.data(), plan.unaligned_float32.data(), plan.unaligned_float32.size());
+        values = ctx.float_scratch;
+      }
       const auto rows = static_cast<std::size_t>(dims[0]);
       const auto cols = static_cast<std::size_t>(dims[1]);
       transposed.resize(values.size());
       for (std::size_t i = 0; i < rows; ++i) {
-        for (std::size_t j = 0; j < cols; ++j) transposed[j * rows + i] = plan.values[i * cols + j];
+        for (std::size_t j = 0; j < cols; ++j) transposed[j * rows + i] = values[i * cols + j];
       }
       values = transposed;
       std::swap(dims[0], dims[1]);

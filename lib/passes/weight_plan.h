@@ -17,6 +17,9 @@ struct weight_plan {
   // float32 values in the stored layout: a zero-copy view of an aligned float32 weight, or of
   // the context's float_scratch when it had to be copied or converted (valid until the next plan).
   std::span<const float> values;
+  // float32 values that are not 4-byte aligned in the model (values is then empty): quantized in
+  // place through quant::quantize_weight_bytes.
+  std::span<const std::byte> unaligned_float32;
   // The weight's bytes in a mapped file when they are read in place (released once quantized).
   std::span<const std::byte> mapped_bytes;
   std::vector<std::int64_t> dims;  // stored dims

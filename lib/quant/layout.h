@@ -24,6 +24,11 @@ namespace mq::quant::detail {
     const kernels::kernel_table& kernels, std::span<const float> values,
     std::span<const std::int64_t> dims, const weight_options& options, std::string_view name);
 
+/// quantize_weight_bytes with an explicit kernel table.
+[[nodiscard]] mq::result<quantized_weight> quantize_weight_bytes_with(
+    const kernels::kernel_table& kernels, std::span<const std::byte> bytes,
+    std::span<const std::int64_t> dims, const weight_options& options, std::string_view name);
+
 /// Per tensor, per channel (one group per index along the axis) or blocked (opset-21 blocks).
 enum class grouping { per_tensor, per_channel, blocked };
 

@@ -8,6 +8,7 @@
 // needs.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -106,6 +107,17 @@ struct quantized_weight {
                                                            std::span<const std::int64_t> dims,
                                                            const weight_options& options,
                                                            std::string_view name);
+
+/// quantize_weight for little-endian float32 values stored at any address (weights read in place
+/// from a model file are often not 4-byte aligned), without copying the tensor: per-tensor and
+/// last-axis per-channel weights are streamed through a small aligned buffer; other layouts (rare
+/// for unaligned weights) are copied once. Same scales, zero points and bytes as quantize_weight
+/// on the same values; only the last bits of sqnr_db may differ (float64 summation order).
+/// Errors as quantize_weight, plus errc::invalid_argument when the size is not a multiple of 4.
+[[nodiscard]] mq::result<quantized_weight> quantize_weight_bytes(std::span<const std::byte> bytes,
+                                                                 std::span<const std::int64_t> dims,
+                                                                 const weight_options& options,
+                                                                 std::string_view name);
 
 /// Dequantizes `q` (as returned by quantize_weight for the same dims and options):
 /// real = (q - zero_point) * scale in float32, ONNX DequantizeLinear. Returns an empty vector if

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <string_view>
@@ -39,15 +40,18 @@ struct ranges {
   std::vector<float> maxs;
 };
 
-mq::result<void> require_finite(std::span<const float> values, std::int64_t local,
-                                std::size_t offset, std::string_view name) {
-  if (local == no_index) return {};
-  const std::size_t index = offset + static_cast<std::size_t>(local);
-  const float v = values[index];
+mq::result<void> nonfinite(float v, std::size_t index, std::string_view name) {
   const char* what = std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
   return mq::fail(
       errc::numeric,
       fmt::format("tensor '{}': value {} at index {}; weights must be finite", name, what, index));
+}
+
+mq::result<void> require_finite(std::span<const float> values, std::int64_t local,
+                                std::size_t offset, std::string_view name) {
+  if (local == no_index) return {};
+  const std::size_t index = offset + static_cast<std::size_t>(local);
+  return nonfinite(values[index], index, name);
 }
 
 // mins[g] = min over k of in[g * stride_g + k * stride_k], k < n (same for maxs).
@@ -259,6 +263,103 @@ void set_error(const kernels::error_sums& err, quantized_weight& q) {
   q.max_abs_error = static_cast<float>(err.worst);
 }
 
+// Parameters, bytes and error of a weight whose group ranges are known; quantize(q, clip, out,
+// err) writes one byte per value and adds the error.
+template <class Quantize>
+mq::result<quantized_weight> finish(const ranges& r, const layout& l,
+                                    std::span<const std::int64_t> dims,
+                                    const weight_options& options, std::string_view name,
+                                    Quantize&& quantize) {
+  quantized_weight q;
+  q.scale_dims = detail::scale_dims(l, dims);
+  if (auto ok = group_params(r, l, options, q, name); !ok) return mq::unexpected_error{ok.error()};
+  // 4-bit types quantize with their own clip range into one byte per value, packed afterwards;
+  // the kernels measure the error on the clipped integers, so packing does not affect it.
+  const qrange full = type_range(options.type);
+  // Quantized straight into the string that becomes the tensor's raw_data (see quant.h).
+  std::string bytes = util::large_byte_string(l.count());
+  kernels::error_sums err;
+  quantize(q, kernels::clip_range{full.qmin, full.qmax}, reinterpret_cast<std::uint8_t*>(bytes.data()), err);
+  set_error(err, q);
+  q.data = is_4bit(options.type) ? pack_4bit(bytes) : std::move(bytes);
+  return q;
+}
+
+// ---- float32 bytes at any address ----
+
+// Floats copied per step from storage that is not 4-byte aligned: 64 KiB, which stays in the
+// core's caches while the kernels read it, so the bounce costs far less than a copy of the tensor.
+constexpr std::size_t bounce_floats = 16 * 1024;
+
+// Calls fn(x, first_row, row_count) for consecutive rows of the row-major [rows, cols] float32
+// matrix stored in `bytes`, a few rows at a time, with x an aligned copy of those rows; stops when
+// fn returns false.
+template <class Fn>
+void for_each_bounced_rows(std::span<const std::byte> bytes, std::size_t rows, std::size_t cols,
+                           std::vector<float>& buffer, Fn&& fn) {
+  const std::size_t step = std::max<std::size_t>(1, bounce_floats / std::max<std::size_t>(cols, 1));
+  buffer.resize(std::min(step, rows) * cols);
+  for (std::size_t r = 0; r < rows; r += step) {
+    const std::size_t n = std::min(step, rows - r);
+    std::memcpy(buffer.data(), bytes.data() + r * cols * sizeof(float), n * cols * sizeof(float));
+    if (!fn(buffer.data(), r, n)) return;
+  }
+}
+
+// Layouts that can be streamed as a row-major [rows, cols] matrix: per tensor (one column), and
+// per channel on the last axis (one column per channel).
+bool streamable(const layout& l) {
+  return l.kind == grouping::per_tensor || (l.kind == grouping::per_channel && l.inner == 1);
+}
+
+mq::result<ranges> streamed_ranges(const kernel_table& k, std::span<const std::byte> bytes,
+                                   const layout& l, std::vector<float>& buffer,
+                                   std::string_view name) {
+  const std::size_t cols = l.kind == grouping::per_tensor ? 1 : l.channels;
+  const std::size_t rows = l.count() / cols;
+  ranges r{std::vector<float>(cols, infinity), std::vector<float>(cols, -infinity)};
+  std::vector<float> mins(cols), maxs(cols);
+  mq::result<void> status;
+  for_each_bounced_rows(bytes, rows, cols, buffer, [&](const float* x, std::size_t first, std::size_t n) {
+    std::int64_t bad = no_index;
+    if (l.kind == grouping::per_tensor) {
+      const kernels::minmax_result t = k.minmax({x, n});
+      mins[0] = t.min;
+      maxs[0] = t.max;
+      bad = t.first_nonfinite;
+    } else {
+      bad = k.minmax_columns(x, n, cols, mins.data(), maxs.data());
+    }
+    if (bad != no_index) {
+      status = nonfinite(x[bad], first * cols + static_cast<std::size_t>(bad), name);
+      return false;
+    }
+    for (std::size_t c = 0; c < cols; ++c) {
+      r.mins[c] = std::min(r.mins[c], mins[c]);
+      r.maxs[c] = std::max(r.maxs[c], maxs[c]);
+    }
+    return true;
+  });
+  if (!status) return mq::unexpected_error{status.error()};
+  return r;
+}
+
+void streamed_quantize(const kernel_table& k, std::span<const std::byte> bytes, const layout& l,
+                       const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out,
+                       std::vector<float>& buffer, kernels::error_sums& err) {
+  const std::size_t cols = l.kind == grouping::per_tensor ? 1 : l.channels;
+  const std::size_t rows = l.count() / cols;
+  for_each_bounced_rows(bytes, rows, cols, buffer, [&](const float* x, std::size_t first, std::size_t n) {
+    std::uint8_t* dst = out + first * cols;
+    if (l.kind == grouping::per_tensor) {
+      (void)k.quantize({x, n}, q.scales[0], q.zero_points[0], clip, dst, &err);
+    } else {
+      (void)k.quantize_columns(x, n, cols, q.scales.data(), q.zero_points.data(), clip, dst, &err);
+    }
+    return true;
+  });
+}
+
 }  // namespace
 
 mq::result<quantized_weight> detail::quantize_weight_with(const kernel_table& k,
@@ -272,26 +373,50 @@ mq::result<quantized_weight> detail::quantize_weight_with(const kernel_table& k,
 
   auto r = group_ranges(k, values, l, name);
   if (!r) return mq::unexpected_error{r.error()};
-  quantized_weight q;
-  q.scale_dims = detail::scale_dims(l, dims);
-  if (auto ok = group_params(*r, l, options, q, name); !ok) return mq::unexpected_error{ok.error()};
+  return finish(*r, l, dims, options, name, [&](const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out, kernels::error_sums& err) {
+    quantize_groups(k, values, l, q, clip, out, err);
+  });
+}
 
-  // 4-bit types quantize with their own clip range into one byte per value, packed afterwards;
-  // the kernels measure the error on the clipped integers, so packing does not affect it.
-  const qrange full = type_range(options.type);
-  // Quantized straight into the string that becomes the tensor's raw_data (see quant.h).
-  std::string bytes = util::large_byte_string(values.size());
-  kernels::error_sums err;
-  quantize_groups(k, values, l, q, {full.qmin, full.qmax}, reinterpret_cast<std::uint8_t*>(bytes.data()), err);
-  set_error(err, q);
-  q.data = is_4bit(options.type) ? pack_4bit(bytes) : std::move(bytes);
-  return q;
+mq::result<quantized_weight> detail::quantize_weight_bytes_with(const kernel_table& k,
+                                                                std::span<const std::byte> bytes,
+                                                                std::span<const std::int64_t> dims,
+                                                                const weight_options& options,
+                                                                std::string_view name) {
+  if (bytes.size() % sizeof(float) != 0) {
+    return mq::fail(errc::invalid_argument, fmt::format("tensor '{}': {} bytes are not a whole number of float32 values", name, bytes.size()));
+  }
+  const std::size_t count = bytes.size() / sizeof(float);
+  if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(float) == 0) {
+    return quantize_weight_with(k, {reinterpret_cast<const float*>(bytes.data()), count}, dims, options, name);
+  }
+  auto shape = make_layout(count, dims, options, name);
+  if (!shape) return mq::unexpected_error{shape.error()};
+  const layout& l = *shape;
+  std::vector<float> buffer;
+  if (!streamable(l)) {  // rare (unaligned conv weights): one aligned copy
+    buffer.resize(count);
+    std::memcpy(buffer.data(), bytes.data(), bytes.size());
+    return quantize_weight_with(k, buffer, dims, options, name);
+  }
+  auto r = streamed_ranges(k, bytes, l, buffer, name);
+  if (!r) return mq::unexpected_error{r.error()};
+  return finish(*r, l, dims, options, name, [&](const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out, kernels::error_sums& err) {
+    streamed_quantize(k, bytes, l, q, clip, out, buffer, err);
+  });
 }
 
 mq::result<quantized_weight> quantize_weight(std::span<const float> values,
                                              std::span<const std::int64_t> dims,
                                              const weight_options& options, std::string_view name) {
   return detail::quantize_weight_with(kernels::active_kernels(), values, dims, options, name);
+}
+
+mq::result<quantized_weight> quantize_weight_bytes(std::span<const std::byte> bytes,
+                                                   std::span<const std::int64_t> dims,
+                                                   const weight_options& options,
+                                                   std::string_view name) {
+  return detail::quantize_weight_bytes_with(kernels::active_kernels(), bytes, dims, options, name);
 }
 
 std::vector<float> dequantize(const quantized_weight& q, std::span<const std::int64_t> dims,

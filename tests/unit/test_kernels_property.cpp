@@ -728,3 +728,69 @@ TEST_CASE("quantize_weight: NaN/inf errors are identical through both tables", "
     }
   }
 }
+
+// Weights read in place from a model file are often not 4-byte aligned: quantize_weight_bytes
+// streams them through a small buffer (per tensor, per channel on the last axis) or copies them
+// (other layouts). Either way the result must be quantize_weight's on the same values.
+TEST_CASE("quantize_weight_bytes: unaligned storage gives quantize_weight's result", "[kernels][property]") {
+  using mq::quant::qtype;
+  using mq::quant::symmetry;
+  // Sizes around the 16 Ki-float bounce buffer: several chunks, rows wider than a chunk, tails.
+  const std::vector<std::vector<std::int64_t>> shapes = {{50001}, {700, 100}, {3, 20000}, {33, 17}, {5, 4, 9}};
+  for (const auto& dims : shapes) {
+    for (const std::size_t shift : {1, 2, 3, 4}) {
+      for (int mode = 0; mode < 4; ++mode) {
+        const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(element_count(dims) + shift);
+        std::mt19937 rng(seed);
+        std::vector<float> w(element_count(dims));
+        fill(w, mode == 3 ? pattern::ties : pattern::normal, rng);
+        std::vector<std::byte> storage(w.size() * sizeof(float) + 8);
+        std::memcpy(storage.data() + shift, w.data(), w.size() * sizeof(float));
+        const std::span<const std::byte> bytes(storage.data() + shift, w.size() * sizeof(float));
+        mq::quant::weight_options o;
+        o.per_channel = mode >= 1;
+        o.axis = mode == 2 ? 0 : -1;  // mode 2 is not streamable: copied
+        o.type = mode == 1 ? qtype::uint8 : qtype::int8;
+        o.sym = mode == 1 ? symmetry::asymmetric : symmetry::symmetric;
+        INFO("seed " << seed << ", dims " << describe(dims) << ", shift " << shift << ", mode " << mode);
+        for (const auto* k : {&reference_kernels(), &eigen_kernels()}) {
+          const auto want = mq::quant::detail::quantize_weight_with(*k, w, dims, o, "w");
+          const auto got = mq::quant::detail::quantize_weight_bytes_with(*k, bytes, dims, o, "w");
+          REQUIRE(want.has_value());
+          REQUIRE(got.has_value());
+          require_same_weight(*want, *got, w.size());
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("quantize_weight_bytes: the first NaN/inf is reported at its index", "[kernels]") {
+  const std::vector<std::int64_t> dims = {40, 1000};  // 2.4 bounce chunks
+  for (int kind = 0; kind < 3; ++kind) {
+    for (const bool per_channel : {false, true}) {
+      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(kind * 2 + per_channel);
+      INFO("seed " << seed << ", kind " << kind << ", per channel " << per_channel);
+      std::mt19937 rng(seed);
+      std::vector<float> w(element_count(dims));
+      fill(w, pattern::normal, rng);
+      const std::size_t at = poison(w, rng, kind);
+      std::vector<std::byte> storage(w.size() * sizeof(float) + 1);
+      std::memcpy(storage.data() + 1, w.data(), w.size() * sizeof(float));
+      mq::quant::weight_options o;
+      o.per_channel = per_channel;
+      o.axis = 1;
+      const auto want = mq::quant::quantize_weight(w, dims, o, "w9");
+      const auto got = mq::quant::quantize_weight_bytes({storage.data() + 1, w.size() * sizeof(float)}, dims, o, "w9");
+      REQUIRE_FALSE(got.has_value());
+      REQUIRE_FALSE(want.has_value());
+      CHECK(got.error().code == mq::errc::numeric);
+      CHECK(got.error().message == want.error().message);
+      CHECK(got.error().message.find("at index " + std::to_string(at) + ";") != std::string::npos);
+    }
+  }
+  std::vector<std::byte> odd(9);
+  const auto bad = mq::quant::quantize_weight_bytes({odd.data() + 1, 7}, std::vector<std::int64_t>{2}, {}, "w");
+  REQUIRE_FALSE(bad.has_value());
+  CHECK(bad.error().code == mq::errc::invalid_argument);
+}
