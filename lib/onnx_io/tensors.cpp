@@ -186,6 +186,12 @@ result<tensor_view> view_of(const onnx::TensorProto& t, const model::impl& m) {
 
 namespace mq::onnx_io {
 
+void prefetch_pages(const model::impl& m, std::span<const std::byte> bytes) noexcept {
+  for (const auto& [path, file] : m.external_files) {
+    if (file.prefetch(bytes)) return;
+  }
+}
+
 void release_pages(const model::impl& m, std::span<const std::byte> bytes) noexcept {
   for (const auto& [path, file] : m.external_files) {
     if (file.release(bytes)) return;

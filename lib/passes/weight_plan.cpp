@@ -83,6 +83,7 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
   r.granularity = layout.per_channel ? "per-channel(axis=" + std::to_string(layout.axis) + ")" : "per-tensor";
   auto cached = ctx.quantized_weights.find(key);
   if (cached == ctx.quantized_weights.end()) {
+    onnx_io::prefetch_pages(ctx.model(), plan.mapped_bytes);  // one call instead of a fault per few pages
     std::span<const float> values = plan.values;
     std::vector<std::int64_t> dims = plan.dims;
     std::vector<float> transposed;

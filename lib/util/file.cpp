@@ -67,6 +67,18 @@ result<mapped_file> mapped_file::open(const std::filesystem::path& path) {
   return file;
 }
 
+bool mapped_file::prefetch(std::span<const std::byte> range) const noexcept {
+#ifndef MADV_POPULATE_READ
+  constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14; older headers lack it
+#endif
+  if (data_ == nullptr || range.data() < data_ || range.data() + range.size() > data_ + size_) return false;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(range.data()) / page * page;
+  const auto end = reinterpret_cast<std::uintptr_t>(range.data() + range.size());
+  if (begin < end) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
+  return true;
+}
+
 bool mapped_file::release(std::span<const std::byte> range) const noexcept {
   if (data_ == nullptr || range.data() < data_ || range.data() + range.size() > data_ + size_) return false;
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));

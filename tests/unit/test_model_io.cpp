@@ -417,7 +417,7 @@ g (float[1, 200] x, bool cond) => (float[1, 200] y) {
   }
 }
 
-TEST_CASE("released pages of a mapped file read back the same bytes", "[model_io][in_place]") {
+TEST_CASE("prefetched and released pages of a mapped file read back the same bytes", "[model_io][in_place]") {
   temp_dir dir;
   std::string content(3 * 4096 + 123, '\0');
   for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>(i * 7 + 3);
@@ -425,12 +425,14 @@ TEST_CASE("released pages of a mapped file read back the same bytes", "[model_io
   auto file = mq::util::mapped_file::open(dir / "f.bin");
   REQUIRE(file);
   const auto all = file->bytes();
+  CHECK(file->prefetch(all.subspan(10, 2 * 4096)));
   CHECK(file->release(all.subspan(10, 2 * 4096)));  // an unaligned range: its whole pages only
   CHECK(file->release(all));
   CHECK(std::string(reinterpret_cast<const char*>(all.data()), all.size()) == content);
   // Memory that is not part of the mapping is never touched.
   std::vector<std::byte> heap(3 * 4096, std::byte{0x5a});
   CHECK_FALSE(file->release(heap));
+  CHECK_FALSE(file->prefetch(heap));
   CHECK_FALSE(file->release(std::span<const std::byte>(all.data() + 4096, all.size())));  // past the end
   CHECK(std::all_of(heap.begin(), heap.end(), [](std::byte b) { return b == std::byte{0x5a}; }));
 }
