@@ -340,7 +340,9 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     fs::remove(int8, ec);  // a stale INT8 model must never be picked up
     report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0,
                       "quantizing '" + e.name + "' (" + config.quantize_options + ")"});
-    auto quant = quantize(fp32_model, e.quantize.options);
+    auto quant_options = e.quantize.options;
+    quant_options.measure_error = false;  // config.json records no per-weight error
+    auto quant = quantize(fp32_model, quant_options);
     if (quant) {
       fp32_model.set_metadata(cache_key_metadata, config.cache_key);
       fp32_model.set_metadata("mq.source_sha256", sha);

@@ -116,6 +116,7 @@ quant::weight_options weight_options_for(const quantize_options& options, bool p
                                                                             : options.symmetry == weight_symmetry::symmetric;
   w.sym = symmetric ? quant::symmetry::symmetric : quant::symmetry::asymmetric;
   w.reduce_range = options.reduce_range;
+  w.measure_error = options.measure_error;
   w.per_channel = per_channel;
   w.axis = axis;
   return w;

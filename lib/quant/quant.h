@@ -77,6 +77,7 @@ struct weight_options {
   int axis = 0;  ///< channel axis when per_channel or blocked; negative counts from the end
   std::int64_t block_size = 0;  ///< > 0: blocks of this many elements along `axis` (opset-21
                                 ///< DequantizeLinear block_size semantics); wins over per_channel
+  bool measure_error = true;  ///< false: sqnr_db and max_abs_error are NaN (the pass is cheaper)
 };
 
 /// A quantized weight with its parameters and its error.
@@ -89,8 +90,8 @@ struct quantized_weight {
                      ///< two per byte, element 2k in the low nibble of byte k (ONNX packing).
                      ///< A string so it can move into a TensorProto's raw_data without a copy.
   double sqnr_db = 0;                     ///< 10*log10(sum w^2 / sum (w - dq(q(w)))^2); +inf when
-                                          ///< the error is 0
-  float max_abs_error = 0;                ///< max |w - dq(q(w))|
+                                          ///< the error is 0; NaN when measure_error is off
+  float max_abs_error = 0;                ///< max |w - dq(q(w))|; NaN when not measured
 };
 
 /// Quantizes float32 `values` laid out row-major with shape `dims`, using the kernels chosen by

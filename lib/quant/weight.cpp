@@ -169,20 +169,20 @@ mq::result<void> group_params(const ranges& r, const layout& l, const weight_opt
 // finite by now, so the kernels' non-finite reports are not needed.
 void quantize_groups(const kernel_table& k, std::span<const float> values, const layout& l,
                      const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out,
-                     kernels::error_sums& err) {
+                     kernels::error_sums* err) {
   const float* x = values.data();
   const float* s = q.scales.data();
   const std::int32_t* z = q.zero_points.data();
   const std::size_t c = l.channels;
   switch (l.kind) {
-    case grouping::per_tensor: (void)k.quantize(values, s[0], z[0], clip, out, &err); return;
+    case grouping::per_tensor: (void)k.quantize(values, s[0], z[0], clip, out, err); return;
     case grouping::per_channel:
       if (l.inner == 1) {
-        (void)k.quantize_columns(x, l.outer, c, s, z, clip, out, &err);
+        (void)k.quantize_columns(x, l.outer, c, s, z, clip, out, err);
       } else if (l.inner >= long_inner_run) {
         for (std::size_t o = 0; o < l.outer; ++o) {
           const std::size_t base = o * c * l.inner;
-          (void)k.quantize_rows(x + base, c, l.inner, s, z, clip, out + base, &err);
+          (void)k.quantize_rows(x + base, c, l.inner, s, z, clip, out + base, err);
         }
       } else {
         // Short runs: one column per (channel, tap) with that channel's parameters.
@@ -193,7 +193,7 @@ void quantize_groups(const kernel_table& k, std::span<const float> values, const
           zps[i] = z[i / l.inner];
         }
         (void)k.quantize_columns(x, l.outer, c * l.inner, scales.data(), zps.data(), clip, out,
-                                 &err);
+                                 err);
       }
       return;
     case grouping::blocked:
@@ -203,11 +203,11 @@ void quantize_groups(const kernel_table& k, std::span<const float> values, const
         if (l.inner == 1) {
           const std::size_t full = c / l.block;
           const std::size_t tail = c % l.block;
-          (void)k.quantize_rows(x + base, full, l.block, s + g0, z + g0, clip, out + base, &err);
+          (void)k.quantize_rows(x + base, full, l.block, s + g0, z + g0, clip, out + base, err);
           const std::size_t start = base + full * l.block;
           if (tail != 0) {
             (void)k.quantize(values.subspan(start, tail), s[g0 + full], z[g0 + full], clip,
-                             out + start, &err);
+                             out + start, err);
           }
           continue;
         }
@@ -215,7 +215,7 @@ void quantize_groups(const kernel_table& k, std::span<const float> values, const
           const std::size_t rows = std::min(l.block, c - b * l.block);
           const std::size_t start = base + b * l.block * l.inner;
           const std::size_t g = g0 + b * l.inner;
-          (void)k.quantize_columns(x + start, rows, l.inner, s + g, z + g, clip, out + start, &err);
+          (void)k.quantize_columns(x + start, rows, l.inner, s + g, z + g, clip, out + start, err);
         }
       }
       return;
@@ -279,8 +279,14 @@ mq::result<quantized_weight> finish(const ranges& r, const layout& l,
   // Quantized straight into the string that becomes the tensor's raw_data (see quant.h).
   std::string bytes = util::large_byte_string(l.count());
   kernels::error_sums err;
-  quantize(q, kernels::clip_range{full.qmin, full.qmax}, reinterpret_cast<std::uint8_t*>(bytes.data()), err);
-  set_error(err, q);
+  quantize(q, kernels::clip_range{full.qmin, full.qmax}, reinterpret_cast<std::uint8_t*>(bytes.data()),
+           options.measure_error ? &err : nullptr);
+  if (options.measure_error) {
+    set_error(err, q);
+  } else {
+    q.sqnr_db = std::numeric_limits<double>::quiet_NaN();
+    q.max_abs_error = std::numeric_limits<float>::quiet_NaN();
+  }
   q.data = is_4bit(options.type) ? pack_4bit(bytes) : std::move(bytes);
   return q;
 }
@@ -346,15 +352,15 @@ mq::result<ranges> streamed_ranges(const kernel_table& k, std::span<const std::b
 
 void streamed_quantize(const kernel_table& k, std::span<const std::byte> bytes, const layout& l,
                        const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out,
-                       std::vector<float>& buffer, kernels::error_sums& err) {
+                       std::vector<float>& buffer, kernels::error_sums* err) {
   const std::size_t cols = l.kind == grouping::per_tensor ? 1 : l.channels;
   const std::size_t rows = l.count() / cols;
   for_each_bounced_rows(bytes, rows, cols, buffer, [&](const float* x, std::size_t first, std::size_t n) {
     std::uint8_t* dst = out + first * cols;
     if (l.kind == grouping::per_tensor) {
-      (void)k.quantize({x, n}, q.scales[0], q.zero_points[0], clip, dst, &err);
+      (void)k.quantize({x, n}, q.scales[0], q.zero_points[0], clip, dst, err);
     } else {
-      (void)k.quantize_columns(x, n, cols, q.scales.data(), q.zero_points.data(), clip, dst, &err);
+      (void)k.quantize_columns(x, n, cols, q.scales.data(), q.zero_points.data(), clip, dst, err);
     }
     return true;
   });
@@ -373,7 +379,7 @@ mq::result<quantized_weight> detail::quantize_weight_with(const kernel_table& k,
 
   auto r = group_ranges(k, values, l, name);
   if (!r) return mq::unexpected_error{r.error()};
-  return finish(*r, l, dims, options, name, [&](const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out, kernels::error_sums& err) {
+  return finish(*r, l, dims, options, name, [&](const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out, kernels::error_sums* err) {
     quantize_groups(k, values, l, q, clip, out, err);
   });
 }
@@ -401,7 +407,7 @@ mq::result<quantized_weight> detail::quantize_weight_bytes_with(const kernel_tab
   }
   auto r = streamed_ranges(k, bytes, l, buffer, name);
   if (!r) return mq::unexpected_error{r.error()};
-  return finish(*r, l, dims, options, name, [&](const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out, kernels::error_sums& err) {
+  return finish(*r, l, dims, options, name, [&](const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out, kernels::error_sums* err) {
     streamed_quantize(k, bytes, l, q, clip, out, buffer, err);
   });
 }

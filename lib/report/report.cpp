@@ -53,7 +53,10 @@ std::string to_table(const quantize_report& r) {
   out += fmt::format("{:<{}}  {:<13}  {:<9}  {:<9}  {:<16}  {:<20}  {:>10}  {:>10}  {:>7}  {}\n", "node", name_width,
                      "op", "action", "format", "weight shape", "granularity", "before", "after", "SQNR dB", "reason");
   for (const auto& n : r.nodes) {
-    const std::string sqnr = n.quantized ? (std::isinf(n.sqnr_db) ? "inf" : fmt::format("{:.1f}", n.sqnr_db)) : "-";
+    std::string sqnr = "-";
+    if (n.quantized) {
+      sqnr = std::isnan(n.sqnr_db) ? "n/a" : std::isinf(n.sqnr_db) ? "inf" : fmt::format("{:.1f}", n.sqnr_db);
+    }
     out += fmt::format("{:<{}}  {:<13}  {:<9}  {:<9}  {:<16}  {:<20}  {:>10}  {:>10}  {:>7}  {}\n",
                        n.node.size() > 40 ? n.node.substr(0, 37) + "..." : n.node, name_width, n.op_type,
                        n.quantized ? "quantized" : "skipped", n.quantized ? n.format : "-",

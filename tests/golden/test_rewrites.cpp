@@ -487,3 +487,26 @@ g (float[1, 128] x) => (float[1, 128] y) {
   REQUIRE(m->save(dir / "q.onnx"));
   CHECK(mq::model::load(dir / "q.onnx")->check());
 }
+
+TEST_CASE("measure_error off: the same model, and the report says the error was not measured", "[golden][report]") {
+  const auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  y = MatMul(x, w)
+}
+)ONNX");
+  mq::quantize_options o;
+  o.format = mq::quant_format::qoperator;
+  auto measured = mq::test::to_model(proto);
+  const auto with = quantize_ok(measured, o);
+  o.measure_error = false;
+  auto unmeasured = mq::test::to_model(proto);
+  const auto without = quantize_ok(unmeasured, o);
+  CHECK(measured.serialize().value() == unmeasured.serialize().value());
+  REQUIRE(with.nodes.size() == 1);
+  REQUIRE(without.nodes.size() == 1);
+  CHECK(std::isfinite(with.nodes[0].sqnr_db));
+  CHECK(std::isnan(without.nodes[0].sqnr_db));
+  CHECK_THAT(mq::to_table(without), Catch::Contains("n/a"));
+  CHECK_THAT(mq::to_json(without), Catch::Contains("\"sqnr_db\":null"));
+}

@@ -58,7 +58,7 @@ output:
   --dry-run             print the report only; write no model
   --external-data MODE  auto (default): tensors go to OUT.data when the input had
                         external data or the model exceeds 2 GiB; always; never
-  -q, --quiet           print only errors
+  -q, --quiet           print only errors (without --report, weight errors are not measured)
   -h, --help            show this help and exit
   --version             print the version and exit
 
@@ -184,6 +184,8 @@ int main(int argc, char** argv) {
 
   auto model = mq::model::load(opt.input);
   if (!model) return fail(model.error().message);
+  // Nothing would show the error of each weight: skip measuring it (same model written).
+  opt.quant.measure_error = !opt.quiet || !opt.report_path.empty();
   auto report = mq::quantize(*model, opt.quant);
   if (!report) return fail("'" + opt.input + "': " + report.error().message);
   if (!opt.quant.dry_run) {
