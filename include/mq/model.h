@@ -97,4 +97,9 @@ class MQ_API model {
   std::unique_ptr<impl> impl_;
 };
 
+/// Builds ONNX's operator schema table now. It is built once per process on first use (by the
+/// verification in model::save, about 7 ms); a tool can call this from a second thread at start-up
+/// so that the cost overlaps loading and quantizing. Thread-safe; any number of calls.
+MQ_API void preload_operator_schemas();
+
 }  // namespace mq

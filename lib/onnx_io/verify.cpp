@@ -176,3 +176,12 @@ result<void> check_proto(const model::impl& m) {
 }
 
 }  // namespace mq::onnx_io
+
+namespace mq {
+
+void preload_operator_schemas() {
+  // The first lookup registers every schema (once per process, under ONNX's own once-flag).
+  (void)onnx::OpSchemaRegistry::Schema("Add", 14, "");
+}
+
+}  // namespace mq

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "mq/model.h"
@@ -182,6 +183,8 @@ int main(int argc, char** argv) {
   cli_options opt;
   if (int code = parse(argc, argv, opt); code >= 0) return code;
 
+  // ONNX's schema table (needed to verify the output) is built on the other core meanwhile.
+  std::jthread schemas(mq::preload_operator_schemas);
   auto model = mq::model::load(opt.input);
   if (!model) return fail(model.error().message);
   // Nothing would show the error of each weight: skip measuring it (same model written).
