@@ -738,7 +738,7 @@ TEST_CASE("quantize_weight_bytes: unaligned storage gives quantize_weight's resu
   // Sizes around the 16 Ki-float bounce buffer: several chunks, rows wider than a chunk, tails.
   const std::vector<std::vector<std::int64_t>> shapes = {{50001}, {700, 100}, {3, 20000}, {33, 17}, {5, 4, 9}};
   for (const auto& dims : shapes) {
-    for (const std::size_t shift : {1, 2, 3, 4}) {
+    for (const std::size_t shift : {std::size_t{1}, std::size_t{2}, std::size_t{3}, std::size_t{4}}) {
       for (int mode = 0; mode < 4; ++mode) {
         const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(element_count(dims) + shift);
         std::mt19937 rng(seed);
