@@ -139,7 +139,7 @@ MQ_API const char* mq_pulled_labels_path(const mq_pulled* pulled);
 MQ_API const char* mq_pulled_config_path(const mq_pulled* pulled);
 /** The content of config.json. */
 MQ_API const char* mq_pulled_config_json(const mq_pulled* pulled);
-/** Non-zero only when the INT8 model exists and passed its checks (config.json's use_int8). */
+/** Non-zero only when the INT8 model exists, passed its checks and quantized at least one node (config.json's use_int8). */
 MQ_API int mq_pulled_use_int8(const mq_pulled* pulled);
 /** The model to load: the INT8 path when use_int8, else the FP32 path. */
 MQ_API const char* mq_pulled_model_path(const mq_pulled* pulled);

@@ -93,7 +93,8 @@ struct pulled_model {
   std::filesystem::path int8;    ///< model-int8.onnx, or empty when there is no usable INT8 model
   std::filesystem::path labels;  ///< labels.txt, or empty
   std::filesystem::path config;  ///< config.json
-  bool use_int8 = false;         ///< true only when the INT8 model exists and passed its checks
+  bool use_int8 = false;         ///< true only when the INT8 model exists, passed its checks and has
+                                 ///< at least one quantized node (else it is the FP32 model)
   std::string config_json;       ///< the content of config.json
   bool downloaded = false;       ///< false when the FP32 model came from the cache
   bool upstream_changed = false; ///< the cached FP32 model was replaced because the upstream ETag changed

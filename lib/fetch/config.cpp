@@ -27,7 +27,9 @@ json or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s);
 
 json config_document(const model_config& c) {
   const auto& e = *c.entry;
-  const bool use_int8 = c.has_int8;
+  // An INT8 file in which nothing was quantized (every weight under the size floor) is the FP32
+  // model: it stays cached, but the app is told to load the FP32 one.
+  const bool use_int8 = c.has_int8 && c.quantized_nodes > 0;
   return json::object{
       {"name", e.name},
       {"description", e.description},

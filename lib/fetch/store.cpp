@@ -370,7 +370,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   }
   if (config.has_int8) {
     out.int8 = int8;
-    out.use_int8 = true;
+    out.use_int8 = config.quantized_nodes > 0;  // see config_document
     config.int8_bytes = size_of(int8);
   }
 

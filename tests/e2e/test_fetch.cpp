@@ -624,3 +624,23 @@ TEST_CASE("real models from the shared folder are pulled and quantized", "[fetch
     CHECK(fs::file_size(pulled->int8) < bytes.size());
   }
 }
+
+TEST_CASE("a model in which auto quantizes nothing is pulled with use_int8 = false", "[fetch]") {
+  // Every weight under auto's 4096-element floor: the "INT8" file would be the FP32 model. It is
+  // kept (so the next pull knows it is up to date), but apps are told to load the FP32 model.
+  setup s;
+  s.model = mq::test::matmul_model_bytes(32, 16);  // 512 elements
+  s.path = s.hub.put("test/m", "model.onnx", s.model);
+  auto store = s.store();
+  auto pulled = store.pull("m");
+  REQUIRE_OK(pulled);
+  CHECK(pulled->quantized);
+  CHECK_FALSE(pulled->use_int8);
+  const auto config = config_of(s.model_dir());
+  CHECK_FALSE(config["use_int8"].boolean());
+  CHECK(config["quantization"]["summary"]["quantized_nodes"].number() == 0);
+  auto again = store.pull("m");
+  REQUIRE_OK(again);
+  CHECK_FALSE(again->quantized);  // cached
+  CHECK_FALSE(again->use_int8);
+}

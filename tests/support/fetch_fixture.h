@@ -10,11 +10,11 @@
 namespace mq::test {
 
 /// y = MatMul(x, w), w [rows, cols] of smooth values (NaN everywhere with `poison`), serialized.
-inline std::string matmul_model_bytes(std::int64_t rows = 32, std::int64_t cols = 16, bool poison = false,
+inline std::string matmul_model_bytes(std::int64_t rows = 64, std::int64_t cols = 64, bool poison = false,
                                       float scale = 1.0f) {
   auto proto = parse_text_model(R"ONNX(
 <ir_version: 8, opset_import: ["" : 13]>
-g (float[batch, 32] x) => (float[batch, 16] y) {
+g (float[batch, k] x) => (float[batch, n] y) {
   y = MatMul(x, w)
 }
 )ONNX");

@@ -183,6 +183,7 @@ TEST_CASE("config.json records what an app needs", "[config]") {
   config.has_int8 = true;
   config.cache_key = mq::fetch::int8_cache_key(config.sha256, "opts", "0.1.0");
   config.quantize_status = "quantized";
+  config.quantized_nodes = 3;
   config.inputs.push_back({"images", "float", {-1, 3, 640, 640}, {"batch", "", "", ""}, true});
   auto doc = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
   REQUIRE(doc);
@@ -195,6 +196,14 @@ TEST_CASE("config.json records what an app needs", "[config]") {
   CHECK((*doc)["source"]["url"].str() == config.url);
   CHECK((*doc)["inputs"].dump() == "[\n  {\n    \"name\": \"images\",\n    \"type\": \"float\",\n    \"shape\": [\"batch\", 3, 640, 640]\n  }\n]\n");
   CHECK((*doc)["quantization"]["cache_key"].str() == config.cache_key);
+
+  // Nothing quantized (every weight under the size floor): the INT8 file is the FP32 model.
+  config.quantized_nodes = 0;
+  auto nothing = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
+  REQUIRE(nothing);
+  CHECK_FALSE((*nothing)["use_int8"].boolean());
+  CHECK((*nothing)["int8_model_path"].str() == "model-int8.onnx");
+  config.quantized_nodes = 3;
 
   config.has_int8 = false;
   auto fp32_only = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
