@@ -252,13 +252,49 @@ constexpr char model_graph_tag = (7 << 3) | 2;
 constexpr char graph_initializer_tag = (5 << 3) | 2;
 constexpr char tensor_raw_data_tag = (9 << 3) | 2;
 
-std::span<const std::byte> as_bytes(std::string_view s) { return std::as_bytes(std::span<const char>(s.data(), s.size())); }
+
+// Protobuf writes a message's known fields in field-number order and its unknown fields after
+// them. So the known fields numbered below N are a prefix of the serialization, and its size is
+// where field N goes back in. (Unknown fields come last even when their numbers are small, or
+// when a known number arrived with another wire type, so they cannot be located by their tags.)
+std::size_t length_delimited_size(std::size_t n) { return 1 + onnx_io::varint_size(n) + n; }  // one-byte tag
+
+std::size_t model_head_size(const onnx::ModelProto& m) {  // fields 1-6, before graph (7)
+  onnx::ModelProto head;
+  if (m.has_ir_version()) head.set_ir_version(m.ir_version());
+  if (m.has_producer_name()) head.set_producer_name(m.producer_name());
+  if (m.has_producer_version()) head.set_producer_version(m.producer_version());
+  if (m.has_domain()) head.set_domain(m.domain());
+  if (m.has_model_version()) head.set_model_version(m.model_version());
+  if (m.has_doc_string()) head.set_doc_string(m.doc_string());
+  return head.ByteSizeLong();
+}
+
+std::size_t graph_head_size(const onnx::GraphProto& g) {  // node (1) and name (2), before initializer (5)
+  std::size_t n = 0;
+  for (const auto& node : g.node()) n += length_delimited_size(node.ByteSizeLong());
+  if (g.has_name()) n += length_delimited_size(g.name().size());
+  return n;
+}
+
+std::size_t tensor_head_size(const onnx::TensorProto& t) {  // fields 1-8, before raw_data (9)
+  onnx::TensorProto head = t;  // cheap: its payload was taken out
+  head.clear_raw_data();
+  head.clear_double_data();
+  head.clear_uint64_data();
+  head.clear_doc_string();
+  head.clear_external_data();
+  head.clear_data_location();
+  head.mutable_unknown_fields()->Clear();
+  return head.ByteSizeLong();
+}
 
 // One main-graph initializer: its serialized fields without raw_data, and the raw_data payload
 // when it is written by reference.
 struct initializer_piece {
   std::string fields;
   std::optional<std::span<const std::byte>> payload;
+  std::size_t split = 0;  // where raw_data goes in `fields`
   std::uint64_t encoded_size() const {  // as a TensorProto, without the graph's tag and length
     if (!payload) return fields.size();
     return fields.size() + 1 + onnx_io::varint_size(payload->size()) + payload->size();
@@ -281,6 +317,7 @@ result<void> write_inline(model::impl& m, util::atomic_file& out) {
       t.CopyFrom(stash.detach(t));  // every other field (segment, doc, unknown fields) as it was
       t.clear_external_data();
       t.clear_data_location();
+      t.clear_raw_data();  // the external bytes replace any (malformed) inline ones, as when inlining
       piece.payload = ref.file->bytes().subspan(static_cast<std::size_t>(ref.offset), static_cast<std::size_t>(ref.length));
     } else if (t.has_raw_data() && t.raw_data().size() >= splice_threshold) {
       piece.payload = raws.detach(t);
@@ -313,9 +350,15 @@ result<void> write_inline(model::impl& m, util::atomic_file& out) {
                                             " bytes, over protobuf's 2 GiB limit; save with external data");
   }
 
+  // Where the graph, the initializers and each raw_data go back in (see model_head_size).
+  const std::size_t model_split = model_head_size(m.proto);
+  const std::size_t graph_split = graph_head_size(graph);
+  for (int i = 0; i < graph.initializer_size(); ++i) {
+    auto& p = pieces[static_cast<std::size_t>(i)];
+    if (p.payload) p.split = tensor_head_size(graph.initializer(i));
+  }
+
   gathered_output file;
-  const std::size_t model_split = onnx_io::first_field_not_in(as_bytes(model_fields), {1, 2, 3, 4, 5, 6});
-  const std::size_t graph_split = onnx_io::first_field_not_in(as_bytes(graph_fields), {1, 2});
   const std::string_view model_view = model_fields;
   const std::string_view graph_view = graph_fields;
   file.own(model_view.substr(0, model_split));
@@ -330,12 +373,11 @@ result<void> write_inline(model::impl& m, util::atomic_file& out) {
       continue;
     }
     const std::string_view fields = p.fields;
-    const std::size_t split = onnx_io::first_field_not_in(as_bytes(fields), {1, 2, 3, 4, 5, 6, 7, 8});
-    file.own(fields.substr(0, split));
+    file.own(fields.substr(0, p.split));
     file.own({&tensor_raw_data_tag, 1});
     file.own_varint(p.payload->size());
     file.alias(*p.payload);
-    file.own(fields.substr(split));
+    file.own(fields.substr(p.split));
   }
   file.own(graph_view.substr(graph_split));
   file.own(model_view.substr(model_split));

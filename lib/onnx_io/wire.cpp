@@ -1,6 +1,5 @@
 #include "onnx_io/wire.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -175,15 +174,6 @@ std::optional<stripped_model> strip_large_tensors(bytes file, const std::string&
 }  // namespace mq::onnx_io
 
 namespace mq::onnx_io {
-
-std::size_t first_field_not_in(bytes message, std::initializer_list<std::uint32_t> leading) {
-  auto fields = fields_of(message);
-  if (!fields) return message.size();
-  for (const auto& f : *fields) {
-    if (std::find(leading.begin(), leading.end(), f.number) == leading.end()) return f.begin;
-  }
-  return message.size();
-}
 
 void append_varint(std::string& out, std::uint64_t value) { write_varint(out, value); }
 

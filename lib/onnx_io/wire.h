@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,11 +28,6 @@ std::optional<stripped_model> strip_large_tensors(std::span<const std::byte> fil
 }  // namespace mq::onnx_io
 
 namespace mq::onnx_io {
-
-/// Offset of the first field of `message` whose number is not in `leading`, or message.size()
-/// when there is none (or the bytes are malformed). Protobuf writes known fields in ascending
-/// number order, so with `leading` the known fields below N this is where field N goes.
-std::size_t first_field_not_in(std::span<const std::byte> message, std::initializer_list<std::uint32_t> leading);
 
 /// Appends a protobuf varint.
 void append_varint(std::string& out, std::uint64_t value);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <span>
 #include <string>
 
@@ -69,6 +70,20 @@ void exercise(const mq::model& m) {
     if (!again) {
       std::fprintf(stderr, "round trip failed: %s\n", again.error().message.c_str());
       std::abort();
+    }
+    // The file writer (large payloads written by reference, the pieces around them put back in
+    // protobuf's field order) must write exactly what protobuf's own serializer gives.
+    mq::save_options inline_only;
+    inline_only.external = mq::external_data::never;
+    inline_only.verify = false;
+    const fs::path saved = base_dir().parent_path() / "saved.onnx";
+    if (m.save(saved, inline_only)) {
+      std::ifstream in(saved, std::ios::binary);
+      const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (file != *bytes) {
+        std::fprintf(stderr, "saved file differs from the serialization (%zu vs %zu bytes)\n", file.size(), bytes->size());
+        std::abort();
+      }
     }
   }
   (void)m.check();

@@ -397,6 +397,9 @@ g (float[1, 200] x, bool cond) => (float[1, 200] y) {
   graph.set_doc_string("graph doc");
   proto.mutable_unknown_fields()->AddLengthDelimited(1001, "model extension");
   const std::string expected = proto.SerializeAsString();
+  auto with_group = proto;  // groups among unknown fields: the wire walker stops, protobuf writes it
+  with_group.mutable_unknown_fields()->AddGroup(1002)->AddVarint(1, 5);
+  const std::string expected_with_group = with_group.SerializeAsString();
 
   SECTION("tensors read in place from the model file") {
     mq::test::write_bytes(dir / "m.onnx", expected);
@@ -414,6 +417,14 @@ g (float[1, 200] x, bool cond) => (float[1, 200] y) {
     CHECK(mq::test::read_bytes(dir / "copy.onnx") == expected);
     // The model in memory is unchanged by the save.
     CHECK(m->internals().proto.SerializeAsString() == expected);
+  }
+  SECTION("a group among unknown fields (found by fuzz_model_loader)") {
+    // (The loader's in-place pass does not parse groups either, so the weights are in the proto.)
+    mq::test::write_bytes(dir / "g.onnx", expected_with_group);
+    auto m = mq::model::load(dir / "g.onnx");
+    REQUIRE(m);
+    REQUIRE(m->save(dir / "copy.onnx"));
+    CHECK(mq::test::read_bytes(dir / "copy.onnx") == expected_with_group);
   }
 }
 
@@ -435,4 +446,44 @@ TEST_CASE("prefetched and released pages of a mapped file read back the same byt
   CHECK_FALSE(file->prefetch(heap));
   CHECK_FALSE(file->release(std::span<const std::byte>(all.data() + 4096, all.size())));  // past the end
   CHECK(std::all_of(heap.begin(), heap.end(), [](std::byte b) { return b == std::byte{0x5a}; }));
+}
+
+TEST_CASE("an external tensor that also carries raw_data is saved like its serialization", "[model_io][save]") {
+  // Found by fuzz_model_loader: the external bytes replace the inline ones when the tensor is
+  // written inline, in the file writer as in model::serialize().
+  temp_dir dir;
+  std::string data(100 * 1024, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 + 5);
+  mq::test::write_bytes(dir / "w.bin", data);
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 16]>
+g (float[1, 160] x) => (float[1, 160] y) {
+  y = MatMul(x, w)
+}
+)ONNX");
+  auto* w = proto.mutable_graph()->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(160);
+  w->add_dims(160);
+  w->set_raw_data("stale");
+  w->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto add = [&](const char* key, const std::string& value) {
+    auto* e = w->add_external_data();
+    e->set_key(key);
+    e->set_value(value);
+  };
+  add("location", "w.bin");
+  add("length", std::to_string(160 * 160 * 4));
+  const std::string bytes = proto.SerializeAsString();
+  auto m = mq::model::load_from_memory(std::as_bytes(std::span<const char>(bytes.data(), bytes.size())), dir.path());
+  REQUIRE(m);
+  const auto serialized = m->serialize();
+  REQUIRE(serialized);
+  mq::save_options inline_only;
+  inline_only.external = mq::external_data::never;
+  inline_only.verify = false;
+  REQUIRE(m->save(dir / "copy.onnx", inline_only));
+  CHECK(mq::test::read_bytes(dir / "copy.onnx") == *serialized);
+  CHECK(mq::test::read_proto(dir / "copy.onnx").graph().initializer(0).raw_data() == data.substr(0, 160 * 160 * 4));
 }
