@@ -199,11 +199,6 @@ class gathered_output {
     own(v);
   }
   void alias(std::span<const std::byte> bytes) { pieces_.push_back({bytes.data(), 0, bytes.size()}); }
-  std::uint64_t size() const noexcept {
-    std::uint64_t total = 0;
-    for (const auto& p : pieces_) total += p.size;
-    return total;
-  }
   result<void> write_to(util::atomic_file& out) const {
     for (const auto& p : pieces_) {
       const std::byte* data = p.data != nullptr ? p.data : reinterpret_cast<const std::byte*>(owned_.data()) + p.offset;
@@ -252,13 +247,13 @@ constexpr char model_graph_tag = (7 << 3) | 2;
 constexpr char graph_initializer_tag = (5 << 3) | 2;
 constexpr char tensor_raw_data_tag = (9 << 3) | 2;
 
+// Bytes of a length-delimited field of `n` bytes with a one-byte tag (every field assembled here).
+std::uint64_t length_delimited_size(std::uint64_t n) { return 1 + onnx_io::varint_size(n) + n; }
 
 // Protobuf writes a message's known fields in field-number order and its unknown fields after
 // them. So the known fields numbered below N are a prefix of the serialization, and its size is
 // where field N goes back in. (Unknown fields come last even when their numbers are small, or
 // when a known number arrived with another wire type, so they cannot be located by their tags.)
-std::size_t length_delimited_size(std::size_t n) { return 1 + onnx_io::varint_size(n) + n; }  // one-byte tag
-
 std::size_t model_head_size(const onnx::ModelProto& m) {  // fields 1-6, before graph (7)
   onnx::ModelProto head;
   if (m.has_ir_version()) head.set_ir_version(m.ir_version());
@@ -296,8 +291,7 @@ struct initializer_piece {
   std::optional<std::span<const std::byte>> payload;
   std::size_t split = 0;  // where raw_data goes in `fields`
   std::uint64_t encoded_size() const {  // as a TensorProto, without the graph's tag and length
-    if (!payload) return fields.size();
-    return fields.size() + 1 + onnx_io::varint_size(payload->size()) + payload->size();
+    return fields.size() + (payload ? length_delimited_size(payload->size()) : 0);
   }
 };
 
@@ -342,8 +336,8 @@ result<void> write_inline(model::impl& m, util::atomic_file& out) {
   }
 
   std::uint64_t graph_size = graph_fields.size();
-  for (const auto& p : pieces) graph_size += 1 + onnx_io::varint_size(p.encoded_size()) + p.encoded_size();
-  const std::uint64_t total = model_fields.size() + 1 + onnx_io::varint_size(graph_size) + graph_size;
+  for (const auto& p : pieces) graph_size += length_delimited_size(p.encoded_size());
+  const std::uint64_t total = model_fields.size() + length_delimited_size(graph_size);
   if (total > static_cast<std::uint64_t>(INT_MAX)) {
     return fail(errc::invalid_argument, "cannot write " + util::quote(out.target()) + ": model is " +
                                             std::to_string(total) +

@@ -171,10 +171,6 @@ std::optional<stripped_model> strip_large_tensors(bytes file, const std::string&
   return stripped_model{std::move(*model), stripped};
 }
 
-}  // namespace mq::onnx_io
-
-namespace mq::onnx_io {
-
 void append_varint(std::string& out, std::uint64_t value) { write_varint(out, value); }
 
 std::size_t varint_size(std::uint64_t value) noexcept {

@@ -25,10 +25,6 @@ struct stripped_model {
 std::optional<stripped_model> strip_large_tensors(std::span<const std::byte> file, const std::string& location,
                                                   std::size_t threshold);
 
-}  // namespace mq::onnx_io
-
-namespace mq::onnx_io {
-
 /// Appends a protobuf varint.
 void append_varint(std::string& out, std::uint64_t value);
 

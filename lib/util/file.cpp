@@ -67,11 +67,15 @@ result<mapped_file> mapped_file::open(const std::filesystem::path& path) {
   return file;
 }
 
+bool mapped_file::contains(std::span<const std::byte> range) const noexcept {
+  return data_ != nullptr && range.data() >= data_ && range.data() + range.size() <= data_ + size_;
+}
+
 bool mapped_file::prefetch(std::span<const std::byte> range) const noexcept {
 #ifndef MADV_POPULATE_READ
   constexpr int MADV_POPULATE_READ = 22;  // Linux 5.14; older headers lack it
 #endif
-  if (data_ == nullptr || range.data() < data_ || range.data() + range.size() > data_ + size_) return false;
+  if (!contains(range)) return false;
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   const auto begin = reinterpret_cast<std::uintptr_t>(range.data()) / page * page;
   const auto end = reinterpret_cast<std::uintptr_t>(range.data() + range.size());
@@ -80,7 +84,7 @@ bool mapped_file::prefetch(std::span<const std::byte> range) const noexcept {
 }
 
 bool mapped_file::release(std::span<const std::byte> range) const noexcept {
-  if (data_ == nullptr || range.data() < data_ || range.data() + range.size() > data_ + size_) return false;
+  if (!contains(range)) return false;
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   const auto begin = (reinterpret_cast<std::uintptr_t>(range.data()) + page - 1) / page * page;
   const auto end = reinterpret_cast<std::uintptr_t>(range.data() + range.size()) / page * page;

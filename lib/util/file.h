@@ -27,6 +27,8 @@ class mapped_file {
   /// one page fault per few pages (MADV_POPULATE_READ; a hint, ignored by kernels before 5.14).
   /// False (and nothing done) when `range` is not inside the mapping.
   bool prefetch(std::span<const std::byte> range) const noexcept;
+  /// True when `range` lies inside this mapping.
+  bool contains(std::span<const std::byte> range) const noexcept;
 
   mapped_file() = default;
   mapped_file(mapped_file&& other) noexcept;
