@@ -256,11 +256,16 @@ std::uint8_t stored_at(const std::string& data, std::size_t i, bool packed) {
   return static_cast<std::uint8_t>(i % 2 == 0 ? byte & 0xF : byte >> 4);
 }
 
-// SQNR and max error of the round trip from the kernels' sums.
-void set_error(const kernels::error_sums& err, quantized_weight& q) {
-  q.sqnr_db = err.noise == 0 ? std::numeric_limits<double>::infinity()
-                             : 10.0 * std::log10(err.signal / err.noise);
-  q.max_abs_error = static_cast<float>(err.worst);
+// SQNR and max error of the round trip from the kernels' sums; NaN when not measured (null).
+void set_error(const kernels::error_sums* err, quantized_weight& q) {
+  if (err == nullptr) {
+    q.sqnr_db = std::numeric_limits<double>::quiet_NaN();
+    q.max_abs_error = std::numeric_limits<float>::quiet_NaN();
+    return;
+  }
+  q.sqnr_db = err->noise == 0 ? std::numeric_limits<double>::infinity()
+                              : 10.0 * std::log10(err->signal / err->noise);
+  q.max_abs_error = static_cast<float>(err->worst);
 }
 
 // Parameters, bytes and error of a weight whose group ranges are known; quantize(q, clip, out,
@@ -278,15 +283,10 @@ mq::result<quantized_weight> finish(const ranges& r, const layout& l,
   const qrange full = type_range(options.type);
   // Quantized straight into the string that becomes the tensor's raw_data (see quant.h).
   std::string bytes = util::large_byte_string(l.count());
-  kernels::error_sums err;
-  quantize(q, kernels::clip_range{full.qmin, full.qmax}, reinterpret_cast<std::uint8_t*>(bytes.data()),
-           options.measure_error ? &err : nullptr);
-  if (options.measure_error) {
-    set_error(err, q);
-  } else {
-    q.sqnr_db = std::numeric_limits<double>::quiet_NaN();
-    q.max_abs_error = std::numeric_limits<float>::quiet_NaN();
-  }
+  kernels::error_sums sums;
+  kernels::error_sums* err = options.measure_error ? &sums : nullptr;
+  quantize(q, kernels::clip_range{full.qmin, full.qmax}, reinterpret_cast<std::uint8_t*>(bytes.data()), err);
+  set_error(err, q);
   q.data = is_4bit(options.type) ? pack_4bit(bytes) : std::move(bytes);
   return q;
 }

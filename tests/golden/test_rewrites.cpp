@@ -47,6 +47,14 @@ float symmetric_scale(double absmax) { return static_cast<float>(2.0 * absmax / 
 
 // The auto format with every weight quantized (its default leaves weights under 4096 elements
 // in float, and the weights in these tests are tiny).
+// A per-channel Conv weight at opset 11, below per-axis DequantizeLinear (13): the Cast * scale form.
+constexpr const char* conv_opset11_text = R"ONNX(
+<ir_version: 6, opset_import: ["" : 11]>
+g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}> {
+  y = Conv(x, w)
+}
+)ONNX";
+
 mq::quantize_options auto_all() {
   mq::quantize_options o;
   o.min_elements = 0;
@@ -252,13 +260,7 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, 2.0, 3.0, 4.0}> {
 }
 
 TEST_CASE("qdq below opset 13: per-channel weights are written as Cast * scale, opset unchanged", "[golden]") {
-  auto proto = parse_text_model(R"ONNX(
-<ir_version: 6, opset_import: ["" : 11]>
-g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}> {
-  y = Conv(x, w)
-}
-)ONNX");
-  auto m = mq::test::to_model(proto);
+  auto m = mq::test::to_model(parse_text_model(conv_opset11_text));
   mq::quantize_options o;
   o.format = mq::quant_format::qdq;
   o.per_channel = true;
@@ -280,13 +282,7 @@ g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -
 TEST_CASE("Cast * scale with uint8 symmetric weights subtracts the zero point 127", "[golden]") {
   // Found by the ONNX Runtime parity test: the Sub was dropped for every symmetric type, but only
   // int8 symmetric has zero points of 0.
-  auto proto = parse_text_model(R"ONNX(
-<ir_version: 6, opset_import: ["" : 11]>
-g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 2] y) <float[2, 1, 1, 2] w = {0.25, -1.0, 2.0, 0.5}> {
-  y = Conv(x, w)
-}
-)ONNX");
-  auto m = mq::test::to_model(proto);
+  auto m = mq::test::to_model(parse_text_model(conv_opset11_text));
   mq::quantize_options o;
   o.format = mq::quant_format::qdq;
   o.per_channel = true;
