@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "mq/result.h"
+#include "util/json_quote.h"
 
 namespace mq::fetch {
 
@@ -55,6 +56,6 @@ class json {
 };
 
 /// `text` as a JSON string literal (quotes included).
-std::string json_quote(std::string_view text);
+using util::json_quote;
 
 }  // namespace mq::fetch

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "mq/quantize.h"
+#include "util/json_quote.h"
 
 namespace mq {
 namespace {
@@ -19,22 +20,6 @@ std::string bytes_text(std::uint64_t n) {
   if (n >= 10 * 1024 * 1024) return fmt::format("{:.1f} MB", static_cast<double>(n) / 1e6);
   if (n >= 10 * 1024) return fmt::format("{:.1f} kB", static_cast<double>(n) / 1e3);
   return fmt::format("{} B", n);
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        else out += c;
-    }
-  }
-  return out + "\"";
 }
 
 // JSON has no Inf or NaN: they are written as null (an infinite SQNR, a lossless weight, is
@@ -73,8 +58,8 @@ std::string to_table(const quantize_report& r) {
 
 std::string to_json(const quantize_report& r) {
   std::string out = "{";
-  out += "\"input\":" + json_string(r.input_label);
-  out += ",\"options\":" + json_string(r.options);
+  out += "\"input\":" + util::json_quote(r.input_label);
+  out += ",\"options\":" + util::json_quote(r.options);
   out += ",\"quantized\":" + std::to_string(r.quantized_count);
   out += ",\"skipped\":" + std::to_string(r.skipped_count);
   out += ",\"model_bytes_before\":" + std::to_string(r.model_bytes_before);
@@ -83,18 +68,18 @@ std::string to_json(const quantize_report& r) {
   out += ",\"opset_after\":" + std::to_string(r.opset_after);
   out += ",\"seconds\":" + json_number(r.seconds);
   out += ",\"notes\":[";
-  for (std::size_t i = 0; i < r.notes.size(); ++i) out += (i ? "," : "") + json_string(r.notes[i]);
+  for (std::size_t i = 0; i < r.notes.size(); ++i) out += (i ? "," : "") + util::json_quote(r.notes[i]);
   out += "],\"nodes\":[";
   for (std::size_t i = 0; i < r.nodes.size(); ++i) {
     const auto& n = r.nodes[i];
     out += i ? ",{" : "{";
-    out += "\"graph\":" + json_string(n.graph) + ",\"node\":" + json_string(n.node) + ",\"op\":" + json_string(n.op_type);
-    out += ",\"action\":" + json_string(n.quantized ? "quantized" : "skipped");
-    out += ",\"format\":" + (n.quantized ? json_string(n.format) : std::string("null"));
-    out += ",\"reason\":" + json_string(n.reason) + ",\"weight\":" + json_string(n.weight);
+    out += "\"graph\":" + util::json_quote(n.graph) + ",\"node\":" + util::json_quote(n.node) + ",\"op\":" + util::json_quote(n.op_type);
+    out += ",\"action\":" + util::json_quote(n.quantized ? "quantized" : "skipped");
+    out += ",\"format\":" + (n.quantized ? util::json_quote(n.format) : std::string("null"));
+    out += ",\"reason\":" + util::json_quote(n.reason) + ",\"weight\":" + util::json_quote(n.weight);
     out += ",\"weight_shape\":[";
     for (std::size_t k = 0; k < n.weight_shape.size(); ++k) out += (k ? "," : "") + std::to_string(n.weight_shape[k]);
-    out += "],\"granularity\":" + (n.quantized ? json_string(n.granularity) : std::string("null"));
+    out += "],\"granularity\":" + (n.quantized ? util::json_quote(n.granularity) : std::string("null"));
     out += ",\"bytes_before\":" + std::to_string(n.bytes_before) + ",\"bytes_after\":" + std::to_string(n.bytes_after);
     out += ",\"sqnr_db\":" + (n.quantized ? json_number(n.sqnr_db) : std::string("null"));
     out += ",\"lossless\":" + std::string(n.quantized && std::isinf(n.sqnr_db) && n.sqnr_db > 0 ? "true" : "false") + "}";

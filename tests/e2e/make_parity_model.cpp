@@ -52,6 +52,7 @@
 #include "e2e/parity_synthetic_model.h"
 #include "mq/model.h"
 #include "onnx_io/model_impl.h"
+#include "util/json_quote.h"
 
 namespace {
 
@@ -165,23 +166,6 @@ std::int64_t int_attr(const NodeProto& n, const std::string& name, std::int64_t 
     if (a.name() == name) return a.i();
   }
   return fallback;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 std::string json_dims(const std::vector<std::int64_t>& dims) {
@@ -550,17 +534,17 @@ onnx::ModelProto build_model(std::vector<entry>& entries, const options& opt) {
 }
 
 std::string manifest_json(const std::vector<entry>& entries, const options& opt) {
-  std::string s = "{\"original\":" + json_string(opt.original) + ",\"quantized\":" + json_string(opt.quantized) +
+  std::string s = "{\"original\":" + mq::util::json_quote(opt.original) + ",\"quantized\":" + mq::util::json_quote(opt.quantized) +
                   ",\"flip\":" + (opt.flip ? "[" + std::to_string(opt.flip->first) + "," + std::to_string(opt.flip->second) + "]" : "null") +
                   ",\"weights\":[";
   for (std::size_t k = 0; k < entries.size(); ++k) {
     const entry& e = entries[k];
     std::string consumers;
-    for (const auto& c : e.consumers) consumers += (consumers.empty() ? "" : ",") + json_string(c);
-    s += (k ? ",\n" : "\n") + std::string("{\"k\":") + std::to_string(k) + ",\"weight\":" + json_string(e.weight) +
-         ",\"graph\":" + json_string(e.graph) + ",\"data\":" + json_string(e.data) + ",\"scale\":" + json_string(e.scale) +
-         ",\"zero_point\":" + json_string(e.zero_point) + ",\"zero_point_kind\":" + json_string(e.zero_point_kind) +
-         ",\"qtype\":" + json_string(type_name(e.qtype)) + ",\"original_type\":" + json_string(type_name(e.original_type)) +
+    for (const auto& c : e.consumers) consumers += (consumers.empty() ? "" : ",") + mq::util::json_quote(c);
+    s += (k ? ",\n" : "\n") + std::string("{\"k\":") + std::to_string(k) + ",\"weight\":" + mq::util::json_quote(e.weight) +
+         ",\"graph\":" + mq::util::json_quote(e.graph) + ",\"data\":" + mq::util::json_quote(e.data) + ",\"scale\":" + mq::util::json_quote(e.scale) +
+         ",\"zero_point\":" + mq::util::json_quote(e.zero_point) + ",\"zero_point_kind\":" + mq::util::json_quote(e.zero_point_kind) +
+         ",\"qtype\":" + mq::util::json_quote(type_name(e.qtype)) + ",\"original_type\":" + mq::util::json_quote(type_name(e.original_type)) +
          ",\"original_dims\":" + json_dims(e.original_dims) + ",\"stored_dims\":" + json_dims(e.stored_dims) +
          ",\"scale_dims\":" + json_dims(e.scale_dims) + ",\"transposed\":" + (e.transposed ? "true" : "false") +
          ",\"axis\":" + std::to_string(e.axis) + ",\"channels\":" + std::to_string(e.channels) +
