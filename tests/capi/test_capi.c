@@ -9,20 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check.h"
 #include "mq/modelquant.h"
 
 static int failures = 0;
 static const char* sample_path;
 static const char* work_dir;
-
-#define CHECK(cond)                                                                     \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: '%s')\n", __FILE__, __LINE__, \
-              #cond, mq_last_error_message());                                         \
-      ++failures;                                                                       \
-    }                                                                                   \
-  } while (0)
 
 static void path_in_work(char* out, size_t size, const char* name) {
   snprintf(out, size, "%s/%s", work_dir, name);

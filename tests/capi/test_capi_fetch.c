@@ -10,20 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "check.h"
 #include "mq/modelquant.h"
 #include "mq/modelquant_fetch.h"
 
 static int failures = 0;
 static char work[4096];
-
-#define CHECK(cond)                                                                     \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: '%s')\n", __FILE__, __LINE__, \
-              #cond, mq_last_error_message());                                         \
-      ++failures;                                                                       \
-    }                                                                                   \
-  } while (0)
 
 static void* read_file(const char* path, size_t* size) {
   FILE* f = fopen(path, "rb");
