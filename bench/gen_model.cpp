@@ -14,32 +14,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/random_tensor.h"
+
 namespace {
 
-struct lcg {
-  std::uint64_t state = 42;
-  float next(float scale) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    const auto top = static_cast<float>(state >> 40) / static_cast<float>(1ULL << 24);
-    return (2.0f * top - 1.0f) * scale;
-  }
-};
-
-void add_tensor(onnx::GraphProto& g, const std::string& name, const std::vector<std::int64_t>& dims, lcg& rng,
-                float scale) {
-  auto* t = g.add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  std::size_t n = 1;
-  for (auto d : dims) {
-    t->add_dims(d);
-    n *= static_cast<std::size_t>(d);
-  }
-  std::string raw(n * sizeof(float), '\0');
-  auto* p = reinterpret_cast<float*>(raw.data());
-  for (std::size_t i = 0; i < n; ++i) p[i] = rng.next(scale);
-  t->set_raw_data(std::move(raw));
-}
+using mq::tools::lcg;
+using mq::tools::add_random_tensor;
 
 void add_int64(onnx::GraphProto& g, const std::string& name, const std::vector<std::int64_t>& values) {
   auto* t = g.add_initializer();
@@ -79,8 +59,8 @@ onnx::ModelProto make_mlp(int size_mb) {
                      "(float[1, 2048] y) {\n" + body + "}\n");
   lcg rng;
   for (int i = 0; i < layers; ++i) {
-    add_tensor(*model.mutable_graph(), "w" + std::to_string(i), {width, width}, rng, 0.04f);
-    add_tensor(*model.mutable_graph(), "b" + std::to_string(i), {width}, rng, 0.01f);
+    add_random_tensor(*model.mutable_graph(), "w" + std::to_string(i), {width, width}, rng, 0.04f);
+    add_random_tensor(*model.mutable_graph(), "b" + std::to_string(i), {width}, rng, 0.01f);
   }
   return model;
 }
@@ -129,10 +109,10 @@ onnx::ModelProto make_bert(int layers) {
   s->add_float_data(0.125f);
   for (int i = 0; i < layers; ++i) {
     const std::string l = std::to_string(i);
-    for (const char* w : {"wq", "wk", "wv", "wo"}) add_tensor(g, w + l, {768, 768}, rng, 0.05f);
-    add_tensor(g, "wf1" + l, {768, 3072}, rng, 0.05f);
-    add_tensor(g, "bf1" + l, {3072}, rng, 0.01f);
-    add_tensor(g, "wf2" + l, {3072, 768}, rng, 0.03f);
+    for (const char* w : {"wq", "wk", "wv", "wo"}) add_random_tensor(g, w + l, {768, 768}, rng, 0.05f);
+    add_random_tensor(g, "wf1" + l, {768, 3072}, rng, 0.05f);
+    add_random_tensor(g, "bf1" + l, {3072}, rng, 0.01f);
+    add_random_tensor(g, "wf2" + l, {3072, 768}, rng, 0.03f);
     for (const char* n : {"g1", "g2"}) {
       auto* t = g.add_initializer();
       t->set_name(n + l);
@@ -140,8 +120,8 @@ onnx::ModelProto make_bert(int layers) {
       t->add_dims(768);
       for (int k = 0; k < 768; ++k) t->add_float_data(1.0f);
     }
-    add_tensor(g, "be1" + l, {768}, rng, 0.01f);
-    add_tensor(g, "be2" + l, {768}, rng, 0.01f);
+    add_random_tensor(g, "be1" + l, {768}, rng, 0.01f);
+    add_random_tensor(g, "be2" + l, {768}, rng, 0.01f);
   }
   return model;
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/random_tensor.h"
+
 namespace {
 
 constexpr const char* graph_text = R"ONNX(
@@ -26,33 +28,8 @@ sample (float[1, 3, 32, 32] image) => (float[1, 16] logits) {
 }
 )ONNX";
 
-// Deterministic pseudo-random weights in [-scale, scale) (64-bit LCG, top bits).
-struct lcg {
-  std::uint64_t state;
-  float next(float scale) {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    const auto top = static_cast<float>(state >> 40) / static_cast<float>(1ULL << 24);
-    return (2.0f * top - 1.0f) * scale;
-  }
-};
-
-void add_weight(onnx::GraphProto& g, const std::string& name, std::initializer_list<std::int64_t> dims, lcg& rng,
-                float scale) {
-  auto* t = g.add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  std::int64_t n = 1;
-  for (auto d : dims) {
-    t->add_dims(d);
-    n *= d;
-  }
-  std::string raw(static_cast<std::size_t>(n) * sizeof(float), '\0');
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float v = rng.next(scale);
-    std::memcpy(raw.data() + i * 4, &v, 4);
-  }
-  t->set_raw_data(std::move(raw));
-}
+using mq::tools::add_random_tensor;
+using mq::tools::lcg;
 
 }  // namespace
 
@@ -71,11 +48,11 @@ int main(int argc, char** argv) {
   }
   lcg rng{42};
   auto& g = *model.mutable_graph();
-  add_weight(g, "conv1_w", {128, 3, 5, 5}, rng, 0.2f);
-  add_weight(g, "conv1_b", {128}, rng, 0.1f);
-  add_weight(g, "fc1_w", {128, 256}, rng, 0.15f);
-  add_weight(g, "fc2_w", {16, 256}, rng, 0.1f);
-  add_weight(g, "fc2_b", {16}, rng, 0.05f);
+  add_random_tensor(g, "conv1_w", {128, 3, 5, 5}, rng, 0.2f);
+  add_random_tensor(g, "conv1_b", {128}, rng, 0.1f);
+  add_random_tensor(g, "fc1_w", {128, 256}, rng, 0.15f);
+  add_random_tensor(g, "fc2_w", {16, 256}, rng, 0.1f);
+  add_random_tensor(g, "fc2_b", {16}, rng, 0.05f);
   std::ofstream out(argv[1], std::ios::binary | std::ios::trunc);
   if (!model.SerializeToOstream(&out) || !out.flush()) {
     std::fprintf(stderr, "mq-make-sample: error: cannot write '%s'\n", argv[1]);
