@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "mq/result.h"
-#include "util/json_quote.h"
 
 namespace mq::fetch {
 
@@ -55,7 +54,8 @@ class json {
   std::variant<std::nullptr_t, bool, double, std::string, array, object> v_{nullptr};
 };
 
-/// `text` as a JSON string literal (quotes included).
-using util::json_quote;
+/// `text` as a JSON string literal (quotes included). The same as util::json_quote, which the
+/// shared libmodelquant-fetch cannot call: it links only libmodelquant's public API.
+std::string json_quote(std::string_view text);
 
 }  // namespace mq::fetch

@@ -1,5 +1,5 @@
-// JSON string literals, for the few places that write JSON by hand (the quantize report, the
-// fetch library's JSON values, test tools).
+// JSON string literals, for the places in libmodelquant and its tests that write JSON by hand
+// (the quantize report, test tools). libmodelquant-fetch keeps its own copy (fetch/json.h).
 #pragma once
 
 #include <string>
