@@ -107,6 +107,9 @@ MQ_API mq_status mq_options_add_op_type(mq_options* options, const char* op_type
 MQ_API mq_status mq_options_add_exclude(mq_options* options, const char* node_pattern);
 /** Weights with fewer elements than this stay in float; must be >= 0. */
 MQ_API mq_status mq_options_set_min_elements(mq_options* options, int64_t min_elements);
+/** Threads that quantize weights, the calling one included: 1 (default) = the calling thread
+ * only, 0 = one per core, at most 1024. The model written is the same for any value. */
+MQ_API mq_status mq_options_set_threads(mq_options* options, unsigned threads);
 /** Non-zero: build the report only; nothing is written (the output path may then be NULL). */
 MQ_API mq_status mq_options_set_dry_run(mq_options* options, int enabled);
 

@@ -55,6 +55,9 @@ struct store_options {
   std::chrono::milliseconds stall_timeout{30000};  ///< no byte for this long: abort and retry
   int max_attempts = 5;                            ///< per file, for transient failures
   std::chrono::milliseconds retry_backoff{500};    ///< first wait; doubles after each failure
+  /// quantize_options::threads of the quantize step: 1 = the pulling thread only, 0 = one per
+  /// core. The INT8 model is the same whatever the value.
+  unsigned quantize_threads = 1;
 
   /// Defaults overridden by the environment: MQ_MODELS_DIR, MQ_CATALOG, MQ_ENDPOINT (else
   /// HF_ENDPOINT), MQ_OFFLINE=1 or HF_HUB_OFFLINE=1, HF_TOKEN.

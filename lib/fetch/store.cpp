@@ -342,6 +342,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
                       "quantizing '" + e.name + "' (" + config.quantize_options + ")"});
     auto quant_options = e.quantize.options;
     quant_options.measure_error = false;  // config.json records no per-weight error
+    quant_options.threads = options.quantize_threads;
     auto quant = quantize(fp32_model, quant_options);
     if (quant) {
       fp32_model.set_metadata(cache_key_metadata, config.cache_key);

@@ -52,13 +52,9 @@ std::string impossible_shape(const onnx::TensorProto& tensor);
 /// Bytes expected for a tensor of this type and shape (0 when not fixed-size).
 std::uint64_t expected_bytes(const onnx::TensorProto& tensor) noexcept;
 
-/// Maps the pages of `bytes` ahead of reading when they lie in one of the files `m` maps (see
-/// util::mapped_file::prefetch); does nothing for bytes held anywhere else.
-void prefetch_pages(const model::impl& m, std::span<const std::byte> bytes) noexcept;
-
-/// Releases the memory of the whole pages of `bytes` when they lie in one of the files `m` maps
-/// (see util::mapped_file::release); does nothing for bytes held anywhere else.
-void release_pages(const model::impl& m, std::span<const std::byte> bytes) noexcept;
+/// The mapped file holding `bytes` (one of the files `m` maps: the model read in place, external
+/// data), or null for bytes held anywhere else. Its prefetch/release work on the weight's pages.
+const util::mapped_file* mapping_of(const model::impl& m, std::span<const std::byte> bytes) noexcept;
 
 /// A zero-copy view of a tensor held in `m` (inline or external).
 [[nodiscard]] result<tensor_view> view_of(const onnx::TensorProto& tensor, const model::impl& m);

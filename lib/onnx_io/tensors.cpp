@@ -182,24 +182,11 @@ result<tensor_view> view_of(const onnx::TensorProto& t, const model::impl& m) {
   }
 }
 
-namespace {
-
-// The mapped file holding `bytes`, or null (bytes in the proto or anywhere else).
 const util::mapped_file* mapping_of(const model::impl& m, std::span<const std::byte> bytes) noexcept {
   for (const auto& [path, file] : m.external_files) {
     if (file.contains(bytes)) return &file;
   }
   return nullptr;
-}
-
-}  // namespace
-
-void prefetch_pages(const model::impl& m, std::span<const std::byte> bytes) noexcept {
-  if (const auto* file = mapping_of(m, bytes)) (void)file->prefetch(bytes);
-}
-
-void release_pages(const model::impl& m, std::span<const std::byte> bytes) noexcept {
-  if (const auto* file = mapping_of(m, bytes)) (void)file->release(bytes);
 }
 
 }  // namespace mq::onnx_io

@@ -7,7 +7,8 @@
 
 namespace mq::passes {
 
-graph_context::graph_context(model::impl& m, const quantize_options& options) : model_(m), options_(options) {
+graph_context::graph_context(model::impl& m, const quantize_options& options)
+    : jobs(options.threads), model_(m), options_(options) {
   onnx_io::for_each_graph(*m.proto.mutable_graph(), [&](onnx::GraphProto& g, int) {
     for (const auto& v : g.input()) names_.insert(v.name());
     for (const auto& v : g.output()) names_.insert(v.name());
@@ -122,42 +123,79 @@ quant::weight_options weight_options_for(const quantize_options& options, bool p
   return w;
 }
 
-quantized_names store_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
-                                quant::quantized_weight&& q, std::vector<std::int64_t> dims,
-                                const quantize_options& options, std::vector<std::int64_t> scale_shape,
-                                bool scalar_zero_point) {
-  const auto qtype = options.weights == weight_type::int8 ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
+namespace {
+
+std::size_t element_count(const std::vector<std::int64_t>& dims) {
+  std::size_t n = 1;
+  for (auto d : dims) n *= static_cast<std::size_t>(d);
+  return n;
+}
+
+std::size_t element_count(const onnx::TensorProto& t) {
+  return element_count(std::vector<std::int64_t>(t.dims().begin(), t.dims().end()));
+}
+
+onnx::TensorProto* add_declared(onnx::GraphProto& owner, const std::string& name, int type,
+                                const std::vector<std::int64_t>& dims) {
+  auto* t = owner.add_initializer();
+  t->set_name(name);
+  t->set_data_type(type);
+  for (auto d : dims) t->add_dims(d);
+  return t;
+}
+
+// Moves a job's result into its initializers, after checking it has the declared sizes.
+result<void> fill_quantized(const pending_weight& p, quant::quantized_weight& q) {
+  if (q.data.size() != element_count(*p.data) || q.scales.size() != element_count(*p.scale) ||
+      q.zero_points.size() != element_count(*p.zero_point)) {
+    return fail(errc::internal, "weight '" + p.data->name() + "': quantized " + std::to_string(q.data.size()) +
+                                    " values with " + std::to_string(q.scales.size()) +
+                                    " scales, which does not match its declared shape");
+  }
+  p.data->set_raw_data(std::move(q.data));
+  p.scale->set_raw_data(std::string(reinterpret_cast<const char*>(q.scales.data()), q.scales.size() * sizeof(float)));
+  std::string zp_bytes;
+  for (auto z : q.zero_points) zp_bytes.push_back(static_cast<char>(static_cast<std::uint8_t>(z)));
+  p.zero_point->set_raw_data(std::move(zp_bytes));
+  return {};
+}
+
+}  // namespace
+
+quantized_names declare_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
+                                  std::vector<std::int64_t> dims, const std::vector<std::int64_t>& scale_shape,
+                                  bool scalar_zero_point, std::size_t job, const node_report& r) {
+  const auto qtype = ctx.options().weights == weight_type::int8 ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
   quantized_names names;
   names.data = ctx.unique_name(base + "_quantized");
   names.scale = ctx.unique_name(base + "_scale");
   names.zero_point = ctx.unique_name(base + "_zero_point");
   names.scale_dims = scale_shape;
-
-  auto* data = owner.add_initializer();
-  data->set_name(names.data);
-  data->set_data_type(qtype);
-  for (auto d : dims) data->add_dims(d);
-  const std::size_t data_bytes = q.data.size();
-  data->set_raw_data(std::move(q.data));
-
-  auto* scale = owner.add_initializer();
-  scale->set_name(names.scale);
-  scale->set_data_type(onnx::TensorProto::FLOAT);
-  for (auto d : scale_shape) scale->add_dims(d);
-  scale->set_raw_data(std::string(reinterpret_cast<const char*>(q.scales.data()), q.scales.size() * sizeof(float)));
-
-  auto* zp = owner.add_initializer();
-  zp->set_name(names.zero_point);
-  zp->set_data_type(qtype);
-  if (!scalar_zero_point) {
-    for (auto d : scale_shape) zp->add_dims(d);
-  }
-  std::string zp_bytes;
-  for (auto z : q.zero_points) zp_bytes.push_back(static_cast<char>(static_cast<std::uint8_t>(z)));
-  zp->set_raw_data(zp_bytes);
-  names.sqnr_db = q.sqnr_db;
-  names.bytes = data_bytes + q.scales.size() * sizeof(float) + zp_bytes.size();
+  names.job = job;
+  pending_weight p;
+  p.job = job;
+  p.data = add_declared(owner, names.data, qtype, dims);
+  p.scale = add_declared(owner, names.scale, onnx::TensorProto::FLOAT, scale_shape);
+  p.zero_point = add_declared(owner, names.zero_point, qtype, scalar_zero_point ? std::vector<std::int64_t>{} : scale_shape);
+  p.node = r.node;
+  p.op_type = r.op_type;
+  // One byte per value, a float per scale, a byte per zero point.
+  names.bytes = element_count(dims) + element_count(scale_shape) * sizeof(float) + element_count(*p.zero_point);
+  ctx.pending_weights.push_back(std::move(p));
   return names;
+}
+
+result<void> finish_weights(graph_context& ctx) {
+  ctx.jobs.wait_all();
+  for (const auto& p : ctx.pending_weights) {
+    auto& q = ctx.jobs.result_of(p.job);
+    if (!q) return fail(q.error().code, "node '" + p.node + "' (" + p.op_type + "): " + q.error().message);
+    MQ_TRY_VOID(fill_quantized(p, *q));
+  }
+  ctx.pending_weights.clear();
+  for (const auto& [node, job] : ctx.node_jobs) ctx.report().nodes[node].sqnr_db = ctx.jobs.result_of(job)->sqnr_db;
+  ctx.node_jobs.clear();
+  return {};
 }
 
 }  // namespace mq::passes

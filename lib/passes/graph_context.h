@@ -14,6 +14,7 @@
 
 #include "mq/quantize.h"
 #include "onnx_io/model_impl.h"
+#include "passes/weight_jobs.h"
 #include "quant/quant.h"
 
 namespace mq::passes {
@@ -38,8 +39,18 @@ struct weight_source {
 struct quantized_names {
   std::string data, scale, zero_point;
   std::vector<std::int64_t> scale_dims;
-  double sqnr_db = 0;
   std::uint64_t bytes = 0;         // data + scales + zero points
+  std::size_t job = 0;             // the weight_jobs job that computes them (and the SQNR)
+};
+
+/// A quantized weight's three initializers, added to their graph during the walk and filled in
+/// by finish_weights once its job is done.
+struct pending_weight {
+  std::size_t job = 0;
+  onnx::TensorProto* data = nullptr;  // elements of a RepeatedPtrField: their addresses are stable
+  onnx::TensorProto* scale = nullptr;
+  onnx::TensorProto* zero_point = nullptr;
+  std::string node, op_type;          // the first node that uses the weight, for error messages
 };
 
 /// Names produced by DynamicQuantizeLinear for one activation.
@@ -75,9 +86,15 @@ class graph_context {
   std::set<std::string> replaced_weights;
   /// Graph-input names dropped because their initializer was quantized.
   std::set<std::string> dropped_inputs;
-  /// Reused buffer for weights that cannot be read in place (unaligned or not float32): one plan
-  /// is alive at a time, and reusing the capacity avoids page faults on fresh memory per weight.
-  mutable std::vector<float> float_scratch;
+  /// Quantized weights whose values are still being computed, in submission order.
+  std::vector<pending_weight> pending_weights;
+  /// The job behind the weight of the node being rewritten (set by store_weight), and for each
+  /// quantized node (index in report().nodes) that job: its SQNR goes into the report at the end.
+  std::optional<std::size_t> node_weight_job;
+  std::vector<std::pair<std::size_t, std::size_t>> node_jobs;
+  /// Quantizes weights on quantize_options::threads threads. A job reads the model (which
+  /// outlives this context) and buffers it owns.
+  weight_jobs jobs;
 
  private:
   mq::model::impl& model_;
@@ -104,11 +121,16 @@ std::string display_name(const onnx::NodeProto& node, int index);
 /// Quantization parameters for weights under `options`, per tensor or along `axis`.
 quant::weight_options weight_options_for(const quantize_options& options, bool per_channel, int axis);
 
-/// Stores a quantized weight as three initializers in `owner` and returns their names. The
-/// quantized bytes move into the model (no copy of the biggest buffer of a run).
-quantized_names store_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
-                                quant::quantized_weight&& q, std::vector<std::int64_t> dims,
-                                const quantize_options& options, std::vector<std::int64_t> scale_shape,
-                                bool scalar_zero_point = false);
+/// Adds a quantized weight's three initializers (data `dims`, scale and zero point
+/// `scale_shape`, or a scalar zero point) to `owner`, named after `base`, and records them as
+/// pending on `job`; `r` is the node that asked, named if the job fails. Returns their names.
+quantized_names declare_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
+                                  std::vector<std::int64_t> dims, const std::vector<std::int64_t>& scale_shape,
+                                  bool scalar_zero_point, std::size_t job, const node_report& r);
+
+/// Waits for every quantization job and writes the results into their initializers (the
+/// quantized bytes move, they are not copied) and the SQNR into the report. The first failed job
+/// in walk order is the error, as if the weights had been quantized one after the other.
+result<void> finish_weights(graph_context& ctx);
 
 }  // namespace mq::passes

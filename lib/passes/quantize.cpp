@@ -124,11 +124,13 @@ result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes,
       r.reason = "excluded by --exclude";
     } else {
       const node_site site{scopes, graph, node, opset};
+      ctx.node_weight_job.reset();
       auto rewritten = rewrite_node(ctx, site, fresh, r);
       if (!rewritten) {
         return fail(rewritten.error().code, "node '" + name + "' (" + node.op_type() + "): " + rewritten.error().message);
       }
       done = *rewritten;
+      if (done && ctx.node_weight_job) ctx.node_jobs.emplace_back(ctx.report().nodes.size(), *ctx.node_weight_job);
     }
     r.quantized = done;
     ctx.report().nodes.push_back(std::move(r));
@@ -329,7 +331,11 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
     }
   }
   std::vector<scope_level> scopes{{impl.proto.mutable_graph(), "main"}};
-  MQ_TRY_VOID(process_graph(ctx, scopes, default_opset(impl.proto)));
+  auto walked = process_graph(ctx, scopes, default_opset(impl.proto));
+  // A failed quantization job belongs to a node the walk passed before it stopped, so its error
+  // comes first, as when weights were quantized one after the other.
+  MQ_TRY_VOID(finish_weights(ctx));
+  if (!walked) return unexpected_error{walked.error()};
   remove_dead_weights(ctx);
   MQ_TRY_VOID(check_runtime_support(impl.proto));
   for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;

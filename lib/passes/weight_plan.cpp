@@ -3,6 +3,7 @@
 #include <cstring>
 #include <span>
 
+#include "onnx_io/model_impl.h"
 #include "util/memory.h"
 #include "util/try.h"
 
@@ -45,9 +46,11 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
   } else if (view.type() == dtype::float32 && view.kind() == tensor_view::storage::bytes) {
     plan.unaligned_float32 = view.bytes();  // in place too, through quantize_weight_bytes
   } else {
-    util::reserve_large(ctx.float_scratch, static_cast<std::size_t>(count));
-    MQ_TRY_VOID(view.to_float(ctx.float_scratch));
-    plan.values = ctx.float_scratch;
+    auto converted = std::make_shared<std::vector<float>>();
+    util::reserve_large(*converted, static_cast<std::size_t>(count));
+    MQ_TRY_VOID(view.to_float(*converted));
+    plan.values = *converted;
+    plan.converted = std::move(converted);
   }
   if (view.kind() == tensor_view::storage::bytes) plan.mapped_bytes = view.bytes();
   plan.source = std::move(*source);
@@ -62,16 +65,77 @@ void describe_weight(node_report& r, const weight_plan& plan) {
   r.bytes_before = count * element_size(static_cast<dtype>(plan.source.tensor->data_type()));
 }
 
-result<quant::quantized_weight> quantize_values(const graph_context& ctx, const weight_plan& plan,
-                                                std::span<const float> values,
-                                                const std::vector<std::int64_t>& dims, bool per_channel, int axis) {
-  const auto options = weight_options_for(ctx.options(), per_channel, axis);
-  if (values.empty() && !plan.unaligned_float32.empty()) {
-    return quant::quantize_weight_bytes(plan.unaligned_float32, std::span<const std::int64_t>(dims), options,
-                                        plan.source.name);
+namespace {
+
+// Everything a quantization job reads. The bytes it points at are not changed until the walk is
+// over (graph_context::finish_weights), and `converted` is its own.
+struct weight_job_input {
+  std::span<const float> values;             // aligned float32 in the stored layout
+  std::span<const std::byte> unaligned;      // or float32 at any address (values is then empty)
+  std::shared_ptr<const std::vector<float>> converted;  // what `values` views, when converted
+  const util::mapped_file* file = nullptr;   // the mapping `mapped` is in, when read in place
+  std::span<const std::byte> mapped;
+  std::vector<std::int64_t> dims;            // stored dims
+  bool transpose = false;
+  bool single_zero_point = false;
+  quant::weight_options options;
+  std::string name;
+};
+
+// [rows, cols] row-major -> [cols, rows]; unaligned float32 is copied to aligned memory first.
+std::vector<float> transposed(const weight_job_input& in) {
+  std::span<const float> values = in.values;
+  std::vector<float> aligned;
+  if (values.empty() && !in.unaligned.empty()) {
+    aligned.resize(in.unaligned.size() / sizeof(float));
+    std::memcpy(aligned.data(), in.unaligned.data(), in.unaligned.size());
+    values = aligned;
   }
-  return quant::quantize_weight(values, std::span<const std::int64_t>(dims), options, plan.source.name);
+  const auto rows = static_cast<std::size_t>(in.dims[0]);
+  const auto cols = static_cast<std::size_t>(in.dims[1]);
+  std::vector<float> out(values.size());
+  for (std::size_t i = 0; i < rows; ++i) {
+    for (std::size_t j = 0; j < cols; ++j) out[j * rows + i] = values[i * cols + j];
+  }
+  return out;
 }
+
+// The job itself: runs on any thread, touches no protobuf object.
+result<quant::quantized_weight> quantize_job(const weight_job_input& in) {
+  if (in.file != nullptr) (void)in.file->prefetch(in.mapped);  // one call instead of a fault per few pages
+  auto q = [&] {
+    if (in.transpose) {
+      const std::vector<float> values = transposed(in);
+      const std::vector<std::int64_t> dims{in.dims[1], in.dims[0]};
+      return quant::quantize_weight(values, dims, in.options, in.name);
+    }
+    if (in.values.empty() && !in.unaligned.empty()) {
+      return quant::quantize_weight_bytes(in.unaligned, in.dims, in.options, in.name);
+    }
+    return quant::quantize_weight(in.values, in.dims, in.options, in.name);
+  }();
+  if (q && in.single_zero_point) q->zero_points.resize(1);  // symmetric: all equal
+  // Done with the float bytes: a model bigger than memory is read one weight at a time.
+  if (in.file != nullptr) (void)in.file->release(in.mapped);
+  return q;
+}
+
+std::size_t submit_quantization(graph_context& ctx, const weight_plan& plan, const weight_layout& layout) {
+  weight_job_input in;
+  in.values = plan.values;
+  in.unaligned = plan.unaligned_float32;
+  in.converted = plan.converted;
+  in.file = onnx_io::mapping_of(ctx.model(), plan.mapped_bytes);
+  in.mapped = plan.mapped_bytes;
+  in.dims = plan.dims;
+  in.transpose = layout.transpose;
+  in.single_zero_point = layout.single_zero_point;
+  in.options = weight_options_for(ctx.options(), layout.per_channel, layout.axis);
+  in.name = plan.source.name;
+  return ctx.jobs.submit([in = std::move(in)] { return quantize_job(in); });
+}
+
+}  // namespace
 
 result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan, const weight_layout& layout,
                                      node_report& r) {
@@ -83,34 +147,14 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
   r.granularity = layout.per_channel ? "per-channel(axis=" + std::to_string(layout.axis) + ")" : "per-tensor";
   auto cached = ctx.quantized_weights.find(key);
   if (cached == ctx.quantized_weights.end()) {
-    onnx_io::prefetch_pages(ctx.model(), plan.mapped_bytes);  // one call instead of a fault per few pages
-    std::span<const float> values = plan.values;
     std::vector<std::int64_t> dims = plan.dims;
-    std::vector<float> transposed;
-    if (layout.transpose) {
-      if (values.empty() && !plan.unaligned_float32.empty()) {  // transposing needs aligned floats
-        ctx.float_scratch.resize(plan.unaligned_float32.size() / sizeof(float));
-        std::memcpy(ctx.float_scratch.data(), plan.unaligned_float32.data(), plan.unaligned_float32.size());
-        values = ctx.float_scratch;
-      }
-      const auto rows = static_cast<std::size_t>(dims[0]);
-      const auto cols = static_cast<std::size_t>(dims[1]);
-      transposed.resize(values.size());
-      for (std::size_t i = 0; i < rows; ++i) {
-        for (std::size_t j = 0; j < cols; ++j) transposed[j * rows + i] = values[i * cols + j];
-      }
-      values = transposed;
-      std::swap(dims[0], dims[1]);
-    }
-    auto q = MQ_TRY(quantize_values(ctx, plan, values, dims, layout.per_channel, layout.axis));
-    if (layout.single_zero_point) q.zero_points.resize(1);  // symmetric: all equal
-    auto names = store_quantized(ctx, *plan.source.owner, plan.source.name, std::move(q), dims, ctx.options(), layout.scale_shape,
-                                 layout.single_zero_point);
+    if (layout.transpose) std::swap(dims[0], dims[1]);
+    const std::size_t job = submit_quantization(ctx, plan, layout);
+    auto names = declare_quantized(ctx, *plan.source.owner, plan.source.name, std::move(dims), layout.scale_shape,
+                                   layout.single_zero_point, job, r);
     cached = ctx.quantized_weights.emplace(key, std::move(names)).first;
-    // Done with the float bytes: a model bigger than memory is read one weight at a time.
-    onnx_io::release_pages(ctx.model(), plan.mapped_bytes);
   }
-  r.sqnr_db = cached->second.sqnr_db;
+  ctx.node_weight_job = cached->second.job;  // the node's SQNR, once the job is done
   r.bytes_after = cached->second.bytes;
   ctx.replaced_weights.insert(plan.source.name);
   if (!plan.source.through_cast.empty()) ctx.replaced_weights.insert(plan.source.through_cast);

@@ -1,6 +1,7 @@
 // Finding and checking the constant weight of a node before any rewrite (read-only).
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 #include <variant>
@@ -15,8 +16,11 @@ struct weight_plan {
   int input_index = 1;
   weight_source source;
   // float32 values in the stored layout: a zero-copy view of an aligned float32 weight, or of
-  // the context's float_scratch when it had to be copied or converted (valid until the next plan).
+  // `converted`.
   std::span<const float> values;
+  // The values converted to float32 (float16, bfloat16, float64 weights), else null. Shared: the
+  // job that quantizes them keeps them alive after the plan is gone.
+  std::shared_ptr<const std::vector<float>> converted;
   // float32 values that are not 4-byte aligned in the model (values is then empty): quantized in
   // place through quant::quantize_weight_bytes.
   std::span<const std::byte> unaligned_float32;
@@ -36,11 +40,6 @@ result<plan_or_reason> plan_weight(const graph_context& ctx, const std::vector<s
 /// Fills the report fields that describe the weight.
 void describe_weight(node_report& r, const weight_plan& plan);
 
-/// Quantizes `plan.values` (viewed with dims `dims`) along `axis`; NaN/Inf is an error naming the tensor.
-result<quant::quantized_weight> quantize_values(const graph_context& ctx, const weight_plan& plan,
-                                                std::span<const float> values,
-                                                const std::vector<std::int64_t>& dims, bool per_channel, int axis);
-
 /// How a weight is laid out when stored quantized.
 struct weight_layout {
   bool transpose = false;    // store a 2-D weight transposed (Gemm transB for MatMulInteger)
@@ -50,8 +49,9 @@ struct weight_layout {
   bool single_zero_point = false;         // store one scalar zero point (all channels share it)
 };
 
-/// Quantizes and stores the plan's weight in its owner graph once per layout (shared weights
-/// are quantized once) and fills the report's granularity, size and SQNR.
+/// Stores the plan's weight in its owner graph once per layout (shared weights are quantized
+/// once) and fills the report's granularity and size. The bytes, scales and zero points are
+/// computed by a job of ctx.jobs and written in by graph_context::finish_weights; so is the SQNR.
 result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan, const weight_layout& layout,
                                      node_report& r);
 

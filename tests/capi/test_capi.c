@@ -80,6 +80,9 @@ static void test_options_validation(void) {
   CHECK(mq_options_set_per_channel(o, 1) == MQ_OK);
   CHECK(mq_options_set_reduce_range(o, 1) == MQ_OK);
   CHECK(mq_options_set_min_elements(o, 16) == MQ_OK);
+  CHECK(mq_options_set_threads(o, 1025) == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mq_last_error_message(), "1025 threads") != NULL);
+  CHECK(mq_options_set_threads(o, 0) == MQ_OK);
   mq_options_destroy(o);
   mq_options_destroy(NULL);
   mq_report_destroy(NULL);
@@ -177,6 +180,27 @@ static void test_options_take_effect(void) {
   CHECK(mq_quantize_file(sample_path, NULL, o, &report) == MQ_OK);
   CHECK(report != NULL && mq_report_quantized_count(report) == 0 && mq_report_skipped_count(report) == 3);
   mq_report_destroy(report);
+
+  /* threads change the time, not the model */
+  {
+    char one[4096], three[4096];
+    size_t one_size = 0, three_size = 0;
+    void *one_bytes, *three_bytes;
+    mq_options* t = NULL;
+    path_in_work(one, sizeof one, "sample_threads_1.onnx");
+    path_in_work(three, sizeof three, "sample_threads_3.onnx");
+    CHECK(mq_options_create(&t) == MQ_OK);
+    CHECK(mq_quantize_file(sample_path, one, t, NULL) == MQ_OK);
+    CHECK(mq_options_set_threads(t, 3) == MQ_OK);
+    CHECK(mq_quantize_file(sample_path, three, t, NULL) == MQ_OK);
+    one_bytes = read_file(one, &one_size);
+    three_bytes = read_file(three, &three_size);
+    CHECK(one_bytes != NULL && three_bytes != NULL && one_size == three_size && one_size > 0);
+    if (one_bytes != NULL && three_bytes != NULL && one_size == three_size) CHECK(memcmp(one_bytes, three_bytes, one_size) == 0);
+    free(one_bytes);
+    free(three_bytes);
+    mq_options_destroy(t);
+  }
 
   /* a weight type change shows in the options written to the report */
   report = NULL;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -340,6 +341,11 @@ TEST_CASE("usage errors exit 2 and touch nothing", "[e2e][cli]") {
       {"--frobnicate", in, out},
       {in, out, "--external-data"},
       {in, out, "--external-data", "sometimes"},
+      {in, out, "--threads"},
+      {in, out, "--threads", "-1"},
+      {in, out, "--threads", "two"},
+      {in, out, "--threads", "2x"},
+      {in, out, "--threads", "100000"},
   };
   for (const auto& args : cases) {
     const auto r = quantize(args);
@@ -400,4 +406,41 @@ TEST_CASE("--quiet prints nothing on success", "[e2e][cli]") {
   CHECK(r.out.empty());
   CHECK(r.err.empty());
   CHECK(fs::exists(d.out / "out.onnx"));
+}
+
+TEST_CASE("--threads changes nothing in the model written", "[e2e][cli]") {
+  // Six 64 x 64 MatMul weights (over auto's 4096-element floor): enough jobs for every thread.
+  auto proto = mq::test::parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 64] x) => (float[1, 64] y) {
+  a = MatMul(x, w0)
+  b = MatMul(a, w1)
+  c = MatMul(b, w2)
+  d = MatMul(c, w3)
+  e = MatMul(d, w4)
+  y = MatMul(e, w5)
+}
+)ONNX");
+  for (std::size_t k = 0; k < 6; ++k) {
+    std::vector<float> values(64 * 64);
+    for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i * (k + 2))) * 0.1f;
+    *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w" + std::to_string(k), {64, 64}, values);
+  }
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+  mq::test::write_proto(proto, in);
+  std::map<std::string, std::string> written;
+  for (const std::string threads : {"1", "2", "3", "0"}) {
+    const fs::path out = d.out / ("out" + threads + ".onnx");
+    const auto r = quantize({in.string(), out.string(), "-q", "--threads", threads});
+    INFO("--threads " << threads << "\nstderr: " << r.err);
+    REQUIRE(r.exit_code == exit_ok);
+    written[threads] = mq::test::read_bytes(out);
+  }
+  CHECK(written["2"] == written["1"]);
+  CHECK(written["3"] == written["1"]);
+  CHECK(written["0"] == written["1"]);
+  auto model = mq::model::load(d.out / "out1.onnx");
+  REQUIRE(model);
+  CHECK(model->check());
 }

@@ -1,17 +1,25 @@
 // Thread safety as the headers state it: distinct models can be quantized on different threads
-// at once, and const members of one model can be called from several threads at once. The
-// results must be byte-identical to the same work done on one thread. Run under the asan preset
-// this also catches data races that corrupt memory.
+// at once, and const members of one model can be called from several threads at once; and
+// quantize_options::threads: weights quantized on several threads give the model and report of
+// one thread. The results must be byte-identical to the same work done on one thread. Run under
+// the asan preset this also catches data races that corrupt memory.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <latch>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "mq/model.h"
 #include "mq/quantize.h"
+#include "e2e/parity_synthetic_model.h"
+#include "passes/weight_jobs.h"
 #include "support/test_models.h"
 
 namespace {
@@ -147,4 +155,208 @@ TEST_CASE("const members of one model may be called from several threads at once
     CHECK(got[t] == *expected);
     CHECK(names[t] == shared.initializer_names().size());
   }
+}
+
+// ---- quantize_options::threads ----
+
+namespace {
+
+// What must not depend on the thread count: the model's bytes and every report field but time.
+struct run_result {
+  std::string error;
+  std::string bytes;
+  std::vector<mq::node_report> nodes;
+};
+
+run_result quantize_with_threads(const onnx::ModelProto& proto, mq::quantize_options options, unsigned threads) {
+  options.threads = threads;
+  run_result out;
+  auto m = mq::test::to_model(proto);
+  auto r = mq::quantize(m, options);
+  if (!r) {
+    out.error = r.error().message;
+    return out;
+  }
+  out.nodes = r->nodes;
+  out.bytes = m.serialize().value();
+  return out;
+}
+
+// sqnr_db compared bit for bit (NaN equals NaN: "not measured" must stay that).
+bool same_sqnr(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+void check_same(const run_result& got, const run_result& expected) {
+  CHECK(got.error == expected.error);
+  CHECK(got.bytes == expected.bytes);
+  REQUIRE(got.nodes.size() == expected.nodes.size());
+  for (std::size_t i = 0; i < got.nodes.size(); ++i) {
+    const auto& a = got.nodes[i];
+    const auto& b = expected.nodes[i];
+    INFO("node " << b.node);
+    CHECK(a.node == b.node);
+    CHECK(a.quantized == b.quantized);
+    CHECK(a.format == b.format);
+    CHECK(a.reason == b.reason);
+    CHECK(a.weight == b.weight);
+    CHECK(a.granularity == b.granularity);
+    CHECK(a.bytes_before == b.bytes_before);
+    CHECK(a.bytes_after == b.bytes_after);
+    CHECK(same_sqnr(a.sqnr_db, b.sqnr_db));
+  }
+}
+
+std::vector<std::pair<std::string, mq::quantize_options>> option_sets() {
+  std::vector<std::pair<std::string, mq::quantize_options>> sets;
+  mq::quantize_options o;
+  o.min_elements = 0;
+  sets.emplace_back("auto", o);
+  o.format = mq::quant_format::qoperator;  // Gemm transB: transposed in the job
+  sets.emplace_back("qoperator", o);
+  o.per_channel = true;
+  sets.emplace_back("qoperator per channel", o);
+  o.format = mq::quant_format::qdq;
+  o.weights = mq::weight_type::uint8;
+  sets.emplace_back("qdq uint8 per channel", o);
+  o.measure_error = false;
+  sets.emplace_back("qdq uint8 per channel, not measured", o);
+  return sets;
+}
+
+// Three MatMuls; `bad` lists the weights (0-2) that hold a NaN.
+onnx::ModelProto chain_with_nan(std::vector<int> bad) {
+  auto proto = mq::test::parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 32] x) => (float[1, 32] y) {
+  a = MatMul(x, w0)
+  b = MatMul(a, w1)
+  y = MatMul(b, w2)
+}
+)ONNX");
+  for (int k = 0; k < 3; ++k) {
+    auto values = wave(32 * 32, static_cast<float>(k));
+    if (std::find(bad.begin(), bad.end(), k) != bad.end()) values[static_cast<std::size_t>(7 + k)] = std::nanf("");
+    *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w" + std::to_string(k), {32, 32}, values);
+  }
+  return proto;
+}
+
+}  // namespace
+
+TEST_CASE("weights quantized on several threads: the model and report of one thread", "[threads]") {
+  const auto proto = mq::test::synthetic_parity_model();
+  for (const auto& [label, options] : option_sets()) {
+    const auto expected = quantize_with_threads(proto, options, 1);
+    INFO(label << ": " << expected.error);
+    REQUIRE(expected.error.empty());
+    REQUIRE(std::count_if(expected.nodes.begin(), expected.nodes.end(), [](const auto& n) { return n.quantized; }) >= 5);
+    for (const unsigned threads : {2u, 3u, 8u, 0u}) {
+      INFO("threads " << threads);
+      for (int round = 0; round < 3; ++round) check_same(quantize_with_threads(proto, options, threads), expected);
+    }
+  }
+}
+
+TEST_CASE("the real models quantize the same on one thread and on every core", "[threads][shared]") {
+  const auto models = mq::test::shared_models();
+  for (const auto& path : models) {
+    onnx::ModelProto proto;
+    {
+      auto loaded = mq::model::load(path);
+      REQUIRE(loaded);
+      proto.ParseFromString(loaded->serialize().value());
+    }
+    for (const auto& [label, options] : option_sets()) {
+      INFO(path.filename().string() << ", " << label);
+      const auto expected = quantize_with_threads(proto, options, 1);
+      check_same(quantize_with_threads(proto, options, 0), expected);
+    }
+  }
+}
+
+TEST_CASE("with several threads the error is the first bad weight in walk order", "[threads]") {
+  for (const unsigned threads : {1u, 2u, 4u}) {
+    for (const auto& bad : std::vector<std::vector<int>>{{1}, {1, 2}, {0, 2}, {2}}) {
+      INFO("threads " << threads << ", first bad weight w" << bad[0]);
+      for (int round = 0; round < 5; ++round) {
+        const auto r = quantize_with_threads(chain_with_nan(bad), [] {
+          mq::quantize_options o;
+          o.min_elements = 0;
+          return o;
+        }(), threads);
+        CHECK_THAT(r.error, Catch::Contains("'w" + std::to_string(bad[0]) + "'") &&
+                                Catch::StartsWith("node 'MatMul#" + std::to_string(bad[0]) + "' (MatMul)"));
+      }
+    }
+  }
+}
+
+TEST_CASE("weight_jobs: results by id, every job run once, on any number of threads", "[threads]") {
+  for (const unsigned threads : {1u, 2u, 5u, 0u}) {
+    INFO("threads " << threads);
+    std::atomic<int> runs{0};
+    mq::passes::weight_jobs jobs(threads);
+    std::vector<std::size_t> ids;
+    for (int i = 0; i < 40; ++i) {
+      ids.push_back(jobs.submit([i, &runs]() -> mq::result<mq::quant::quantized_weight> {
+        ++runs;
+        if (i % 7 == 3) return mq::fail(mq::errc::numeric, "job " + std::to_string(i) + " failed");
+        mq::quant::quantized_weight q;
+        q.data = std::string(static_cast<std::size_t>(i) * 1000, static_cast<char>(i));
+        q.scales = {static_cast<float>(i)};
+        return q;
+      }));
+    }
+    jobs.wait_all();
+    CHECK(runs == 40);
+    for (int i = 0; i < 40; ++i) {
+      const auto id = ids[static_cast<std::size_t>(i)];
+      CHECK(id == static_cast<std::size_t>(i));
+      auto& r = jobs.result_of(id);
+      if (i % 7 == 3) {
+        REQUIRE_FALSE(r);
+        CHECK(r.error().message == "job " + std::to_string(i) + " failed");
+      } else {
+        REQUIRE(r);
+        CHECK(r->data == std::string(static_cast<std::size_t>(i) * 1000, static_cast<char>(i)));
+        CHECK(r->scales == std::vector<float>{static_cast<float>(i)});
+      }
+    }
+  }
+}
+
+TEST_CASE("weight_jobs: a job that throws fails instead of ending the process", "[threads]") {
+  for (const unsigned threads : {1u, 2u}) {
+    mq::passes::weight_jobs jobs(threads);
+    const auto thrower = jobs.submit([]() -> mq::result<mq::quant::quantized_weight> { throw std::bad_alloc(); });
+    const auto other = jobs.submit([]() -> mq::result<mq::quant::quantized_weight> {
+      throw std::runtime_error("boom");
+    });
+    const auto fine = jobs.submit([]() -> mq::result<mq::quant::quantized_weight> { return mq::quant::quantized_weight{}; });
+    jobs.wait_all();
+    REQUIRE_FALSE(jobs.result_of(thrower));
+    CHECK(jobs.result_of(thrower).error().code == mq::errc::internal);
+    CHECK_THAT(jobs.result_of(thrower).error().message, Catch::Contains("out of memory"));
+    REQUIRE_FALSE(jobs.result_of(other));
+    CHECK_THAT(jobs.result_of(other).error().message, Catch::Contains("boom"));
+    CHECK(jobs.result_of(fine));
+  }
+}
+
+TEST_CASE("weight_jobs: destroyed with jobs queued, it waits for running ones and drops the rest", "[threads]") {
+  std::atomic<int> started{0};
+  std::atomic<int> finished{0};
+  {
+    mq::passes::weight_jobs jobs(2);
+    for (int i = 0; i < 6; ++i) {
+      (void)jobs.submit([&]() -> mq::result<mq::quant::quantized_weight> {
+        ++started;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ++finished;
+        return mq::quant::quantized_weight{};
+      });
+    }
+  }
+  CHECK(started == finished);  // nothing still running after the destructor
+  CHECK(started >= 1);
+  CHECK(started <= 6);
 }

@@ -308,6 +308,7 @@ int info(const mq::model_store& store, const std::string& name) {
 int main(int argc, char** argv) {
   cli_options opt;
   opt.store = mq::store_options::from_environment();
+  opt.store.quantize_threads = 0;  // a command-line tool may use every core
   if (int code = parse(argc, argv, opt); code >= 0) return code;
 
   auto store = mq::model_store::open(opt.store);

@@ -48,6 +48,8 @@ weights (names as in ONNX Runtime's quantize_dynamic):
   --exclude LIST        node names or globs (* ?) to keep in float
   --min-elements N      keep weights with fewer than N elements in float (default:
                         4096 with --format auto, 0 otherwise)
+  --threads N           threads that quantize weights (default 0: one per core);
+                        the model written is the same whatever N
   --keep-initializer-inputs
                         leave weights that are also graph inputs (old exporters)
                         alone; by default they are treated as constants and
@@ -66,12 +68,19 @@ output:
 exit codes: 0 success, 1 failure (one line on stderr), 2 usage error
 )";
 
+// The library quantizes on the caller's thread unless asked; the tool uses every core.
+mq::quantize_options cli_defaults() {
+  mq::quantize_options o;
+  o.threads = 0;
+  return o;
+}
+
 struct cli_options {
   std::string input;
   std::string output;
   std::string report_path;
   mq::external_data external = mq::external_data::automatic;
-  mq::quantize_options quant;
+  mq::quantize_options quant = cli_defaults();
   bool quiet = false;
   bool json = false;
 };
@@ -111,6 +120,15 @@ int parse_valued(std::string_view arg, const std::string& value, cli_options& op
     } catch (const std::exception&) {
       return usage_error("--min-elements needs a non-negative integer, got '" + value + "'");
     }
+  } else if (arg == "--threads") {
+    try {
+      std::size_t used = 0;
+      const unsigned long n = std::stoul(value, &used);
+      if (used != value.size() || value[0] == '-' || n > 1024) throw std::invalid_argument(value);
+      opt.quant.threads = static_cast<unsigned>(n);
+    } catch (const std::exception&) {
+      return usage_error("--threads needs an integer from 0 (one per core) to 1024, got '" + value + "'");
+    }
   } else if (arg == "--report") {
     opt.report_path = value;
   } else if (arg == "--external-data") {
@@ -126,7 +144,7 @@ int parse_valued(std::string_view arg, const std::string& value, cli_options& op
 
 bool takes_value(std::string_view arg) {
   return arg == "--format" || arg == "--weight-type" || arg == "--op-types" || arg == "--exclude" ||
-         arg == "--min-elements" || arg == "--report" || arg == "--external-data";
+         arg == "--min-elements" || arg == "--threads" || arg == "--report" || arg == "--external-data";
 }
 
 // Returns -1 to continue, or an exit code.

@@ -1,0 +1,63 @@
+// Weights quantized on several threads while the graph walk goes on (quantize_options::threads).
+// A job only computes: it reads weight bytes that nothing changes until the walk is over and
+// returns a quant::quantized_weight. The walk's own thread writes every result into the model
+// (finish_weights in graph_context.h), so no protobuf object is ever touched by two threads.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "mq/result.h"
+#include "quant/quant.h"
+
+namespace mq::passes {
+
+class weight_jobs {
+ public:
+  using work = std::function<result<quant::quantized_weight>()>;
+
+  /// `threads`: how many threads quantize, the caller's included; 0 means one per core.
+  explicit weight_jobs(unsigned threads);
+  /// Waits for the jobs that are running; jobs not started are dropped.
+  ~weight_jobs();
+  weight_jobs(const weight_jobs&) = delete;
+  weight_jobs& operator=(const weight_jobs&) = delete;
+
+  /// Queues `w` and returns its id (0, 1, 2 ... in submission order). When more jobs wait than
+  /// there are other threads to take them (always, with one thread), the caller runs the oldest
+  /// waiting job itself: every core stays busy and only a few jobs hold memory while they wait.
+  std::size_t submit(work w);
+
+  /// Runs the jobs not started yet on the calling thread and waits for the others.
+  void wait_all();
+
+  /// Job `id`'s result, once wait_all() has returned.
+  result<quant::quantized_weight>& result_of(std::size_t id);
+
+ private:
+  struct job {
+    work fn;
+    std::optional<result<quant::quantized_weight>> out;
+  };
+
+  void worker_loop(std::stop_token stop);
+  void run_oldest(std::unique_lock<std::mutex>& lock);  // needs next_ < jobs_.size()
+
+  unsigned threads_;
+  std::mutex mutex_;
+  std::condition_variable_any queued_;  // workers wait here for a job (or stop)
+  std::condition_variable finished_;    // wait_all waits here for the running jobs
+  std::deque<job> jobs_;                // a deque: references stay valid as jobs are added
+  std::size_t next_ = 0;                // the oldest job not started yet
+  std::size_t running_ = 0;
+  std::vector<std::jthread> workers_;   // started with the first job
+};
+
+}  // namespace mq::passes
