@@ -39,7 +39,8 @@ struct opset_import {
 /// An ONNX model in memory. Movable, not copyable.
 ///
 /// Thread safety: distinct models may be used from different threads at once; one model must
-/// not be used from two threads at once unless all of them only call const members.
+/// not be used from two threads at once unless all of them only call const members (which take
+/// turns on one model: save and serialize move tensors out of the proto while they write).
 class MQ_API model {
  public:
   /// Loads a model file; tensors with external data are mapped from files in the model's folder.

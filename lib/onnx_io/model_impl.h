@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -25,6 +26,10 @@ struct model::impl {
   std::string self_location;
   // External data files by canonical path, mapped once and kept for the model's lifetime.
   std::map<std::filesystem::path, util::mapped_file> external_files;
+  // Held by every const member of mq::model, which may be called from several threads at once:
+  // save and serialize take tensors out of the proto for a moment, and reading a tensor may map
+  // its external file into `external_files`.
+  std::mutex const_access;
 };
 
 namespace onnx_io {

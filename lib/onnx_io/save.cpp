@@ -396,6 +396,7 @@ bool has_external(model::impl& m) {
 
 result<void> model::save(const std::filesystem::path& path, const save_options& options) const {
   auto& m = *impl_;  // save is logically const: every change below is undone by the stash
+  std::lock_guard lock(m.const_access);
   std::filesystem::path data_path = path;
   data_path += ".data";
   MQ_TRY_VOID(refuse_overwriting_input(m, path, data_path));
@@ -421,6 +422,7 @@ result<void> model::save(const std::filesystem::path& path, const save_options& 
 
 result<std::string> model::serialize() const {
   auto& m = *impl_;
+  std::lock_guard lock(m.const_access);
   tensor_stash stash;
   MQ_TRY_VOID(inline_external(m, stash));
   std::string bytes;
