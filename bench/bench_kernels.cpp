@@ -157,6 +157,64 @@ void bm_quantize_columns(benchmark::State& state, const kernel_table* k, bool me
   set_bytes(state, x.size());
 }
 
+// The byte kernels on the same matrix stored one byte past a float boundary (how a weight's
+// raw_data often sits in a model file).
+struct unaligned_matrix {
+  std::vector<std::byte> storage;
+  explicit unaligned_matrix(const std::vector<float>& x) : storage(x.size() * sizeof(float) + 1) {
+    std::memcpy(storage.data() + 1, x.data(), x.size() * sizeof(float));
+  }
+  const std::byte* data() const { return storage.data() + 1; }
+};
+
+void bm_minmax_bytes(benchmark::State& state, const kernel_table* k) {
+  const auto& x = matrix(side(state));
+  const unaligned_matrix bytes(x);
+  for (auto _ : state) benchmark::DoNotOptimize(k->minmax_bytes(bytes.data(), x.size()));
+  set_bytes(state, x.size());
+}
+
+void bm_minmax_columns_bytes(benchmark::State& state, const kernel_table* k) {
+  const std::size_t n = side(state);
+  const auto& x = matrix(n);
+  const unaligned_matrix bytes(x);
+  std::vector<float> mins(n), maxs(n);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(k->minmax_columns_bytes(bytes.data(), n, n, mins.data(), maxs.data()));
+    benchmark::ClobberMemory();
+  }
+  set_bytes(state, x.size());
+}
+
+void bm_quantize_bytes(benchmark::State& state, const kernel_table* k) {
+  const auto& x = matrix(side(state));
+  const unaligned_matrix bytes(x);
+  std::vector<std::uint8_t> out(x.size());
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(
+        k->quantize_bytes(bytes.data(), x.size(), 0.0015f, 0, int8_clip, out.data(), nullptr));
+    benchmark::ClobberMemory();
+  }
+  set_bytes(state, x.size());
+}
+
+void bm_quantize_columns_bytes(benchmark::State& state, const kernel_table* k) {
+  const std::size_t n = side(state);
+  const auto& x = matrix(n);
+  const unaligned_matrix bytes(x);
+  std::vector<float> mins(n), maxs(n);
+  (void)k->minmax_columns(x.data(), n, n, mins.data(), maxs.data());
+  const channel_params p = params_from(mins, maxs);
+  std::vector<std::uint8_t> out(x.size());
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(k->quantize_columns_bytes(bytes.data(), n, n, p.scales.data(),
+                                                       p.zero_points.data(), int8_clip,
+                                                       out.data(), nullptr));
+    benchmark::ClobberMemory();
+  }
+  set_bytes(state, x.size());
+}
+
 void bm_quantize_rows(benchmark::State& state, const kernel_table* k, bool measure) {
   const std::size_t n = side(state);
   const auto& x = matrix(n);
@@ -236,6 +294,10 @@ BENCHMARK_CAPTURE(bm_quantize_rows, reference, ref, false)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_rows, reference_measured, ref, true)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_rows, eigen, eig, false)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_rows, eigen_measured, eig, true)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_minmax_bytes, eigen, eig)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_minmax_columns_bytes, eigen, eig)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_bytes, eigen, eig)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_columns_bytes, eigen, eig)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_per_channel_pipeline, reference, ref)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_per_channel_pipeline, eigen, eig)->Apply(sizes);
 BENCHMARK(bm_quantize_weight_per_channel)->Apply(sizes);

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <vector>
@@ -45,17 +46,63 @@ float positive_zero(float v) { return v == 0.0f ? 0.0f : v; }
 
 bool poisoned(const block_f& poison) { return poison.isNaN().any(); }
 
+// ---- where the values come from ----
+
+// Every kernel reads its float32 values through one of these two. `floats_at` is a float array.
+// `bytes_at` is float32 values at any address: a model's raw_data is often not 4-byte aligned,
+// and copying it to aligned memory first cost about as much as quantizing it. A scalar float is
+// never read through a misaligned pointer (memcpy). Blocks are read with Eigen's unaligned packet
+// loads (_mm_loadu_ps, vld1q_f32), which take any address: the pointer only carries the address
+// there (converting it is not undefined, its value is merely unspecified by the standard, and
+// GCC and Clang keep the address). Copying each block with memcpy instead made the byte kernels
+// 5-25 % slower than their float twins; this way they run at the same speed. Without SIMD (a build
+// with no packet type) Eigen would load scalars through the map, so blocks are copied there.
+struct floats_at {
+  const float* p;
+  EIGEN_ALWAYS_INLINE const_block_map block_at(std::size_t i) const { return const_block_map(p + i); }
+  EIGEN_ALWAYS_INLINE float at(std::size_t i) const { return p[i]; }
+  EIGEN_ALWAYS_INLINE floats_at plus(std::size_t i) const { return {p + i}; }
+};
+
+struct bytes_at {
+  const std::byte* p;
+#if defined(EIGEN_VECTORIZE)
+  EIGEN_ALWAYS_INLINE const_block_map block_at(std::size_t i) const {
+    return const_block_map(reinterpret_cast<const float*>(p + i * sizeof(float)));
+  }
+#else
+  EIGEN_ALWAYS_INLINE block_f block_at(std::size_t i) const {
+    block_f v;
+    std::memcpy(v.data(), p + i * sizeof(float), block_size * sizeof(float));
+    return v;
+  }
+#endif
+  EIGEN_ALWAYS_INLINE float at(std::size_t i) const {
+    float v;
+    std::memcpy(&v, p + i * sizeof(float), sizeof v);
+    return v;
+  }
+  EIGEN_ALWAYS_INLINE bytes_at plus(std::size_t i) const { return {p + i * sizeof(float)}; }
+};
+
+template <class Src>
+std::int64_t first_nonfinite_in(Src x, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!is_finite(x.at(i))) return static_cast<std::int64_t>(i);
+  }
+  return no_index;
+}
+
 // ---- min/max ----
 
-minmax_result minmax(std::span<const float> x) {
-  const float* p = x.data();
-  const std::size_t n = x.size();
+template <class Src>
+minmax_result minmax_in(Src x, std::size_t n) {
   block_f lo = block_f::Constant(infinity);
   block_f hi = block_f::Constant(-infinity);
   block_f poison = block_f::Zero();
   std::size_t i = 0;
   for (; i + block_size <= n; i += block_size) {
-    const const_block_map v(p + i);
+    const auto v = x.block_at(i);
     lo = lo.min(v);
     hi = hi.max(v);
     poison += v - v;
@@ -64,12 +111,17 @@ minmax_result minmax(std::span<const float> x) {
   float mx = hi.maxCoeff();
   bool bad = poisoned(poison);
   for (; i < n; ++i) {
-    mn = std::min(mn, p[i]);
-    mx = std::max(mx, p[i]);
-    bad = bad || !is_finite(p[i]);
+    const float v = x.at(i);
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+    bad = bad || !is_finite(v);
   }
-  return {positive_zero(mn), positive_zero(mx), bad ? first_nonfinite(p, n) : no_index};
+  return {positive_zero(mn), positive_zero(mx), bad ? first_nonfinite_in(x, n) : no_index};
 }
+
+minmax_result minmax(std::span<const float> x) { return minmax_in(floats_at{x.data()}, x.size()); }
+
+minmax_result minmax_bytes(const std::byte* x, std::size_t count) { return minmax_in(bytes_at{x}, count); }
 
 std::int64_t minmax_rows(const float* x, std::size_t rows, std::size_t cols, float* mins,
                          float* maxs) {
@@ -86,15 +138,18 @@ std::int64_t minmax_rows(const float* x, std::size_t rows, std::size_t cols, flo
 // Folds rows [r, r + 4) of columns [0, width) into the running mins/maxs. Four rows per sweep cut
 // the accumulator traffic by four. The poison check sums the four rows first: a finite sum that
 // overflows only causes a needless (but correct) rescan.
-bool minmax_four_rows(const float* row0, std::size_t stride, std::size_t width, float* mins,
-                      float* maxs) {
-  const float* row1 = row0 + stride;
-  const float* row2 = row1 + stride;
-  const float* row3 = row2 + stride;
+template <class Src>
+bool minmax_four_rows(Src row0, std::size_t stride, std::size_t width, float* mins, float* maxs) {
+  const Src row1 = row0.plus(stride);
+  const Src row2 = row1.plus(stride);
+  const Src row3 = row2.plus(stride);
   block_f poison = block_f::Zero();
   std::size_t c = 0;
   for (; c + block_size <= width; c += block_size) {
-    const const_block_map a(row0 + c), b(row1 + c), d(row2 + c), e(row3 + c);
+    const auto a = row0.block_at(c);
+    const auto b = row1.block_at(c);
+    const auto d = row2.block_at(c);
+    const auto e = row3.block_at(c);
     block_map lo(mins + c), hi(maxs + c);
     lo = lo.min(a.min(b).min(d.min(e)));
     hi = hi.max(a.max(b).max(d.max(e)));
@@ -103,20 +158,22 @@ bool minmax_four_rows(const float* row0, std::size_t stride, std::size_t width, 
   }
   bool bad = poisoned(poison);
   for (; c < width; ++c) {
-    for (const float* row : {row0, row1, row2, row3}) {
-      mins[c] = std::min(mins[c], row[c]);
-      maxs[c] = std::max(maxs[c], row[c]);
-      bad = bad || !is_finite(row[c]);
+    for (const Src& row : {row0, row1, row2, row3}) {
+      const float v = row.at(c);
+      mins[c] = std::min(mins[c], v);
+      maxs[c] = std::max(maxs[c], v);
+      bad = bad || !is_finite(v);
     }
   }
   return bad;
 }
 
-bool minmax_one_row(const float* row, std::size_t width, float* mins, float* maxs) {
+template <class Src>
+bool minmax_one_row(Src row, std::size_t width, float* mins, float* maxs) {
   block_f poison = block_f::Zero();
   std::size_t c = 0;
   for (; c + block_size <= width; c += block_size) {
-    const const_block_map v(row + c);
+    const auto v = row.block_at(c);
     block_map lo(mins + c), hi(maxs + c);
     lo = lo.min(v);
     hi = hi.max(v);
@@ -124,23 +181,25 @@ bool minmax_one_row(const float* row, std::size_t width, float* mins, float* max
   }
   bool bad = poisoned(poison);
   for (; c < width; ++c) {
-    mins[c] = std::min(mins[c], row[c]);
-    maxs[c] = std::max(maxs[c], row[c]);
-    bad = bad || !is_finite(row[c]);
+    const float v = row.at(c);
+    mins[c] = std::min(mins[c], v);
+    maxs[c] = std::max(maxs[c], v);
+    bad = bad || !is_finite(v);
   }
   return bad;
 }
 
 // Column min/max of columns [c0, c0 + width), sweeping rows (never striding down a column).
-bool minmax_column_tile(const float* x, std::size_t rows, std::size_t cols, std::size_t c0,
+template <class Src>
+bool minmax_column_tile(Src x, std::size_t rows, std::size_t cols, std::size_t c0,
                         std::size_t width, float* mins, float* maxs) {
   std::fill(mins, mins + width, infinity);
   std::fill(maxs, maxs + width, -infinity);
   bool bad = false;
   std::size_t r = 0;
   for (; r + 4 <= rows; r += 4)
-    bad = minmax_four_rows(x + r * cols + c0, cols, width, mins, maxs) || bad;
-  for (; r < rows; ++r) bad = minmax_one_row(x + r * cols + c0, width, mins, maxs) || bad;
+    bad = minmax_four_rows(x.plus(r * cols + c0), cols, width, mins, maxs) || bad;
+  for (; r < rows; ++r) bad = minmax_one_row(x.plus(r * cols + c0), width, mins, maxs) || bad;
   // Zero results are +0 (kernels.h): which zero survives depends on the visiting order.
   for (std::size_t c = 0; c < width; ++c) {
     mins[c] = positive_zero(mins[c]);
@@ -149,14 +208,24 @@ bool minmax_column_tile(const float* x, std::size_t rows, std::size_t cols, std:
   return bad;
 }
 
-std::int64_t minmax_columns(const float* x, std::size_t rows, std::size_t cols, float* mins,
-                            float* maxs) {
+template <class Src>
+std::int64_t minmax_columns_in(Src x, std::size_t rows, std::size_t cols, float* mins, float* maxs) {
   bool bad = false;
   for (std::size_t c0 = 0; c0 < cols; c0 += column_tile) {
     const std::size_t width = std::min(column_tile, cols - c0);
     bad = minmax_column_tile(x, rows, cols, c0, width, mins + c0, maxs + c0) || bad;
   }
-  return bad ? first_nonfinite(x, rows * cols) : no_index;
+  return bad ? first_nonfinite_in(x, rows * cols) : no_index;
+}
+
+std::int64_t minmax_columns(const float* x, std::size_t rows, std::size_t cols, float* mins,
+                            float* maxs) {
+  return minmax_columns_in(floats_at{x}, rows, cols, mins, maxs);
+}
+
+std::int64_t minmax_columns_bytes(const std::byte* x, std::size_t rows, std::size_t cols,
+                                  float* mins, float* maxs) {
+  return minmax_columns_in(bytes_at{x}, rows, cols, mins, maxs);
 }
 
 // ---- quantize ----
@@ -284,8 +353,8 @@ EIGEN_STRONG_INLINE void store_bytes(const block_f& q, std::uint8_t* out) {
 //  - NaN stays NaN, and `lo.max(NaN)` is lo: Eigen's max returns its first operand when the other
 //    is NaN (packet and scalar code alike), which is what the reference does.
 // Stores the bytes and returns the clipped integers (as floats) for the error measurement.
-template <class Scale, class Shift>
-EIGEN_ALWAYS_INLINE block_f quantize_block(const const_block_map& v, const Scale& scale,
+template <class Values, class Scale, class Shift>
+EIGEN_ALWAYS_INLINE block_f quantize_block(const Values& v, const Scale& scale,
                                            const Shift& shift, const block_f& lo, float hi,
                                            std::uint8_t* out) {
   const block_f q = lo.max((v / scale + magic) - shift).min(hi);
@@ -295,10 +364,9 @@ EIGEN_ALWAYS_INLINE block_f quantize_block(const const_block_map& v, const Scale
 
 // Quantizes x[0 .. n) with one scale, adding the error to `sums` when Measure; returns true when
 // a non-finite value was seen. Tail element i goes to lane i % block, like a block element.
-template <bool Measure>
-EIGEN_ALWAYS_INLINE bool quantize_span(const float* p, std::size_t n, float scale,
-                                       std::int32_t zero_point, clip_range clip, std::uint8_t* out,
-                                       lane_sums& sums) {
+template <bool Measure, class Src>
+EIGEN_ALWAYS_INLINE bool quantize_span(Src x, std::size_t n, float scale, std::int32_t zero_point,
+                                       clip_range clip, std::uint8_t* out, lane_sums& sums) {
   const float shift = shift_for(zero_point);
   const auto zp = static_cast<float>(zero_point);
   const block_f lo = block_f::Constant(static_cast<float>(clip.lo));
@@ -307,7 +375,7 @@ EIGEN_ALWAYS_INLINE bool quantize_span(const float* p, std::size_t n, float scal
   lane_sums acc = sums;  // a copy only ever used whole-block stays in registers
   std::size_t i = 0;
   for (; i + block_size <= n; i += block_size) {
-    const const_block_map v(p + i);
+    const auto v = x.block_at(i);
     poison += v - v;
     const block_f q = quantize_block(v, scale, shift, lo, hi, out + i);
     if constexpr (Measure) acc.add(v, dequantize_block(q, zp, scale));
@@ -316,10 +384,11 @@ EIGEN_ALWAYS_INLINE bool quantize_span(const float* p, std::size_t n, float scal
   if (i < n) {
     tail_block tail;
     for (std::size_t k = 0; i < n; ++i, ++k) {
-      const float q = quantize_value(p[i], scale, zero_point, clip);
+      const float v = x.at(i);
+      const float q = quantize_value(v, scale, zero_point, clip);
       out[i] = low_byte(q);
-      if constexpr (Measure) tail.set(k, p[i], (q - zp) * scale);
-      bad = bad || !is_finite(p[i]);
+      if constexpr (Measure) tail.set(k, v, (q - zp) * scale);
+      bad = bad || !is_finite(v);
     }
     if constexpr (Measure) acc.add(tail.x, tail.dq);
   }
@@ -327,19 +396,28 @@ EIGEN_ALWAYS_INLINE bool quantize_span(const float* p, std::size_t n, float scal
   return bad;
 }
 
-template <bool Measure>
-std::int64_t quantize_with(std::span<const float> x, float scale, std::int32_t zero_point,
-                           clip_range clip, std::uint8_t* out, error_sums* err) {
+template <bool Measure, class Src>
+std::int64_t quantize_in(Src x, std::size_t n, float scale, std::int32_t zero_point,
+                         clip_range clip, std::uint8_t* out, error_sums* err) {
   lane_sums sums;
-  const bool bad = quantize_span<Measure>(x.data(), x.size(), scale, zero_point, clip, out, sums);
+  const bool bad = quantize_span<Measure>(x, n, scale, zero_point, clip, out, sums);
   if constexpr (Measure) sums.add_to(*err);
-  return bad ? first_nonfinite(x.data(), x.size()) : no_index;
+  return bad ? first_nonfinite_in(x, n) : no_index;
 }
 
 std::int64_t quantize(std::span<const float> x, float scale, std::int32_t zero_point,
                       clip_range clip, std::uint8_t* out, error_sums* err) {
-  return err != nullptr ? quantize_with<true>(x, scale, zero_point, clip, out, err)
-                        : quantize_with<false>(x, scale, zero_point, clip, out, err);
+  const floats_at src{x.data()};
+  return err != nullptr ? quantize_in<true>(src, x.size(), scale, zero_point, clip, out, err)
+                        : quantize_in<false>(src, x.size(), scale, zero_point, clip, out, err);
+}
+
+std::int64_t quantize_bytes(const std::byte* x, std::size_t count, float scale,
+                            std::int32_t zero_point, clip_range clip, std::uint8_t* out,
+                            error_sums* err) {
+  const bytes_at src{x};
+  return err != nullptr ? quantize_in<true>(src, count, scale, zero_point, clip, out, err)
+                        : quantize_in<false>(src, count, scale, zero_point, clip, out, err);
 }
 
 template <bool Measure>
@@ -350,9 +428,9 @@ std::int64_t quantize_rows_with(const float* x, std::size_t rows, std::size_t co
   bool bad = false;
   for (std::size_t r = 0; r < rows; ++r) {
     const float* row = x + r * cols;
-    bad =
-        quantize_span<Measure>(row, cols, scales[r], zero_points[r], clip, out + r * cols, sums) ||
-        bad;
+    bad = quantize_span<Measure>(floats_at{row}, cols, scales[r], zero_points[r], clip,
+                                 out + r * cols, sums) ||
+          bad;
   }
   if constexpr (Measure) sums.add_to(*err);
   return bad ? first_nonfinite(x, rows * cols) : no_index;
@@ -368,8 +446,8 @@ std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, c
 
 // Columns [c0, c0 + width) of every row; scales, zero_points and shifts start at column c0.
 // Column c of the tile accumulates into lane c % block.
-template <bool Measure>
-EIGEN_ALWAYS_INLINE bool quantize_column_tile(const float* x, std::size_t rows, std::size_t cols,
+template <bool Measure, class Src>
+EIGEN_ALWAYS_INLINE bool quantize_column_tile(Src x, std::size_t rows, std::size_t cols,
                                               std::size_t c0, std::size_t width,
                                               const float* scales, const std::int32_t* zero_points,
                                               const float* shifts, clip_range clip,
@@ -382,7 +460,7 @@ EIGEN_ALWAYS_INLINE bool quantize_column_tile(const float* x, std::size_t rows, 
   bool bad = false;
   for (std::size_t r = 0; r < rows; r += sweep) {
     const std::size_t n = std::min(sweep, rows - r);
-    const float* row0 = x + r * cols + c0;
+    const Src row0 = x.plus(r * cols + c0);
     std::uint8_t* dst0 = out + r * cols + c0;
     std::size_t c = 0;
     for (; c + block_size <= width; c += block_size) {
@@ -390,7 +468,7 @@ EIGEN_ALWAYS_INLINE bool quantize_column_tile(const float* x, std::size_t rows, 
       const block_f shift = const_block_map(shifts + c);
       const block_f zp = magic - shift;  // exact: both are integers in [2^23, 2^24]
       for (std::size_t k = 0; k < n; ++k) {
-        const const_block_map v(row0 + k * cols + c);
+        const auto v = row0.block_at(k * cols + c);
         poison += v - v;
         const block_f q = quantize_block(v, scale, shift, lo, hi, dst0 + k * cols + c);
         if constexpr (Measure) acc.add(v, dequantize_block(q, zp, scale));
@@ -400,7 +478,7 @@ EIGEN_ALWAYS_INLINE bool quantize_column_tile(const float* x, std::size_t rows, 
     for (std::size_t k = 0; k < n; ++k) {
       tail_block tail;
       for (std::size_t t = c; t < width; ++t) {
-        const float v = row0[k * cols + t];
+        const float v = row0.at(k * cols + t);
         const float q = quantize_value(v, scales[t], zero_points[t], clip);
         dst0[k * cols + t] = low_byte(q);
         if constexpr (Measure) {
@@ -415,10 +493,10 @@ EIGEN_ALWAYS_INLINE bool quantize_column_tile(const float* x, std::size_t rows, 
   return bad || poisoned(poison);
 }
 
-template <bool Measure>
-std::int64_t quantize_columns_with(const float* x, std::size_t rows, std::size_t cols,
-                                   const float* scales, const std::int32_t* zero_points,
-                                   clip_range clip, std::uint8_t* out, error_sums* err) {
+template <bool Measure, class Src>
+std::int64_t quantize_columns_in(Src x, std::size_t rows, std::size_t cols, const float* scales,
+                                 const std::int32_t* zero_points, clip_range clip,
+                                 std::uint8_t* out, error_sums* err) {
   std::vector<float> shifts(cols);
   for (std::size_t c = 0; c < cols; ++c) shifts[c] = shift_for(zero_points[c]);
   lane_sums sums;
@@ -430,19 +508,31 @@ std::int64_t quantize_columns_with(const float* x, std::size_t rows, std::size_t
           bad;
   }
   if constexpr (Measure) sums.add_to(*err);
-  return bad ? first_nonfinite(x, rows * cols) : no_index;
+  return bad ? first_nonfinite_in(x, rows * cols) : no_index;
 }
 
 std::int64_t quantize_columns(const float* x, std::size_t rows, std::size_t cols,
                               const float* scales, const std::int32_t* zero_points, clip_range clip,
                               std::uint8_t* out, error_sums* err) {
+  const floats_at src{x};
   return err != nullptr
-             ? quantize_columns_with<true>(x, rows, cols, scales, zero_points, clip, out, err)
-             : quantize_columns_with<false>(x, rows, cols, scales, zero_points, clip, out, err);
+             ? quantize_columns_in<true>(src, rows, cols, scales, zero_points, clip, out, err)
+             : quantize_columns_in<false>(src, rows, cols, scales, zero_points, clip, out, err);
+}
+
+std::int64_t quantize_columns_bytes(const std::byte* x, std::size_t rows, std::size_t cols,
+                                    const float* scales, const std::int32_t* zero_points,
+                                    clip_range clip, std::uint8_t* out, error_sums* err) {
+  const bytes_at src{x};
+  return err != nullptr
+             ? quantize_columns_in<true>(src, rows, cols, scales, zero_points, clip, out, err)
+             : quantize_columns_in<false>(src, rows, cols, scales, zero_points, clip, out, err);
 }
 
 constexpr kernel_table eigen_table{
-    "eigen", minmax, minmax_rows, minmax_columns, quantize, quantize_rows, quantize_columns,
+    "eigen",       minmax,        minmax_rows,          minmax_columns,
+    quantize,      quantize_rows, quantize_columns,     minmax_bytes,
+    minmax_columns_bytes, quantize_bytes, quantize_columns_bytes,
 };
 
 }  // namespace

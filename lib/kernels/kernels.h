@@ -101,6 +101,29 @@ struct kernel_table {
   std::int64_t (*quantize_columns)(const float* x, std::size_t rows, std::size_t cols,
                                    const float* scales, const std::int32_t* zero_points,
                                    clip_range clip, std::uint8_t* out, error_sums* err);
+
+  // The per-tensor and per-column kernels again, for float32 values stored at any address: `x`
+  // holds sizeof(float) bytes per value, in the host's byte order (ONNX raw_data on a
+  // little-endian host). A model's raw_data is often not 4-byte aligned, and copying it to
+  // aligned memory first costs about as much as quantizing it. Each returns exactly what its
+  // float twin returns for the same values (bytes, min/max, index, error sums).
+
+  /// minmax of `count` values.
+  minmax_result (*minmax_bytes)(const std::byte* x, std::size_t count);
+
+  /// minmax_columns of a rows x cols matrix.
+  std::int64_t (*minmax_columns_bytes)(const std::byte* x, std::size_t rows, std::size_t cols,
+                                       float* mins, float* maxs);
+
+  /// quantize of `count` values.
+  std::int64_t (*quantize_bytes)(const std::byte* x, std::size_t count, float scale,
+                                 std::int32_t zero_point, clip_range clip, std::uint8_t* out,
+                                 error_sums* err);
+
+  /// quantize_columns of a rows x cols matrix.
+  std::int64_t (*quantize_columns_bytes)(const std::byte* x, std::size_t rows, std::size_t cols,
+                                         const float* scales, const std::int32_t* zero_points,
+                                         clip_range clip, std::uint8_t* out, error_sums* err);
 };
 
 /// The scalar reference implementation (the spec).

@@ -293,77 +293,48 @@ mq::result<quantized_weight> finish(const ranges& r, const layout& l,
 
 // ---- float32 bytes at any address ----
 
-// Floats copied per step from storage that is not 4-byte aligned: 64 KiB, which stays in the
-// core's caches while the kernels read it, so the bounce costs far less than a copy of the tensor.
-constexpr std::size_t bounce_floats = 16 * 1024;
-
-// Calls fn(x, first_row, row_count) for consecutive rows of the row-major [rows, cols] float32
-// matrix stored in `bytes`, a few rows at a time, with x an aligned copy of those rows; stops when
-// fn returns false.
-template <class Fn>
-void for_each_bounced_rows(std::span<const std::byte> bytes, std::size_t rows, std::size_t cols,
-                           std::vector<float>& buffer, Fn&& fn) {
-  const std::size_t step = std::max<std::size_t>(1, bounce_floats / std::max<std::size_t>(cols, 1));
-  buffer.resize(std::min(step, rows) * cols);
-  for (std::size_t r = 0; r < rows; r += step) {
-    const std::size_t n = std::min(step, rows - r);
-    std::memcpy(buffer.data(), bytes.data() + r * cols * sizeof(float), n * cols * sizeof(float));
-    if (!fn(buffer.data(), r, n)) return;
-  }
-}
-
-// Layouts that can be streamed as a row-major [rows, cols] matrix: per tensor (one column), and
-// per channel on the last axis (one column per channel).
+// Layouts the byte kernels cover: per tensor, and per channel on the last axis (one column per
+// channel of a row-major [outer, channels] matrix).
 bool streamable(const layout& l) {
   return l.kind == grouping::per_tensor || (l.kind == grouping::per_channel && l.inner == 1);
 }
 
-mq::result<ranges> streamed_ranges(const kernel_table& k, std::span<const std::byte> bytes,
-                                   const layout& l, std::vector<float>& buffer,
-                                   std::string_view name) {
-  const std::size_t cols = l.kind == grouping::per_tensor ? 1 : l.channels;
-  const std::size_t rows = l.count() / cols;
-  ranges r{std::vector<float>(cols, infinity), std::vector<float>(cols, -infinity)};
-  std::vector<float> mins(cols), maxs(cols);
-  mq::result<void> status;
-  for_each_bounced_rows(bytes, rows, cols, buffer, [&](const float* x, std::size_t first, std::size_t n) {
-    std::int64_t bad = no_index;
-    if (l.kind == grouping::per_tensor) {
-      const kernels::minmax_result t = k.minmax({x, n});
-      mins[0] = t.min;
-      maxs[0] = t.max;
-      bad = t.first_nonfinite;
-    } else {
-      bad = k.minmax_columns(x, n, cols, mins.data(), maxs.data());
-    }
-    if (bad != no_index) {
-      status = nonfinite(x[bad], first * cols + static_cast<std::size_t>(bad), name);
-      return false;
-    }
-    for (std::size_t c = 0; c < cols; ++c) {
-      r.mins[c] = std::min(r.mins[c], mins[c]);
-      r.maxs[c] = std::max(r.maxs[c], maxs[c]);
-    }
-    return true;
-  });
-  if (!status) return mq::unexpected_error{status.error()};
+float value_at(std::span<const std::byte> bytes, std::size_t index) {
+  float v;
+  std::memcpy(&v, bytes.data() + index * sizeof(float), sizeof v);
+  return v;
+}
+
+mq::result<ranges> byte_ranges(const kernel_table& k, std::span<const std::byte> bytes,
+                               const layout& l, std::string_view name) {
+  ranges r{std::vector<float>(l.groups(), infinity), std::vector<float>(l.groups(), -infinity)};
+  if (l.count() == 0) return r;
+  std::int64_t bad = no_index;
+  if (l.kind == grouping::per_tensor) {
+    const kernels::minmax_result t = k.minmax_bytes(bytes.data(), l.count());
+    r.mins[0] = t.min;
+    r.maxs[0] = t.max;
+    bad = t.first_nonfinite;
+  } else {
+    bad = k.minmax_columns_bytes(bytes.data(), l.outer, l.channels, r.mins.data(), r.maxs.data());
+  }
+  if (bad != no_index) {
+    const auto index = static_cast<std::size_t>(bad);
+    return mq::unexpected_error{nonfinite(value_at(bytes, index), index, name).error()};
+  }
   return r;
 }
 
-void streamed_quantize(const kernel_table& k, std::span<const std::byte> bytes, const layout& l,
-                       const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out,
-                       std::vector<float>& buffer, kernels::error_sums* err) {
-  const std::size_t cols = l.kind == grouping::per_tensor ? 1 : l.channels;
-  const std::size_t rows = l.count() / cols;
-  for_each_bounced_rows(bytes, rows, cols, buffer, [&](const float* x, std::size_t first, std::size_t n) {
-    std::uint8_t* dst = out + first * cols;
-    if (l.kind == grouping::per_tensor) {
-      (void)k.quantize({x, n}, q.scales[0], q.zero_points[0], clip, dst, err);
-    } else {
-      (void)k.quantize_columns(x, n, cols, q.scales.data(), q.zero_points.data(), clip, dst, err);
-    }
-    return true;
-  });
+void quantize_byte_groups(const kernel_table& k, std::span<const std::byte> bytes, const layout& l,
+                          const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out,
+                          kernels::error_sums* err) {
+  if (l.count() == 0) return;
+  if (l.kind == grouping::per_tensor) {
+    (void)k.quantize_bytes(bytes.data(), l.count(), q.scales[0], q.zero_points[0], clip, out, err);
+  } else {
+    (void)k.quantize_columns_bytes(bytes.data(), l.outer, l.channels, q.scales.data(),
+                                   q.zero_points.data(), clip, out, err);
+  }
 }
 
 }  // namespace
@@ -399,16 +370,15 @@ mq::result<quantized_weight> detail::quantize_weight_bytes_with(const kernel_tab
   auto shape = make_layout(count, dims, options, name);
   if (!shape) return mq::unexpected_error{shape.error()};
   const layout& l = *shape;
-  std::vector<float> buffer;
   if (!streamable(l)) {  // rare (unaligned conv weights): one aligned copy
-    buffer.resize(count);
-    std::memcpy(buffer.data(), bytes.data(), bytes.size());
-    return quantize_weight_with(k, buffer, dims, options, name);
+    std::vector<float> values(count);
+    std::memcpy(values.data(), bytes.data(), bytes.size());
+    return quantize_weight_with(k, values, dims, options, name);
   }
-  auto r = streamed_ranges(k, bytes, l, buffer, name);
+  auto r = byte_ranges(k, bytes, l, name);
   if (!r) return mq::unexpected_error{r.error()};
   return finish(*r, l, dims, options, name, [&](const quantized_weight& q, kernels::clip_range clip, std::uint8_t* out, kernels::error_sums* err) {
-    streamed_quantize(k, bytes, l, q, clip, out, buffer, err);
+    quantize_byte_groups(k, bytes, l, q, clip, out, err);
   });
 }
 

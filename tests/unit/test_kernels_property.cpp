@@ -19,6 +19,7 @@
 #include <functional>
 #include <iomanip>
 #include <limits>
+#include <memory>
 #include <random>
 #include <span>
 #include <sstream>
@@ -615,6 +616,117 @@ TEST_CASE("quantize_rows and quantize_columns: non-finite index", "[kernels][pro
 }
 
 // ---- quantize_weight through both tables ----
+
+// ---- the byte kernels: float32 values at any address ----
+
+namespace {
+
+// The floats of `values` copied to a buffer at byte offset `shift` (0-3) from an aligned start.
+struct byte_copy {
+  std::vector<std::byte> storage;
+  std::size_t shift;
+  byte_copy(const std::vector<float>& values, std::size_t offset)
+      : storage(values.size() * sizeof(float) + sizeof(float)), shift(offset) {
+    if (!values.empty()) std::memcpy(storage.data() + shift, values.data(), values.size() * sizeof(float));
+  }
+  const std::byte* data() const { return storage.data() + shift; }
+};
+
+bool same_sums(const error_sums& a, const error_sums& b) {
+  return std::bit_cast<std::uint64_t>(a.signal) == std::bit_cast<std::uint64_t>(b.signal) &&
+         std::bit_cast<std::uint64_t>(a.noise) == std::bit_cast<std::uint64_t>(b.noise) &&
+         std::bit_cast<std::uint64_t>(a.worst) == std::bit_cast<std::uint64_t>(b.worst);
+}
+
+}  // namespace
+
+TEST_CASE("byte kernels: the float kernels' results at every byte offset", "[kernels][property]") {
+  const std::vector<std::pair<std::size_t, std::size_t>> shapes = {
+      {1, 1}, {1, 7}, {3, 16}, {5, 17}, {4, 33}, {17, 9}, {2, 1025}, {64, 64}, {9, 4097}};
+  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+    for (const auto& [rows, cols] : shapes) {
+      for (const pattern p : patterns) {
+        for (int bad = -1; bad < 3; ++bad) {  // -1: all finite; else NaN, inf, -inf somewhere
+          const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(rows * 4099 + cols) + static_cast<std::uint32_t>(7 * (bad + 1));
+          std::mt19937 rng(seed);
+          const std::size_t n = rows * cols;
+          std::vector<float> values(n);
+          fill(values, p, rng, 0.25f);
+          if (bad >= 0) (void)poison(values, rng, bad);
+          std::vector<float> scales(cols);
+          std::vector<std::int32_t> zps(cols);
+          for (std::size_t c = 0; c < cols; ++c) {
+            scales[c] = std::exp2(std::uniform_real_distribution<float>(-10.0f, 3.0f)(rng));
+            zps[c] = std::uniform_int_distribution<std::int32_t>(-128, 127)(rng);
+          }
+          const clip_range clip{-128, 127};
+          for (std::size_t shift = 0; shift < 4; ++shift) {
+            INFO(k->name << ", seed " << seed << ", " << rows << "x" << cols << ", " << to_string(p)
+                         << ", bad " << bad << ", byte offset " << shift);
+            const byte_copy bytes(values, shift);
+
+            require_same_minmax(k->minmax(values), k->minmax_bytes(bytes.data(), n));
+
+            std::vector<float> mins(cols), maxs(cols), bmins(cols), bmaxs(cols);
+            REQUIRE(k->minmax_columns(values.data(), rows, cols, mins.data(), maxs.data()) ==
+                    k->minmax_columns_bytes(bytes.data(), rows, cols, bmins.data(), bmaxs.data()));
+            if (bad < 0) {
+              require_same_floats(mins, bmins);
+              require_same_floats(maxs, bmaxs);
+            }
+
+            for (const bool measure : {false, true}) {
+              std::vector<std::uint8_t> q(n), bq(n), qc(n), bqc(n);
+              error_sums e, be, ec, bec;
+              REQUIRE(k->quantize(values, scales[0], zps[0], clip, q.data(), measure ? &e : nullptr) ==
+                      k->quantize_bytes(bytes.data(), n, scales[0], zps[0], clip, bq.data(), measure ? &be : nullptr));
+              require_same_bytes(q, bq);
+              REQUIRE(k->quantize_columns(values.data(), rows, cols, scales.data(), zps.data(), clip, qc.data(),
+                                          measure ? &ec : nullptr) ==
+                      k->quantize_columns_bytes(bytes.data(), rows, cols, scales.data(), zps.data(), clip, bqc.data(),
+                                                measure ? &bec : nullptr));
+              require_same_bytes(qc, bqc);
+              if (measure && bad < 0) {  // same values in the same order: the same sums, bit for bit
+                CHECK(same_sums(e, be));
+                CHECK(same_sums(ec, bec));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("byte kernels: nothing is read outside the given bytes", "[kernels]") {
+  // Exactly n * 4 bytes in their own allocation, at an odd address: ASan (the asan preset)
+  // reports any read past either end.
+  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+    for (const std::size_t n : {1u, 15u, 16u, 17u, 33u}) {
+      INFO(k->name << ", n " << n);
+      auto storage = std::make_unique<std::byte[]>(n * sizeof(float) + 1);
+      std::byte* x = storage.get() + 1;
+      for (std::size_t i = 0; i < n; ++i) {
+        const float v = static_cast<float>(i) - 3.5f;
+        std::memcpy(x + i * sizeof(float), &v, sizeof v);
+      }
+      const auto mm = k->minmax_bytes(x, n);
+      CHECK(mm.min == -3.5f);
+      CHECK(mm.max == static_cast<float>(n) - 4.5f);
+      std::vector<std::uint8_t> q(n);
+      error_sums err;
+      CHECK(k->quantize_bytes(x, n, 0.5f, 0, {-128, 127}, q.data(), &err) == no_index);
+      CHECK(static_cast<std::int8_t>(q[0]) == -7);
+      float mins[1], maxs[1];
+      CHECK(k->minmax_columns_bytes(x, n, 1, mins, maxs) == no_index);
+      CHECK(mins[0] == -3.5f);
+      const float scale = 1.0f;
+      const std::int32_t zp = 0;
+      CHECK(k->quantize_columns_bytes(x, n, 1, &scale, &zp, {-128, 127}, q.data(), nullptr) == no_index);
+      CHECK(static_cast<std::int8_t>(q[n - 1]) == static_cast<std::int8_t>(std::nearbyint(static_cast<float>(n) - 4.5f)));
+    }
+  }
+}
 
 namespace {
 
