@@ -60,10 +60,11 @@ phase_fns=(
   "quantize|mq::quantize("
   "plan_weight|mq::passes::plan_weight"
   "store_weight|mq::passes::store_weight("
+  "finish_weights|mq::passes::finish_weights("
+  "quantize_job|mq::passes::(anonymous namespace)::quantize_job("
   "quantize_weight|mq::quant::detail::quantize_weight_with("
   "quantize_bytes|mq::quant::quantize_weight_bytes("
-  "store_quantized|mq::passes::store_quantized("
-  "release_pages|mq::onnx_io::release_pages("
+  "release|mq::util::mapped_file::release("
   "save|mq::model::save("
   "write_inline|mq::(anonymous namespace)::write_inline("
   "serialize_to|mq::(anonymous namespace)::serialize_to("
@@ -76,11 +77,12 @@ phase_rows=(
   "  mq::model::load (mmap + parse)|load"
   "  mq::quantize|quantize"
   "    plan_weight (finds weights; float copy only for non-float32 weights)|plan_weight"
-  "    passes::store_weight (quantizes one weight, stores it, releases its input pages)|store_weight"
-  "      quant::detail::quantize_weight_with (4-byte aligned weights: min/max, quantize + error sums)|quantize_weight"
+  "    passes::store_weight (declares the quantized initializers and queues the job; runs a job itself when the other cores are busy)|store_weight"
+  "    passes::finish_weights (waits for the jobs, moves their results into the initializers)|finish_weights"
+  "    quantize_job, summed over both threads (one per weight: min/max, quantize, release of the input pages)|quantize_job"
+  "      quant::detail::quantize_weight_with (4-byte aligned weights)|quantize_weight"
   "      quant::quantize_weight_bytes (weights not 4-byte aligned: through a 64 KiB buffer)|quantize_bytes"
-  "      passes::store_quantized (moves the quantized bytes into the proto)|store_quantized"
-  "      onnx_io::release_pages (madvise MADV_DONTNEED of the weight's mapped input)|release_pages"
+  "      util::mapped_file::release (madvise MADV_DONTNEED of the weight's mapped input)|release"
   "  mq::model::save|save"
   "    write_inline (one-file output: framing + large payloads written by reference)|write_inline"
   "    serialize_to (protobuf serialization + write(); external-data output)|serialize_to"
@@ -108,14 +110,17 @@ phases_report() {
     rm -f "$dst/q.onnx"; sync
     perf record -q -e 'mqbench:*' -e sched:sched_process_exec -e sched:sched_process_exit -o "$dst/phases.data" -- \
       "$quantize" "$model" "$dst/q.onnx" -q 2> /dev/null
-    perf script -i "$dst/phases.data" -F comm,time,event 2> /dev/null | awk -v run="$r" '
+    # Calls pair up per thread (jobs run on both cores); a phase's time is summed over threads.
+    perf script -i "$dst/phases.data" -F comm,tid,time,event 2> /dev/null | awk -v run="$r" '
       $1 != "mq-quantize" {next}
-      { t = $2; sub(/:$/, "", t); ev = $3; sub(/:$/, "", ev); sub(/^[a-z_]+:/, "", ev); t *= 1000 }
+      { tid = $2; t = $3; sub(/:$/, "", t); ev = $4; sub(/:$/, "", ev); sub(/^[a-z_]+:/, "", ev); t *= 1000 }
       ev == "sched_process_exec" { exec_t = t; next }
-      ev == "sched_process_exit" { exit_t = t; next }
-      ev ~ /_r__return$/ { l = ev; sub(/_r__return$/, "", l); if (depth[l] > 0) { total[l] += t - start[l, depth[l]]; depth[l]-- }
+      ev == "sched_process_exit" { if (tid == main_tid) exit_t = t; next }
+      ev ~ /_r__return$/ { l = ev; sub(/_r__return$/, "", l); k = l SUBSEP tid
+                          if (depth[k] > 0) { total[l] += t - start[k, depth[k]]; depth[k]-- }
                           if (l == "main") main_ret = t; next }
-      { depth[ev]++; start[ev, depth[ev]] = t; calls[ev]++; if (ev == "main" && !main_t) main_t = t }
+      { k = ev SUBSEP tid; depth[k]++; start[k, depth[k]] = t; calls[ev]++
+        if (ev == "main" && !main_t) { main_t = t; main_tid = tid } }
       END {
         printf "%d\ttotal\t%.3f\t1\n", run, exit_t - exec_t
         printf "%d\tstartup\t%.3f\t1\n", run, main_t - exec_t
@@ -187,7 +192,7 @@ wall() {  # median wall seconds of N runs of "$@", output removed and synced bef
   for sym in 'main' 'mq::model::load' 'mq::(anonymous namespace)::parse_into' 'mq::quantize' \
              'mq::passes::plan_weight' 'mq::tensor_view::to_float' 'mq::quant::quantize_weight' 'mq::quant::detail::quantize_weight_with' \
              'mq::kernels::(anonymous namespace)::minmax' 'mq::kernels::(anonymous namespace)::quantize_span' \
-             'mq::passes::store_weight' 'mq::passes::store_quantized' 'mq::model::save' \
+             'mq::passes::store_weight' 'mq::passes::finish_weights' 'mq::model::save' \
              'mq::(anonymous namespace)::serialize_to' '[k] asm_exc_page_fault' '[k] exc_page_fault' '[k] clear_page_erms' \
              '__memcpy_avx512_unaligned_erms' '__memmove_avx512_unaligned_erms' 'ksys_write' '__x64_sys_fsync' \
              '__x64_sys_munmap' '[k] do_exit' '[k] exit_mmap' 'cfree' '__GI___libc_free'; do
