@@ -100,8 +100,9 @@ std::vector<float> transposed(const weight_job_input& in) {
   return out;
 }
 
-// The job itself: runs on any thread, touches no protobuf object.
-result<quant::quantized_weight> quantize_job(const weight_job_input& in) {
+// The job itself: runs on any thread, touches no protobuf object. Out of line so that
+// bench/profile_quantize.sh can time it.
+[[gnu::noinline]] result<quant::quantized_weight> quantize_job(const weight_job_input& in) {
   if (in.file != nullptr) (void)in.file->prefetch(in.mapped);  // one call instead of a fault per few pages
   auto q = [&] {
     if (in.transpose) {
