@@ -34,12 +34,13 @@ std::size_t weight_jobs::submit(work w) {
   std::unique_lock lock(mutex_);
   jobs_.push_back({std::move(w), std::nullopt});
   const std::size_t id = jobs_.size() - 1;
-  if (workers_.empty() && threads_ > 1) {
-    for (unsigned i = 1; i < threads_; ++i) {
-      workers_.emplace_back([this](std::stop_token stop) { worker_loop(stop); });
-    }
+  // A worker is started only when no idle one can take the job: a small model on a many-core
+  // machine does not pay for threads it cannot use.
+  const std::size_t waiting = jobs_.size() - next_;
+  if (waiting > idle_ && workers_.size() + 1 < threads_) {
+    workers_.emplace_back([this](std::stop_token stop) { worker_loop(stop); });
   }
-  if (jobs_.size() - next_ > workers_.size()) {
+  if (waiting > workers_.size()) {
     run_oldest(lock);
   } else {
     queued_.notify_one();
@@ -57,7 +58,13 @@ result<quant::quantized_weight>& weight_jobs::result_of(std::size_t id) { return
 
 void weight_jobs::worker_loop(std::stop_token stop) {
   std::unique_lock lock(mutex_);
-  while (queued_.wait(lock, stop, [&] { return next_ < jobs_.size(); })) run_oldest(lock);
+  for (;;) {
+    ++idle_;
+    const bool got_job = queued_.wait(lock, stop, [&] { return next_ < jobs_.size(); });
+    --idle_;
+    if (!got_job) return;  // stop requested
+    run_oldest(lock);
+  }
 }
 
 void weight_jobs::run_oldest(std::unique_lock<std::mutex>& lock) {

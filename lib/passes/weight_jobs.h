@@ -57,7 +57,8 @@ class weight_jobs {
   std::deque<job> jobs_;                // a deque: references stay valid as jobs are added
   std::size_t next_ = 0;                // the oldest job not started yet
   std::size_t running_ = 0;
-  std::vector<std::jthread> workers_;   // started with the first job
+  std::size_t idle_ = 0;                // workers waiting for a job
+  std::vector<std::jthread> workers_;   // up to threads - 1, started as jobs need them
 };
 
 }  // namespace mq::passes

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <iterator>
 #include <latch>
 #include <stdexcept>
 #include <string>
@@ -359,4 +361,30 @@ TEST_CASE("weight_jobs: destroyed with jobs queued, it waits for running ones an
   CHECK(started == finished);  // nothing still running after the destructor
   CHECK(started >= 1);
   CHECK(started <= 6);
+}
+
+TEST_CASE("weight_jobs: threads are started only as jobs need them", "[threads]") {
+  const auto tasks = [] {
+    return static_cast<std::size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/task"),
+                                                  std::filesystem::directory_iterator{}));
+  };
+  const std::size_t before = tasks();
+  std::latch running(2);
+  std::latch release(1);
+  std::size_t during = 0;
+  {
+    mq::passes::weight_jobs jobs(16);
+    for (int i = 0; i < 2; ++i) {
+      (void)jobs.submit([&]() -> mq::result<mq::quant::quantized_weight> {
+        running.count_down();
+        release.wait();
+        return mq::quant::quantized_weight{};
+      });
+    }
+    running.wait();  // both jobs run, each on a worker of its own
+    during = tasks();
+    release.count_down();
+    jobs.wait_all();
+  }
+  CHECK(during == before + 2);  // not 15 workers for 2 jobs
 }
