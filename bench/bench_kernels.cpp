@@ -267,6 +267,8 @@ void bm_quantize_weight_per_channel(benchmark::State& state) {
 
 const kernel_table* ref = &mq::kernels::reference_kernels();
 const kernel_table* eig = &mq::kernels::eigen_kernels();
+// The AVX2 table, or the Eigen one on a CPU without AVX2 (its rows then repeat the Eigen ones).
+const kernel_table* avx = mq::kernels::avx2_kernels() != nullptr ? mq::kernels::avx2_kernels() : eig;
 
 void sizes(benchmark::internal::Benchmark* b) {
   b->Arg(4096)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -294,6 +296,16 @@ BENCHMARK_CAPTURE(bm_quantize_rows, reference, ref, false)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_rows, reference_measured, ref, true)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_rows, eigen, eig, false)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_rows, eigen_measured, eig, true)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_minmax, avx2, avx)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_minmax_columns, avx2, avx)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize, avx2, avx, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_columns, avx2, avx, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_rows, avx2, avx, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_minmax_bytes, avx2, avx)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_minmax_columns_bytes, avx2, avx)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_bytes, avx2, avx)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize_columns_bytes, avx2, avx)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_per_channel_pipeline, avx2, avx)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax_bytes, eigen, eig)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax_columns_bytes, eigen, eig)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_bytes, eigen, eig)->Apply(sizes);

@@ -8,12 +8,27 @@
 
 namespace mq::kernels {
 
+const kernel_table& default_kernels() noexcept {
+#if defined(__AVX2__)
+  return eigen_kernels();  // the build's own level is AVX2 or higher (MQ_SIMD_FLAGS)
+#else
+  const kernel_table* avx2 = avx2_kernels();
+  return avx2 != nullptr ? *avx2 : eigen_kernels();
+#endif
+}
+
 kernel_selection select_kernels(const char* env_value) {
   const std::string_view value = env_value == nullptr ? std::string_view{} : env_value;
-  if (value.empty() || value == "eigen") return {&eigen_kernels(), {}};
+  if (value.empty()) return {&default_kernels(), {}};
+  if (value == "eigen") return {&eigen_kernels(), {}};
   if (value == "reference") return {&reference_kernels(), {}};
+  if (value == "avx2") {
+    if (const kernel_table* avx2 = avx2_kernels()) return {avx2, {}};
+    return {&eigen_kernels(), "libmodelquant: warning: MQ_KERNELS='avx2' but this CPU (or build) has no AVX2; "
+                              "using the Eigen kernels"};
+  }
   return {&reference_kernels(), "libmodelquant: warning: MQ_KERNELS='" + std::string(value) +
-                                    "' is not 'eigen' or 'reference'; using the reference kernels"};
+                                    "' is not 'eigen', 'avx2' or 'reference'; using the reference kernels"};
 }
 
 const kernel_table& active_kernels() {

@@ -132,13 +132,22 @@ const kernel_table& reference_kernels() noexcept;
 /// The vectorized implementation (Eigen; SIMD level set by the build, SSE2 by default on x86-64).
 const kernel_table& eigen_kernels() noexcept;
 
+/// AVX2 kernels (avx2.cpp, intrinsics), or null when the CPU or the compiler has no AVX2. Calls
+/// that measure the error go to the Eigen kernels.
+const kernel_table* avx2_kernels() noexcept;
+
+/// The table used when MQ_KERNELS is unset: the AVX2 one when the CPU has AVX2 and the build's own
+/// SIMD level is lower (the default SSE2 build), else the Eigen one.
+const kernel_table& default_kernels() noexcept;
+
 /// The outcome of reading MQ_KERNELS: the table to use and a warning for the user (empty if none).
 struct kernel_selection {
   const kernel_table* table;
   std::string warning;
 };
 
-/// Maps a value of MQ_KERNELS to a table: null or "" or "eigen" -> Eigen, "reference" -> reference,
+/// Maps a value of MQ_KERNELS to a table: null or "" -> default_kernels(), "eigen" -> Eigen,
+/// "avx2" -> AVX2 (Eigen plus a warning when the CPU has no AVX2), "reference" -> reference,
 /// anything else -> reference plus a warning naming the value (the slow, simple path is the safe
 /// choice when the user clearly wanted something other than the default).
 kernel_selection select_kernels(const char* env_value);

@@ -14,6 +14,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -39,6 +40,21 @@ using mq::kernels::error_sums;
 using mq::kernels::kernel_table;
 using mq::kernels::no_index;
 using mq::kernels::reference_kernels;
+
+// The vectorized table under test: the Eigen one, or with MQ_TEST_KERNELS=avx2 the AVX2 one. CTest
+// runs this binary once for each; on a CPU without AVX2 the second run prints SKIPPED and tests
+// the Eigen kernels again.
+const kernel_table& tested_kernels() {
+  static const kernel_table* const table = [] {
+    const char* want = std::getenv("MQ_TEST_KERNELS");
+    if (want != nullptr && std::string(want) == "avx2") {
+      if (const kernel_table* avx2 = mq::kernels::avx2_kernels()) return avx2;
+      std::printf("SKIPPED: this CPU has no AVX2; the Eigen kernels are tested instead\n");
+    }
+    return &eigen_kernels();
+  }();
+  return *table;
+}
 
 constexpr float inf = std::numeric_limits<float>::infinity();
 constexpr float qnan = std::numeric_limits<float>::quiet_NaN();
@@ -218,17 +234,27 @@ void require_error_sums(const error_sums& ref, const error_sums& vec, const long
 
 }  // namespace
 
-TEST_CASE("the two kernel tables are distinct and named", "[kernels]") {
+TEST_CASE("the kernel tables are distinct and named", "[kernels]") {
   REQUIRE(std::string(reference_kernels().name) == "reference");
   REQUIRE(std::string(eigen_kernels().name) == "eigen");
+  if (const kernel_table* avx2 = mq::kernels::avx2_kernels()) REQUIRE(std::string(avx2->name) == "avx2");
 }
 
 TEST_CASE("MQ_KERNELS selection", "[kernels]") {
-  CHECK(mq::kernels::select_kernels(nullptr).table == &eigen_kernels());
-  CHECK(mq::kernels::select_kernels("").table == &eigen_kernels());
+  const kernel_table* avx2 = mq::kernels::avx2_kernels();
+#if defined(__AVX2__)
+  CHECK(&mq::kernels::default_kernels() == &eigen_kernels());  // the build already uses AVX2
+#else
+  CHECK(&mq::kernels::default_kernels() == (avx2 != nullptr ? avx2 : &eigen_kernels()));
+#endif
+  CHECK(mq::kernels::select_kernels(nullptr).table == &mq::kernels::default_kernels());
+  CHECK(mq::kernels::select_kernels("").table == &mq::kernels::default_kernels());
   CHECK(mq::kernels::select_kernels("eigen").table == &eigen_kernels());
   CHECK(mq::kernels::select_kernels("eigen").warning.empty());
   CHECK(mq::kernels::select_kernels("reference").table == &reference_kernels());
+  const auto forced = mq::kernels::select_kernels("avx2");
+  CHECK(forced.table == (avx2 != nullptr ? avx2 : &eigen_kernels()));
+  CHECK(forced.warning.empty() == (avx2 != nullptr));
   const auto unknown = mq::kernels::select_kernels("avx9000");
   CHECK(unknown.table == &reference_kernels());
   CHECK(unknown.warning.find("MQ_KERNELS='avx9000'") != std::string::npos);
@@ -237,7 +263,7 @@ TEST_CASE("MQ_KERNELS selection", "[kernels]") {
   CHECK(&mq::kernels::active_kernels() == expected.table);
 }
 
-TEST_CASE("minmax: eigen == reference", "[kernels][property]") {
+TEST_CASE("minmax: vector kernels == reference", "[kernels][property]") {
   for (const std::size_t n : sizes) {
     for (const std::size_t shift : {0u, 1u}) {
       for (const pattern p : patterns) {
@@ -247,14 +273,14 @@ TEST_CASE("minmax: eigen == reference", "[kernels][property]") {
         shifted_buffer buf(n, shift);
         fill(buf.span(), p, rng);
         require_same_minmax(reference_kernels().minmax(buf.span()),
-                            eigen_kernels().minmax(buf.span()));
+                            tested_kernels().minmax(buf.span()));
       }
     }
   }
 }
 
 TEST_CASE("minmax: exact values, signed zeros and empty input", "[kernels]") {
-  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+  for (const kernel_table* k : {&reference_kernels(), &tested_kernels()}) {
     INFO(k->name);
     std::vector<float> x(37, -0.0f);
     auto r = k->minmax(x);
@@ -283,14 +309,14 @@ TEST_CASE("minmax: NaN and inf give the same first index", "[kernels][property]"
       fill(buf.span(), pattern::normal, rng);
       const std::size_t at = poison(buf.span(), rng, kind);
       const auto ref = reference_kernels().minmax(buf.span());
-      const auto vec = eigen_kernels().minmax(buf.span());
+      const auto vec = tested_kernels().minmax(buf.span());
       REQUIRE(ref.first_nonfinite == static_cast<std::int64_t>(at));
       REQUIRE(vec.first_nonfinite == ref.first_nonfinite);
     }
   }
 }
 
-TEST_CASE("minmax_rows and minmax_columns: eigen == reference", "[kernels][property]") {
+TEST_CASE("minmax_rows and minmax_columns: vector kernels == reference", "[kernels][property]") {
   const std::vector<std::size_t> rows_list = {1, 3, 8, 17};
   std::vector<std::size_t> cols_list = sizes;
   cols_list.push_back(1025);  // crosses the 1024-column tile of the Eigen column kernel
@@ -306,13 +332,13 @@ TEST_CASE("minmax_rows and minmax_columns: eigen == reference", "[kernels][prope
         std::vector<float> rmin(rows), rmax(rows), vmin(rows), vmax(rows);
         REQUIRE(reference_kernels().minmax_rows(x, rows, cols, rmin.data(), rmax.data()) ==
                 no_index);
-        REQUIRE(eigen_kernels().minmax_rows(x, rows, cols, vmin.data(), vmax.data()) == no_index);
+        REQUIRE(tested_kernels().minmax_rows(x, rows, cols, vmin.data(), vmax.data()) == no_index);
         require_same_floats(rmin, vmin);
         require_same_floats(rmax, vmax);
         std::vector<float> cmin(cols), cmax(cols), wmin(cols), wmax(cols);
         REQUIRE(reference_kernels().minmax_columns(x, rows, cols, cmin.data(), cmax.data()) ==
                 no_index);
-        REQUIRE(eigen_kernels().minmax_columns(x, rows, cols, wmin.data(), wmax.data()) ==
+        REQUIRE(tested_kernels().minmax_columns(x, rows, cols, wmin.data(), wmax.data()) ==
                 no_index);
         require_same_floats(cmin, wmin);
         require_same_floats(cmax, wmax);
@@ -335,14 +361,14 @@ TEST_CASE("minmax_rows and minmax_columns: non-finite index", "[kernels][propert
       const float* x = buf.span().data();
       std::vector<float> a(std::max(rows, cols)), b(std::max(rows, cols));
       CHECK(reference_kernels().minmax_rows(x, rows, cols, a.data(), b.data()) == at);
-      CHECK(eigen_kernels().minmax_rows(x, rows, cols, a.data(), b.data()) == at);
+      CHECK(tested_kernels().minmax_rows(x, rows, cols, a.data(), b.data()) == at);
       CHECK(reference_kernels().minmax_columns(x, rows, cols, a.data(), b.data()) == at);
-      CHECK(eigen_kernels().minmax_columns(x, rows, cols, a.data(), b.data()) == at);
+      CHECK(tested_kernels().minmax_columns(x, rows, cols, a.data(), b.data()) == at);
     }
   }
 }
 
-TEST_CASE("quantize: eigen == reference", "[kernels][property]") {
+TEST_CASE("quantize: vector kernels == reference", "[kernels][property]") {
   // Power-of-two scales make the `ties` pattern land exactly on k + 0.5; the others do not.
   const std::vector<float> scales = {0.25f, 1.0f, 0.0123f, 3.7f, FLT_MIN, 1e-39f /* subnormal */};
   for (const std::size_t n : sizes) {
@@ -363,11 +389,11 @@ TEST_CASE("quantize: eigen == reference", "[kernels][property]") {
             error_sums ref_err, vec_err;
             REQUIRE(reference_kernels().quantize(buf.span(), scale, zp, clip, ref.data(),
                                                  nullptr) == no_index);
-            REQUIRE(eigen_kernels().quantize(buf.span(), scale, zp, clip, vec.data(), nullptr) ==
+            REQUIRE(tested_kernels().quantize(buf.span(), scale, zp, clip, vec.data(), nullptr) ==
                     no_index);
             REQUIRE(reference_kernels().quantize(buf.span(), scale, zp, clip, ref_m.data(),
                                                  &ref_err) == no_index);
-            REQUIRE(eigen_kernels().quantize(buf.span(), scale, zp, clip, vec_m.data(), &vec_err) ==
+            REQUIRE(tested_kernels().quantize(buf.span(), scale, zp, clip, vec_m.data(), &vec_err) ==
                     no_index);
             require_same_bytes(ref, vec);
             require_same_bytes(ref, ref_m);  // measuring does not change the bytes
@@ -382,12 +408,41 @@ TEST_CASE("quantize: eigen == reference", "[kernels][property]") {
   }
 }
 
+TEST_CASE("quantize: spans long enough for streaming stores == reference", "[kernels][property]") {
+  // The AVX2 kernel writes outputs of 256 KiB or more with streaming stores when they are 16-byte
+  // aligned; the sizes above are all shorter. Aligned and unaligned outputs, float and byte input.
+  const std::size_t n = 300000 + 37;
+  for (const pattern p : {pattern::normal, pattern::ties, pattern::saturating}) {
+    for (int bad = -1; bad < 1; ++bad) {
+      const std::uint32_t seed = base_seed() + static_cast<std::uint32_t>(bad + 2) * 97u;
+      INFO("seed " << seed << ", " << to_string(p) << ", bad " << bad);
+      std::mt19937 rng(seed);
+      std::vector<float> x(n);
+      fill(x, p, rng, 0.25f);
+      if (bad >= 0) (void)poison(x, rng, bad);
+      std::vector<std::uint8_t> ref(n);
+      const std::int64_t ref_index = reference_kernels().quantize(x, 0.25f, 3, {-128, 127}, ref.data(), nullptr);
+      std::vector<std::uint8_t> storage(n + 32);
+      auto* aligned = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(storage.data()) + 15) & ~std::uintptr_t{15});
+      for (std::uint8_t* out : {aligned, aligned + 1}) {
+        std::fill(storage.begin(), storage.end(), std::uint8_t{0xAA});
+        REQUIRE(tested_kernels().quantize(x, 0.25f, 3, {-128, 127}, out, nullptr) == ref_index);
+        REQUIRE(std::memcmp(out, ref.data(), n) == 0);
+        std::fill(storage.begin(), storage.end(), std::uint8_t{0xAA});
+        REQUIRE(tested_kernels().quantize_bytes(reinterpret_cast<const std::byte*>(x.data()), n, 0.25f, 3,
+                                                {-128, 127}, out, nullptr) == ref_index);
+        REQUIRE(std::memcmp(out, ref.data(), n) == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("quantize: exact ties round half to even in both tables", "[kernels]") {
   // x / 0.5 = k + 0.5 exactly; round half to even gives these (numpy.round / QuantizeLinear).
   const std::vector<float> x = {0.25f, 0.75f, 1.25f, 1.75f,  -0.25f, -0.75f, -1.25f, -1.75f, 0.25f,
                                 0.75f, 1.25f, 1.75f, -0.25f, -0.75f, -1.25f, -1.75f, 2.25f};
   const std::vector<std::int8_t> want = {0, 2, 2, 4, 0, -2, -2, -4, 0, 2, 2, 4, 0, -2, -2, -4, 4};
-  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+  for (const kernel_table* k : {&reference_kernels(), &tested_kernels()}) {
     INFO(k->name);
     std::vector<std::uint8_t> out(x.size());
     REQUIRE(k->quantize(x, 0.5f, 0, {-128, 127}, out.data(), nullptr) == no_index);
@@ -411,11 +466,11 @@ TEST_CASE("quantize: NaN and inf give the same index and bytes", "[kernels][prop
       std::vector<std::uint8_t> ref(n), vec(n), vec_m(n);
       REQUIRE(reference_kernels().quantize(buf.span(), 0.05f, 3, {-128, 127}, ref.data(),
                                            nullptr) == at);
-      REQUIRE(eigen_kernels().quantize(buf.span(), 0.05f, 3, {-128, 127}, vec.data(), nullptr) ==
+      REQUIRE(tested_kernels().quantize(buf.span(), 0.05f, 3, {-128, 127}, vec.data(), nullptr) ==
               at);
       require_same_bytes(ref, vec);  // NaN -> lo, +-inf saturate (kernels.h)
       error_sums ignored;  // meaningless with non-finite input, but bytes and index are not
-      REQUIRE(eigen_kernels().quantize(buf.span(), 0.05f, 3, {-128, 127}, vec_m.data(), &ignored) ==
+      REQUIRE(tested_kernels().quantize(buf.span(), 0.05f, 3, {-128, 127}, vec_m.data(), &ignored) ==
               at);
       require_same_bytes(ref, vec_m);
       const auto v = buf.span()[static_cast<std::size_t>(at)];
@@ -425,7 +480,7 @@ TEST_CASE("quantize: NaN and inf give the same index and bytes", "[kernels][prop
   }
 }
 
-TEST_CASE("quantize_rows and quantize_columns: eigen == reference", "[kernels][property]") {
+TEST_CASE("quantize_rows and quantize_columns: vector kernels == reference", "[kernels][property]") {
   const std::vector<std::size_t> rows_list = {1, 3, 17};
   std::vector<std::size_t> cols_list = sizes;
   cols_list.push_back(1025);
@@ -462,11 +517,11 @@ TEST_CASE("quantize_rows and quantize_columns: eigen == reference", "[kernels][p
             error_sums ref_err, vec_err;
             REQUIRE((reference_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), clip,
                                               ref.data(), nullptr) == no_index);
-            REQUIRE((eigen_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), clip,
+            REQUIRE((tested_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), clip,
                                           vec.data(), nullptr) == no_index);
             REQUIRE((reference_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), clip,
                                               ref_m.data(), &ref_err) == no_index);
-            REQUIRE((eigen_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), clip,
+            REQUIRE((tested_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), clip,
                                           vec_m.data(), &vec_err) == no_index);
             require_same_bytes(ref, vec);
             require_same_bytes(ref, ref_m);
@@ -488,7 +543,7 @@ TEST_CASE("quantize kernels: error sums of known values", "[kernels]") {
   // Repeated 7 times (21 values) so the Eigen kernel uses a full block and a tail.
   std::vector<float> x;
   for (int i = 0; i < 7; ++i) x.insert(x.end(), {127.0f, 0.25f, -1.5f});
-  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+  for (const kernel_table* k : {&reference_kernels(), &tested_kernels()}) {
     INFO(k->name);
     std::vector<std::uint8_t> out(x.size());
     error_sums err;
@@ -553,7 +608,7 @@ TEST_CASE("quantize kernels: a null accumulator gives the same bytes; sums accum
                                    clip, out + r0 * cols, err);
        }},
   };
-  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+  for (const kernel_table* k : {&reference_kernels(), &tested_kernels()}) {
     for (const auto& [name, fn] : kernels) {
       INFO(k->name << " " << name);
       std::vector<std::uint8_t> plain(n), measured(n), split(n);
@@ -603,11 +658,11 @@ TEST_CASE("quantize_rows and quantize_columns: non-finite index", "[kernels][pro
       for (const auto fn : {&kernel_table::quantize_rows, &kernel_table::quantize_columns}) {
         CHECK((reference_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), {0, 255},
                                         ref.data(), nullptr) == at);
-        CHECK((eigen_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), {0, 255}, vec.data(),
+        CHECK((tested_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), {0, 255}, vec.data(),
                                     nullptr) == at);
         require_same_bytes(ref, vec);
         error_sums ignored;
-        CHECK((eigen_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), {0, 255}, vec.data(),
+        CHECK((tested_kernels().*fn)(x, rows, cols, scales.data(), zps.data(), {0, 255}, vec.data(),
                                     &ignored) == at);
         require_same_bytes(ref, vec);
       }
@@ -643,7 +698,7 @@ bool same_sums(const error_sums& a, const error_sums& b) {
 TEST_CASE("byte kernels: the float kernels' results at every byte offset", "[kernels][property]") {
   const std::vector<std::pair<std::size_t, std::size_t>> shapes = {
       {1, 1}, {1, 7}, {3, 16}, {5, 17}, {4, 33}, {17, 9}, {2, 1025}, {64, 64}, {9, 4097}};
-  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+  for (const kernel_table* k : {&reference_kernels(), &tested_kernels()}) {
     for (const auto& [rows, cols] : shapes) {
       for (const pattern p : patterns) {
         for (int bad = -1; bad < 3; ++bad) {  // -1: all finite; else NaN, inf, -inf somewhere
@@ -701,7 +756,7 @@ TEST_CASE("byte kernels: the float kernels' results at every byte offset", "[ker
 TEST_CASE("byte kernels: nothing is read outside the given bytes", "[kernels]") {
   // Exactly n * 4 bytes in their own allocation, at an odd address: ASan (the asan preset)
   // reports any read past either end.
-  for (const kernel_table* k : {&reference_kernels(), &eigen_kernels()}) {
+  for (const kernel_table* k : {&reference_kernels(), &tested_kernels()}) {
     for (const std::size_t n : {1u, 15u, 16u, 17u, 33u}) {
       INFO(k->name << ", n " << n);
       auto storage = std::make_unique<std::byte[]>(n * sizeof(float) + 1);
@@ -774,7 +829,7 @@ std::string describe(const std::vector<std::int64_t>& dims) {
 
 }  // namespace
 
-TEST_CASE("quantize_weight: eigen == reference on every axis, every mode", "[kernels][property]") {
+TEST_CASE("quantize_weight: vector kernels == reference on every axis, every mode", "[kernels][property]") {
   using mq::quant::qtype;
   using mq::quant::symmetry;
   for (std::size_t rank = 2; rank <= 4; ++rank) {
@@ -797,7 +852,7 @@ TEST_CASE("quantize_weight: eigen == reference on every axis, every mode", "[ker
             const auto ref =
                 mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims, o, "w");
             const auto vec =
-                mq::quant::detail::quantize_weight_with(eigen_kernels(), w, dims, o, "w");
+                mq::quant::detail::quantize_weight_with(tested_kernels(), w, dims, o, "w");
             REQUIRE(ref.has_value() == vec.has_value());
             if (!ref) {
               REQUIRE(ref.error().message == vec.error().message);
@@ -829,7 +884,7 @@ TEST_CASE("quantize_weight: NaN/inf errors are identical through both tables", "
         o.block_size = mode == 2 ? 4 : 0;
         const auto ref =
             mq::quant::detail::quantize_weight_with(reference_kernels(), w, dims, o, "w7");
-        const auto vec = mq::quant::detail::quantize_weight_with(eigen_kernels(), w, dims, o, "w7");
+        const auto vec = mq::quant::detail::quantize_weight_with(tested_kernels(), w, dims, o, "w7");
         REQUIRE_FALSE(ref.has_value());
         REQUIRE_FALSE(vec.has_value());
         CHECK(ref.error().code == mq::errc::numeric);
@@ -865,7 +920,7 @@ TEST_CASE("quantize_weight_bytes: unaligned storage gives quantize_weight's resu
         o.type = mode == 1 ? qtype::uint8 : qtype::int8;
         o.sym = mode == 1 ? symmetry::asymmetric : symmetry::symmetric;
         INFO("seed " << seed << ", dims " << describe(dims) << ", shift " << shift << ", mode " << mode);
-        for (const auto* k : {&reference_kernels(), &eigen_kernels()}) {
+        for (const auto* k : {&reference_kernels(), &tested_kernels()}) {
           const auto want = mq::quant::detail::quantize_weight_with(*k, w, dims, o, "w");
           const auto got = mq::quant::detail::quantize_weight_bytes_with(*k, bytes, dims, o, "w");
           REQUIRE(want.has_value());
