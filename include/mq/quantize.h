@@ -63,11 +63,16 @@ struct quantize_options {
   /// the quantize pass, about a tenth of a run on a large model with the default (SSE2) build. Off:
   /// sqnr_db is NaN. The model written is the same either way (and so is describe()).
   bool measure_error = true;
-  /// Threads that quantize weights, the calling thread included: 1 (the default) quantizes on
-  /// the calling thread only; 0 uses one per core. Weights are independent, so the model and the
-  /// report are the same whatever the count; only the time changes.
+  /// Threads that quantize weights, the calling thread included, at most `max_threads`: 1 (the
+  /// default) quantizes on the calling thread only; 0 uses one per core the process may run on.
+  /// Weights are independent, so the model and the report are the same whatever the count; only
+  /// the time changes. The weights in flight hold at most about 1 GiB besides the model (one
+  /// weight may exceed it alone).
   unsigned threads = 1;
 };
+
+/// The largest quantize_options::threads accepted.
+inline constexpr unsigned max_threads = 1024;
 
 /// What happened to one candidate node.
 struct node_report {

@@ -182,9 +182,10 @@ mq_status mq_options_set_min_elements(mq_options* options, int64_t min_elements)
 
 mq_status mq_options_set_threads(mq_options* options, unsigned threads) {
   return set_option("mq_options_set_threads", options, [&](mq::quantize_options& o) {
-    if (threads > 1024) {
+    if (threads > mq::max_threads) {
       return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_set_threads: " + std::to_string(threads) +
-                                               " threads is over the limit of 1024 (0 means one per core)");
+                                               " threads is over the limit of " + std::to_string(mq::max_threads) +
+                                               " (0 means one per core)");
     }
     o.threads = threads;
     return MQ_OK;

@@ -1,11 +1,12 @@
 // Numeric kernels behind the quantizer: min/max reductions and float32 -> 8-bit quantization.
 //
-// Two implementations share one contract: `reference_kernels()` (reference.cpp, plain scalar code,
-// the executable spec) and `eigen_kernels()` (eigen.cpp, vectorized with Eigen). Every kernel of
-// the Eigen table returns bit-identical results to its reference twin on every input, including the
-// non-finite ones (the one exception: the last bits of the float64 error sums, see error_sums);
-// tests/unit/test_kernels_property.cpp checks that. `active_kernels()` picks one table once per
-// process (environment variable MQ_KERNELS).
+// Three implementations share one contract: `reference_kernels()` (reference.cpp, plain scalar
+// code, the executable spec), `eigen_kernels()` (eigen.cpp, vectorized with Eigen at the build's
+// SIMD level) and `avx2_kernels()` (avx2.cpp, AVX2 intrinsics, when the CPU has AVX2). Every kernel
+// of the vector tables returns bit-identical results to its reference twin on every input,
+// including the non-finite ones (the one exception: the last bits of the float64 error sums, see
+// error_sums); tests/unit/test_kernels_property.cpp checks that, once per vector table.
+// `active_kernels()` picks one table once per process (environment variable MQ_KERNELS).
 //
 // Private header: library code and tests only.
 #pragma once

@@ -29,7 +29,7 @@ struct model::impl {
   // Held by every const member of mq::model, which may be called from several threads at once:
   // save and serialize take tensors out of the proto for a moment, and reading a tensor may map
   // its external file into `external_files`.
-  std::mutex const_access;
+  mutable std::mutex const_access;
 };
 
 namespace onnx_io {

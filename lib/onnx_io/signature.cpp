@@ -31,6 +31,7 @@ value_info describe_value(const onnx::ValueInfoProto& v) {
 }  // namespace
 
 std::vector<value_info> graph_inputs(const model& m) {
+  std::lock_guard lock(m.internals().const_access);  // a const use of the model (see model.h)
   const auto& graph = m.internals().proto.graph();
   std::set<std::string> initializers;
   for (const auto& init : graph.initializer()) initializers.insert(init.name());
@@ -42,6 +43,7 @@ std::vector<value_info> graph_inputs(const model& m) {
 }
 
 std::vector<value_info> graph_outputs(const model& m) {
+  std::lock_guard lock(m.internals().const_access);
   std::vector<value_info> out;
   for (const auto& output : m.internals().proto.graph().output()) out.push_back(describe_value(output));
   return out;

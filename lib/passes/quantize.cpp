@@ -140,11 +140,12 @@ result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes,
     }
     for (auto& n : fresh) slots.push_back({-1, std::move(n)});
   }
-  // Rebuild the node list only now: lookups above read the original list.
+  // Rebuild the node list only now: lookups above read the original list. Swap, not copy: a
+  // quantization job may still be reading a Constant node's tensor, which must stay where it is.
   google::protobuf::RepeatedPtrField<onnx::NodeProto> rebuilt;
   rebuilt.Reserve(static_cast<int>(slots.size()));
   for (auto& s : slots) {
-    *rebuilt.Add() = s.original >= 0 ? std::move(*graph.mutable_node(s.original)) : std::move(s.fresh);
+    rebuilt.Add()->Swap(s.original >= 0 ? graph.mutable_node(s.original) : &s.fresh);
   }
   graph.mutable_node()->Swap(&rebuilt);
   return {};
@@ -298,6 +299,10 @@ result<void> validate(const quantize_options& options) {
   }
   if (options.min_elements && *options.min_elements < 0) {
     return fail(errc::invalid_argument, "--min-elements must not be negative");
+  }
+  if (options.threads > max_threads) {
+    return fail(errc::invalid_argument, "threads: " + std::to_string(options.threads) + " is over the limit of " +
+                                            std::to_string(max_threads) + " (0 means one per core)");
   }
   return {};
 }

@@ -1,9 +1,12 @@
 #include "passes/weight_jobs.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <exception>
 #include <new>
 #include <string>
+#include <system_error>
 
 namespace mq::passes {
 namespace {
@@ -20,25 +23,51 @@ result<quant::quantized_weight> run_safely(const weight_jobs::work& fn) {
   }
 }
 
+// The cores this process may run on (its CPU affinity, which taskset and container runtimes
+// set), not every core of the host.
+unsigned usable_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<unsigned>(n);
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
 
-weight_jobs::weight_jobs(unsigned threads)
-    : threads_(threads != 0 ? threads : std::max(1u, std::thread::hardware_concurrency())) {}
+weight_jobs::weight_jobs(unsigned threads, std::size_t memory_budget)
+    : threads_(threads != 0 ? threads : usable_cores()), budget_(memory_budget) {}
 
 weight_jobs::~weight_jobs() {
   for (auto& w : workers_) w.request_stop();
   workers_.clear();  // joins; a worker finishes its current job first
 }
 
-std::size_t weight_jobs::submit(work w) {
+std::size_t weight_jobs::submit(work w, std::size_t bytes) {
   std::unique_lock lock(mutex_);
-  jobs_.push_back({std::move(w), std::nullopt});
+  // Memory first: while the jobs queued or running hold more than the budget, the caller runs
+  // queued jobs itself, or waits for running ones; a single job may always exceed it.
+  while (held_ > 0 && held_ + bytes > budget_) {
+    if (next_ < jobs_.size()) {
+      run_oldest(lock);
+    } else {
+      finished_.wait(lock);
+    }
+  }
+  jobs_.push_back({std::move(w), std::nullopt, bytes});
+  held_ += bytes;
   const std::size_t id = jobs_.size() - 1;
   // A worker is started only when no idle one can take the job: a small model on a many-core
-  // machine does not pay for threads it cannot use.
+  // machine does not pay for threads it cannot use. When the system refuses a thread, the jobs
+  // run on the threads there are (the caller's at least).
   const std::size_t waiting = jobs_.size() - next_;
   if (waiting > idle_ && workers_.size() + 1 < threads_) {
-    workers_.emplace_back([this](std::stop_token stop) { worker_loop(stop); });
+    try {
+      workers_.emplace_back([this](std::stop_token stop) { worker_loop(stop); });
+    } catch (const std::system_error&) {
+      threads_ = static_cast<unsigned>(workers_.size()) + 1;
+    }
   }
   if (waiting > workers_.size()) {
     run_oldest(lock);
@@ -60,9 +89,11 @@ void weight_jobs::worker_loop(std::stop_token stop) {
   std::unique_lock lock(mutex_);
   for (;;) {
     ++idle_;
-    const bool got_job = queued_.wait(lock, stop, [&] { return next_ < jobs_.size(); });
+    (void)queued_.wait(lock, stop, [&] { return next_ < jobs_.size(); });
     --idle_;
-    if (!got_job) return;  // stop requested
+    // wait() returns the predicate even when stopped: check the stop first, so that jobs not
+    // started when the owner is destroyed (after an error) are dropped, not run.
+    if (stop.stop_requested()) return;
     run_oldest(lock);
   }
 }
@@ -76,6 +107,7 @@ void weight_jobs::run_oldest(std::unique_lock<std::mutex>& lock) {
   lock.lock();
   j.out = std::move(out);
   --running_;
+  held_ -= j.bytes;
   finished_.notify_all();
 }
 

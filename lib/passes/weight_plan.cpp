@@ -133,7 +133,12 @@ std::size_t submit_quantization(graph_context& ctx, const weight_plan& plan, con
   in.single_zero_point = layout.single_zero_point;
   in.options = weight_options_for(ctx.options(), layout.per_channel, layout.axis);
   in.name = plan.source.name;
-  return ctx.jobs.submit([in = std::move(in)] { return quantize_job(in); });
+  // What the job holds until it is done: its output, the converted input, a transposed copy
+  // (and an aligned one before transposing unaligned bytes).
+  const std::size_t count = plan.values.empty() ? plan.unaligned_float32.size() / sizeof(float) : plan.values.size();
+  std::size_t bytes = count + (plan.converted ? count * sizeof(float) : 0);
+  if (layout.transpose) bytes += count * sizeof(float) * (plan.values.empty() ? 2 : 1);
+  return ctx.jobs.submit([in = std::move(in)] { return quantize_job(in); }, bytes);
 }
 
 }  // namespace

@@ -49,7 +49,9 @@ if [ -e "$libdir/libmodelquant.so" ]; then
   pc_libs=(pkg-config --libs)
   step "shared library: SONAME and exported symbols"
   soname=$(readelf -d "$libdir/libmodelquant.so" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
-  [[ "$soname" =~ ^libmodelquant\.so\.[0-9]+$ ]] || fail "SONAME '$soname' is not libmodelquant.so.<major>"
+  # libmodelquant.so.<major>, or .so.0.<minor> before 1.0 (every 0.x minor may change the C++ ABI)
+  [[ "$soname" =~ ^libmodelquant\.so\.([1-9][0-9]*|0\.[0-9]+)$ ]] ||
+    fail "SONAME '$soname' is not libmodelquant.so.<major> (or .so.0.<minor>)"
   nm -D --defined-only --demangle "$libdir/libmodelquant.so" | sed -E 's/^[0-9a-f]+ [A-Za-z] //' >"$work/exports.txt"
   if stray=$(grep -vE '^(mq::|mq_|typeinfo for mq::|typeinfo name for mq::|vtable for mq::)' "$work/exports.txt"); then
     fail "symbols outside the public API are exported:"$'\n'"$stray"

@@ -319,7 +319,8 @@ TEST_CASE("minmax: NaN and inf give the same first index", "[kernels][property]"
 TEST_CASE("minmax_rows and minmax_columns: vector kernels == reference", "[kernels][property]") {
   const std::vector<std::size_t> rows_list = {1, 3, 8, 17};
   std::vector<std::size_t> cols_list = sizes;
-  cols_list.push_back(1025);  // crosses the 1024-column tile of the Eigen column kernel
+  cols_list.push_back(1025);
+  cols_list.push_back(16400);  // crosses the 8192-column tiles of the column kernels twice
   for (const std::size_t rows : rows_list) {
     for (const std::size_t cols : cols_list) {
       for (const pattern p : patterns) {
@@ -484,6 +485,7 @@ TEST_CASE("quantize_rows and quantize_columns: vector kernels == reference", "[k
   const std::vector<std::size_t> rows_list = {1, 3, 17};
   std::vector<std::size_t> cols_list = sizes;
   cols_list.push_back(1025);
+  cols_list.push_back(16400);  // crosses the 8192-column tiles of the column kernels twice
   for (const std::size_t rows : rows_list) {
     for (const std::size_t cols : cols_list) {
       for (const pattern p : patterns) {
@@ -697,7 +699,7 @@ bool same_sums(const error_sums& a, const error_sums& b) {
 
 TEST_CASE("byte kernels: the float kernels' results at every byte offset", "[kernels][property]") {
   const std::vector<std::pair<std::size_t, std::size_t>> shapes = {
-      {1, 1}, {1, 7}, {3, 16}, {5, 17}, {4, 33}, {17, 9}, {2, 1025}, {64, 64}, {9, 4097}};
+      {1, 1}, {1, 7}, {3, 16}, {5, 17}, {4, 33}, {17, 9}, {2, 1025}, {64, 64}, {9, 4097}, {3, 16400}};
   for (const kernel_table* k : {&reference_kernels(), &tested_kernels()}) {
     for (const auto& [rows, cols] : shapes) {
       for (const pattern p : patterns) {

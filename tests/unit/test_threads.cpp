@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <iterator>
 #include <latch>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "mq/quantize.h"
 #include "e2e/parity_synthetic_model.h"
 #include "passes/weight_jobs.h"
+#include "support/temp_dir.h"
 #include "support/test_models.h"
 
 namespace {
@@ -345,22 +347,66 @@ TEST_CASE("weight_jobs: a job that throws fails instead of ending the process", 
 }
 
 TEST_CASE("weight_jobs: destroyed with jobs queued, it waits for running ones and drops the rest", "[threads]") {
-  std::atomic<int> started{0};
-  std::atomic<int> finished{0};
+  // Two threads: the worker takes job A, which blocks until `release`; job B then waits in the
+  // queue (one waiting job is not more than the one worker, so the caller does not run it). The
+  // owner is destroyed meanwhile, as after an error: A must finish, B must never start.
+  std::latch a_running(1);
+  std::latch release(1);
+  std::atomic<bool> a_done{false};
+  std::atomic<bool> b_started{false};
+  std::thread releaser;
   {
     mq::passes::weight_jobs jobs(2);
-    for (int i = 0; i < 6; ++i) {
-      (void)jobs.submit([&]() -> mq::result<mq::quant::quantized_weight> {
-        ++started;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        ++finished;
-        return mq::quant::quantized_weight{};
-      });
-    }
+    (void)jobs.submit([&]() -> mq::result<mq::quant::quantized_weight> {
+      a_running.count_down();
+      release.wait();
+      a_done = true;
+      return mq::quant::quantized_weight{};
+    });
+    a_running.wait();
+    (void)jobs.submit([&]() -> mq::result<mq::quant::quantized_weight> {
+      b_started = true;
+      return mq::quant::quantized_weight{};
+    });
+    // Released only once the destructor below has asked the worker to stop (it waits for A).
+    releaser = std::thread([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      release.count_down();
+    });
   }
-  CHECK(started == finished);  // nothing still running after the destructor
-  CHECK(started >= 1);
-  CHECK(started <= 6);
+  releaser.join();
+  CHECK(a_done);
+  CHECK_FALSE(b_started);
+}
+
+TEST_CASE("weight_jobs: the memory budget bounds what the jobs in flight hold", "[threads]") {
+  // Budget 100, jobs of 40: at most two in flight (a third would make 120), on 4 threads.
+  std::atomic<int> in_flight{0};
+  std::atomic<int> most{0};
+  {
+    mq::passes::weight_jobs jobs(4, 100);
+    for (int i = 0; i < 12; ++i) {
+      (void)jobs.submit(
+          [&]() -> mq::result<mq::quant::quantized_weight> {
+            const int now = ++in_flight;
+            int seen = most.load();
+            while (now > seen && !most.compare_exchange_weak(seen, now)) {
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            --in_flight;
+            return mq::quant::quantized_weight{};
+          },
+          40);
+    }
+    jobs.wait_all();
+  }
+  CHECK(most <= 2);
+  CHECK(most >= 1);
+  // A single job over the budget still runs.
+  mq::passes::weight_jobs small(2, 10);
+  const auto id = small.submit([]() -> mq::result<mq::quant::quantized_weight> { return mq::quant::quantized_weight{}; }, 1000);
+  small.wait_all();
+  CHECK(small.result_of(id).has_value());
 }
 
 TEST_CASE("weight_jobs: threads are started only as jobs need them", "[threads]") {
@@ -387,4 +433,82 @@ TEST_CASE("weight_jobs: threads are started only as jobs need them", "[threads]"
     jobs.wait_all();
   }
   CHECK(during == before + 2);  // not 15 workers for 2 jobs
+}
+
+TEST_CASE("large weights read in place from the file, aligned or not: every thread count gives one model",
+          "[threads]") {
+  // Weights of 512 x 512 floats (1 MiB): over the 64 KiB above which the loader reads tensors in
+  // place from the mapped file, and over the 256 KiB above which the AVX2 kernel streams its
+  // output. Names of different lengths put the raw data at different offsets mod 4, so some
+  // weights go through the byte kernels. Per tensor and per channel, measured and not.
+  auto proto = mq::test::parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 512] x) => (float[1, 512] y) {
+  a = MatMul(x, w)
+  b = MatMul(a, wa)
+  c = MatMul(b, wab)
+  d = MatMul(c, wabc)
+  e = MatMul(d, wabcd)
+  y = MatMul(e, wabcde)
+}
+)ONNX");
+  const std::vector<std::string> names = {"w", "wa", "wab", "wabc", "wabcd", "wabcde"};
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    *proto.mutable_graph()->add_initializer() =
+        mq::test::float_tensor(names[k], {512, 512}, wave(512 * 512, static_cast<float>(k) * 0.3f));
+  }
+  mq::test::temp_dir dir;
+  const auto path = dir.path() / "big.onnx";
+  mq::test::write_proto(proto, path);
+
+  std::set<std::size_t> offsets_mod_4;
+  {
+    auto m = mq::model::load(path);
+    REQUIRE(m);
+    const std::string file = mq::test::read_bytes(path);
+    for (const auto& name : names) {
+      auto view = m->initializer(name);
+      REQUIRE(view);
+      const auto bytes = view->bytes();
+      // In place: the bytes are inside the mapped file, at the tensor's offset in it.
+      const auto at = file.find(std::string(reinterpret_cast<const char*>(bytes.data()), 64));
+      REQUIRE(at != std::string::npos);
+      // Mapped in place: the address keeps the file offset's alignment (a copy would not).
+      CHECK(reinterpret_cast<std::uintptr_t>(bytes.data()) % 4 == at % 4);
+      offsets_mod_4.insert(at % 4);
+    }
+  }
+  REQUIRE(offsets_mod_4.size() >= 2);  // aligned and unaligned weights both present
+
+  for (const bool per_channel : {false, true}) {
+    for (const bool measure : {false, true}) {
+      INFO("per channel " << per_channel << ", measured " << measure);
+      mq::quantize_options o;
+      o.per_channel = per_channel;
+      o.measure_error = measure;
+      std::string expected;
+      std::vector<double> expected_sqnr;
+      for (const unsigned threads : {1u, 2u, 0u}) {
+        INFO("threads " << threads);
+        o.threads = threads;
+        auto m = mq::model::load(path);
+        REQUIRE(m);
+        auto r = mq::quantize(*m, o);
+        REQUIRE(r);
+        CHECK(r->quantized_count == 6);
+        auto bytes = m->serialize();
+        REQUIRE(bytes);
+        std::vector<double> sqnr;
+        for (const auto& n : r->nodes) sqnr.push_back(n.sqnr_db);
+        if (threads == 1) {
+          expected = *bytes;
+          expected_sqnr = sqnr;
+          continue;
+        }
+        CHECK(*bytes == expected);
+        REQUIRE(sqnr.size() == expected_sqnr.size());
+        for (std::size_t i = 0; i < sqnr.size(); ++i) CHECK(same_sqnr(sqnr[i], expected_sqnr[i]));
+      }
+    }
+  }
 }

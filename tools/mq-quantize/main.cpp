@@ -15,6 +15,14 @@
 #include "mq/version.h"
 #include "common/cli.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MQ_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MQ_SANITIZED 1
+#endif
+#endif
+
 namespace {
 
 using mq::cli::exit_failure;
@@ -125,10 +133,11 @@ int parse_valued(std::string_view arg, const std::string& value, cli_options& op
     try {
       std::size_t used = 0;
       const unsigned long n = std::stoul(value, &used);
-      if (used != value.size() || value[0] == '-' || n > 1024) throw std::invalid_argument(value);
+      if (used != value.size() || value[0] == '-' || n > mq::max_threads) throw std::invalid_argument(value);
       opt.quant.threads = static_cast<unsigned>(n);
     } catch (const std::exception&) {
-      return usage_error("--threads needs an integer from 0 (one per core) to 1024, got '" + value + "'");
+      return usage_error("--threads needs an integer from 0 (one per core) to " + std::to_string(mq::max_threads) +
+                         ", got '" + value + "'");
     }
   } else if (arg == "--report") {
     opt.report_path = value;
@@ -224,7 +233,12 @@ int main(int argc, char** argv) {
   }
   // Everything is written and committed: leave without destructors. Freeing the model piece by
   // piece (its proto, a quantized string per weight) takes milliseconds on a large model, and
-  // the kernel releases the whole address space at exit anyway.
+  // the kernel releases the whole address space at exit anyway. Sanitizer builds return normally
+  // so that LeakSanitizer (an exit handler) still checks every run.
   if (std::fflush(stdout) != 0) return fail("cannot write to standard output");
+#if !defined(MQ_SANITIZED)
   std::_Exit(exit_ok);
+#else
+  return exit_ok;
+#endif
 }
