@@ -299,6 +299,7 @@ BENCHMARK_CAPTURE(bm_quantize_rows, eigen_measured, eig, true)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax, avx2, avx)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax_columns, avx2, avx)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize, avx2, avx, false)->Apply(sizes);
+BENCHMARK_CAPTURE(bm_quantize, avx2_measured, avx, true)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_columns, avx2, avx, false)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_quantize_rows, avx2, avx, false)->Apply(sizes);
 BENCHMARK_CAPTURE(bm_minmax_bytes, avx2, avx)->Apply(sizes);

@@ -9,8 +9,9 @@
 // to it, carry `target("avx2")`; no inline function shared with other files is compiled for AVX2.
 //
 // Contract: the same as eigen.cpp (kernels.h): bytes, min/max and indices bit-identical to the
-// reference. The same formula as eigen.cpp's quantize_block, lane for lane. Calls that measure the
-// error (err != null) go to the Eigen kernels, which keep the 16-lane error sums.
+// reference. The same formula as eigen.cpp's quantize_block, lane for lane. Per-tensor quantize
+// measures the error itself, in eigen.cpp's 16 float64 lanes; the per-row and per-column kernels
+// hand calls that measure (err != null) to the Eigen kernels.
 #include "kernels/kernels.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -246,29 +247,99 @@ MQ_AVX2 void store16(__m128i bytes, std::uint8_t* out) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
+// The error sums (kernels.h) in the 16 float64 lanes of eigen.cpp's lane_sums, element i of a
+// block of 16 in lane i, added in the same order (no FMA: the target is plain AVX2), so per-tensor
+// sums equal the Eigen kernels' bit for bit.
+struct lane_sums {
+  __m256d signal[4];
+  __m256d noise[4];
+  __m256d worst[4];
+};
+
+MQ_AVX2 lane_sums zero_sums() {
+  lane_sums s;
+  for (int k = 0; k < 4; ++k) s.signal[k] = s.noise[k] = s.worst[k] = _mm256_setzero_pd();
+  return s;
+}
+
+// One block: inputs x (lanes 0-7 in x0, 8-15 in x1) and their dequantized values.
+MQ_AVX2 void add_block(lane_sums& s, __m256 x0, __m256 x1, __m256 dq0, __m256 dq1) {
+  const __m256d xd[4] = {_mm256_cvtps_pd(_mm256_castps256_ps128(x0)), _mm256_cvtps_pd(_mm256_extractf128_ps(x0, 1)),
+                         _mm256_cvtps_pd(_mm256_castps256_ps128(x1)), _mm256_cvtps_pd(_mm256_extractf128_ps(x1, 1))};
+  const __m256d dd[4] = {_mm256_cvtps_pd(_mm256_castps256_ps128(dq0)), _mm256_cvtps_pd(_mm256_extractf128_ps(dq0, 1)),
+                         _mm256_cvtps_pd(_mm256_castps256_ps128(dq1)), _mm256_cvtps_pd(_mm256_extractf128_ps(dq1, 1))};
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  for (int k = 0; k < 4; ++k) {
+    const __m256d e = _mm256_sub_pd(xd[k], dd[k]);
+    s.signal[k] = _mm256_add_pd(s.signal[k], _mm256_mul_pd(xd[k], xd[k]));
+    s.noise[k] = _mm256_add_pd(s.noise[k], _mm256_mul_pd(e, e));
+    s.worst[k] = _mm256_max_pd(s.worst[k], _mm256_andnot_pd(sign, e));
+  }
+}
+
+// Lanes in a fixed order, as eigen.cpp's lane_sums::add_to.
+MQ_AVX2_FN void add_to(const lane_sums& s, error_sums& err) {
+  alignas(32) double signal[16], noise[16], worst[16];
+  for (int k = 0; k < 4; ++k) {
+    _mm256_store_pd(signal + 4 * k, s.signal[k]);
+    _mm256_store_pd(noise + 4 * k, s.noise[k]);
+    _mm256_store_pd(worst + 4 * k, s.worst[k]);
+  }
+  double sum_signal = 0;
+  double sum_noise = 0;
+  for (int k = 0; k < 16; ++k) {
+    sum_signal += signal[k];
+    sum_noise += noise[k];
+    err.worst = std::max(err.worst, worst[k]);
+  }
+  err.signal += sum_signal;
+  err.noise += sum_noise;
+}
+
 // Quantizes x[0 .. n) with one scale; true when a non-finite value was seen. With Stream, `out`
-// is 16-byte aligned.
-template <bool Stream, class Src>
+// is 16-byte aligned. With Measure, adds the error sums to *err (tail element k in lane k of a
+// zero-padded block, as in eigen.cpp).
+template <bool Measure, bool Stream, class Src>
 MQ_AVX2_FN bool quantize_span(Src x, std::size_t n, float scale, std::int32_t zero_point, clip_range clip,
-                              std::uint8_t* out) {
+                              std::uint8_t* out, error_sums* err) {
   const __m256 s = _mm256_set1_ps(scale);
   const __m256 shift = _mm256_set1_ps(shift_for(zero_point));
+  const __m256 zp = _mm256_set1_ps(static_cast<float>(zero_point));
   const __m256 lo = _mm256_set1_ps(static_cast<float>(clip.lo));
   const __m256 hi = _mm256_set1_ps(static_cast<float>(clip.hi));
   __m256 poison = _mm256_setzero_ps();
+  lane_sums sums = zero_sums();
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m256 a = x.load8(i);
     const __m256 b = x.load8(i + 8);
     poison = _mm256_add_ps(poison, _mm256_add_ps(poison_of(a), poison_of(b)));
-    store16<Stream>(low_bytes16(quantize8(a, s, shift, lo, hi), quantize8(b, s, shift, lo, hi)), out + i);
+    const __m256 qa = quantize8(a, s, shift, lo, hi);
+    const __m256 qb = quantize8(b, s, shift, lo, hi);
+    store16<Stream>(low_bytes16(qa, qb), out + i);
+    if constexpr (Measure) {
+      // DequantizeLinear: (q - zero_point) * scale in float32; q - zp is exact (small integers).
+      add_block(sums, a, b, _mm256_mul_ps(_mm256_sub_ps(qa, zp), s), _mm256_mul_ps(_mm256_sub_ps(qb, zp), s));
+    }
   }
   bool bad = poisoned(poison);
-  for (; i < n; ++i) {
-    const float v = x.at(i);
-    out[i] = low_byte(quantize_value(v, scale, zero_point, clip));
-    bad = bad || !is_finite(v);
+  if (i < n) {
+    alignas(32) float tail_x[16] = {};
+    alignas(32) float tail_dq[16] = {};
+    for (std::size_t k = 0; i < n; ++i, ++k) {
+      const float v = x.at(i);
+      const float q = quantize_value(v, scale, zero_point, clip);
+      out[i] = low_byte(q);
+      tail_x[k] = v;
+      tail_dq[k] = (q - static_cast<float>(zero_point)) * scale;
+      bad = bad || !is_finite(v);
+    }
+    if constexpr (Measure) {
+      add_block(sums, _mm256_load_ps(tail_x), _mm256_load_ps(tail_x + 8), _mm256_load_ps(tail_dq),
+                _mm256_load_ps(tail_dq + 8));
+    }
   }
+  if constexpr (Measure) add_to(sums, *err);
   return bad;
 }
 
@@ -276,30 +347,33 @@ MQ_AVX2_FN bool quantize_span(Src x, std::size_t n, float scale, std::int32_t ze
 // outputs are likely read again soon, from the cache.
 constexpr std::size_t stream_bytes = 256 * 1024;
 
-template <class Src>
-bool quantize_any(Src x, std::size_t n, float scale, std::int32_t zero_point, clip_range clip, std::uint8_t* out) {
-  if (n < stream_bytes || !aligned16(out)) return quantize_span<false>(x, n, scale, zero_point, clip, out);
-  const bool bad = quantize_span<true>(x, n, scale, zero_point, clip, out);
+template <bool Measure, class Src>
+bool quantize_any(Src x, std::size_t n, float scale, std::int32_t zero_point, clip_range clip, std::uint8_t* out,
+                  error_sums* err) {
+  if (n < stream_bytes || !aligned16(out)) {
+    return quantize_span<Measure, false>(x, n, scale, zero_point, clip, out, err);
+  }
+  const bool bad = quantize_span<Measure, true>(x, n, scale, zero_point, clip, out, err);
   _mm_sfence();
   return bad;
 }
 
 template <class Src>
 std::int64_t quantize_in(Src x, std::size_t n, float scale, std::int32_t zero_point, clip_range clip,
-                         std::uint8_t* out) {
-  return quantize_any(x, n, scale, zero_point, clip, out) ? first_nonfinite_in(x, n) : no_index;
+                         std::uint8_t* out, error_sums* err) {
+  const bool bad = err != nullptr ? quantize_any<true>(x, n, scale, zero_point, clip, out, err)
+                                  : quantize_any<false>(x, n, scale, zero_point, clip, out, err);
+  return bad ? first_nonfinite_in(x, n) : no_index;
 }
 
 std::int64_t quantize(std::span<const float> x, float scale, std::int32_t zero_point, clip_range clip,
                       std::uint8_t* out, error_sums* err) {
-  if (err != nullptr) return eigen_kernels().quantize(x, scale, zero_point, clip, out, err);
-  return quantize_in(floats_at{x.data()}, x.size(), scale, zero_point, clip, out);
+  return quantize_in(floats_at{x.data()}, x.size(), scale, zero_point, clip, out, err);
 }
 
 std::int64_t quantize_bytes(const std::byte* x, std::size_t count, float scale, std::int32_t zero_point,
                             clip_range clip, std::uint8_t* out, error_sums* err) {
-  if (err != nullptr) return eigen_kernels().quantize_bytes(x, count, scale, zero_point, clip, out, err);
-  return quantize_in(bytes_at{x}, count, scale, zero_point, clip, out);
+  return quantize_in(bytes_at{x}, count, scale, zero_point, clip, out, err);
 }
 
 std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, const float* scales,
@@ -307,7 +381,8 @@ std::int64_t quantize_rows(const float* x, std::size_t rows, std::size_t cols, c
   if (err != nullptr) return eigen_kernels().quantize_rows(x, rows, cols, scales, zero_points, clip, out, err);
   bool bad = false;
   for (std::size_t r = 0; r < rows; ++r) {
-    bad = quantize_span<false>(floats_at{x + r * cols}, cols, scales[r], zero_points[r], clip, out + r * cols) ||
+    bad = quantize_span<false, false>(floats_at{x + r * cols}, cols, scales[r], zero_points[r], clip, out + r * cols,
+                                      nullptr) ||
           bad;
   }
   return bad ? first_nonfinite(x, rows * cols) : no_index;

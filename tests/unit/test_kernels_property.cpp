@@ -438,6 +438,32 @@ TEST_CASE("quantize: spans long enough for streaming stores == reference", "[ker
   }
 }
 
+TEST_CASE("quantize, measured: the AVX2 and Eigen error sums agree bit for bit", "[kernels]") {
+  // Same 16 float64 lanes, same order of additions (kernels.h). Only without FMA in the build:
+  // with it, the compiler may contract the Eigen kernels' `s + e * e`.
+  const kernel_table* avx2 = mq::kernels::avx2_kernels();
+#if defined(__FMA__)
+  avx2 = nullptr;
+#endif
+  if (avx2 == nullptr) {
+    std::printf("SKIPPED: no AVX2, or the build uses FMA\n");
+    return;
+  }
+  for (const std::size_t n : {std::size_t{1}, std::size_t{17}, std::size_t{4097}, std::size_t{300001}}) {
+    std::mt19937 rng(base_seed() + static_cast<std::uint32_t>(n));
+    std::vector<float> x(n);
+    fill(x, pattern::normal, rng);
+    std::vector<std::uint8_t> a(n), b(n);
+    error_sums ea, eb;
+    REQUIRE(avx2->quantize(x, 0.021f, -3, {-128, 127}, a.data(), &ea) == no_index);
+    REQUIRE(eigen_kernels().quantize(x, 0.021f, -3, {-128, 127}, b.data(), &eb) == no_index);
+    require_same_bytes(a, b);
+    CHECK(std::bit_cast<std::uint64_t>(ea.signal) == std::bit_cast<std::uint64_t>(eb.signal));
+    CHECK(std::bit_cast<std::uint64_t>(ea.noise) == std::bit_cast<std::uint64_t>(eb.noise));
+    CHECK(std::bit_cast<std::uint64_t>(ea.worst) == std::bit_cast<std::uint64_t>(eb.worst));
+  }
+}
+
 TEST_CASE("quantize: exact ties round half to even in both tables", "[kernels]") {
   // x / 0.5 = k + 0.5 exactly; round half to even gives these (numpy.round / QuantizeLinear).
   const std::vector<float> x = {0.25f, 0.75f, 1.25f, 1.75f,  -0.25f, -0.75f, -1.25f, -1.75f, 0.25f,
