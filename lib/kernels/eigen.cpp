@@ -23,6 +23,7 @@
 #endif
 
 #include "kernels/kernels.h"
+#include "kernels/vector_common.h"
 
 namespace mq::kernels {
 namespace {
@@ -33,16 +34,17 @@ constexpr std::size_t block_size = static_cast<std::size_t>(block);
 // L2 while rows stream through. Matrices of up to 8192 columns are done in one sweep.
 constexpr std::size_t column_tile = 8192;
 constexpr float infinity = std::numeric_limits<float>::infinity();
-// 1.5 * 2^23: adding it to |y| <= 2^22 leaves no fraction bits, so the FPU rounds y to an integer
-// (to nearest, ties to even: the default mode); the parity of the sum is the parity of the result.
-constexpr float magic = 12582912.0f;
+using common::first_nonfinite_in;
+using common::low_byte;
+using common::magic;
+using common::positive_zero;
+using common::quantize_value;
+using common::shift_for;
 
 using block_f = Eigen::Array<float, block, 1>;
 using block_i = Eigen::Array<std::int32_t, block, 1>;
 using const_block_map = Eigen::Map<const block_f, Eigen::Unaligned>;
 using block_map = Eigen::Map<block_f, Eigen::Unaligned>;
-
-float positive_zero(float v) { return v == 0.0f ? 0.0f : v; }
 
 bool poisoned(const block_f& poison) { return poison.isNaN().any(); }
 
@@ -77,21 +79,9 @@ struct bytes_at {
     return v;
   }
 #endif
-  EIGEN_ALWAYS_INLINE float at(std::size_t i) const {
-    float v;
-    std::memcpy(&v, p + i * sizeof(float), sizeof v);
-    return v;
-  }
+  EIGEN_ALWAYS_INLINE float at(std::size_t i) const { return load_float(p, i); }
   EIGEN_ALWAYS_INLINE bytes_at plus(std::size_t i) const { return {p + i * sizeof(float)}; }
 };
-
-template <class Src>
-std::int64_t first_nonfinite_in(Src x, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!is_finite(x.at(i))) return static_cast<std::int64_t>(i);
-  }
-  return no_index;
-}
 
 // ---- min/max ----
 
@@ -230,20 +220,6 @@ std::int64_t minmax_columns_bytes(const std::byte* x, std::size_t rows, std::siz
 
 // ---- quantize ----
 
-// The vector formula adds the zero point through `magic - zero_point` (see quantize_block).
-float shift_for(std::int32_t zero_point) { return magic - static_cast<float>(zero_point); }
-
-// Scalar twin of quantize_block for tails: the reference formula (std::nearbyint rounds half to
-// even in the default mode). Returns the clipped integer q as a float.
-float quantize_value(float x, float scale, std::int32_t zero_point, clip_range clip) {
-  float q = std::nearbyint(x / scale) + static_cast<float>(zero_point);
-  if (!(q >= static_cast<float>(clip.lo))) q = static_cast<float>(clip.lo);
-  if (q > static_cast<float>(clip.hi)) q = static_cast<float>(clip.hi);
-  return q;
-}
-
-std::uint8_t low_byte(float q) { return static_cast<std::uint8_t>(static_cast<std::int32_t>(q)); }
-
 using lanes_d = Eigen::Array<double, block, 1>;
 
 // float32 -> float64, 16 lanes. Eigen 3.4 widens by loading a float packet at every other offset
@@ -285,15 +261,7 @@ struct lane_sums {
 
   // Lanes in a fixed order (not Eigen's sum(), whose reduction tree follows the packet size).
   void add_to(error_sums& err) const {
-    double s = 0;
-    double n = 0;
-    for (Eigen::Index k = 0; k < block; ++k) {
-      s += signal[k];
-      n += noise[k];
-      err.worst = std::max(err.worst, worst[k]);
-    }
-    err.signal += s;
-    err.noise += n;
+    common::add_lanes(signal.data(), noise.data(), worst.data(), block_size, err);
   }
 };
 

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 
@@ -159,6 +160,13 @@ const kernel_table& active_kernels();
 
 /// True for every value other than NaN and +-inf.
 inline bool is_finite(float v) noexcept { return std::isfinite(v); }
+
+/// Float32 value `index` of `bytes` (any address; the byte kernels' storage, see kernel_table).
+inline float load_float(const std::byte* bytes, std::size_t index) noexcept {
+  float v;
+  std::memcpy(&v, bytes + index * sizeof(float), sizeof v);
+  return v;
+}
 
 /// Index of the first non-finite value of x[0 .. n), or `no_index`.
 inline std::int64_t first_nonfinite(const float* x, std::size_t n) noexcept {

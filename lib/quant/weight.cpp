@@ -299,12 +299,6 @@ bool streamable(const layout& l) {
   return l.kind == grouping::per_tensor || (l.kind == grouping::per_channel && l.inner == 1);
 }
 
-float value_at(std::span<const std::byte> bytes, std::size_t index) {
-  float v;
-  std::memcpy(&v, bytes.data() + index * sizeof(float), sizeof v);
-  return v;
-}
-
 mq::result<ranges> byte_ranges(const kernel_table& k, std::span<const std::byte> bytes,
                                const layout& l, std::string_view name) {
   ranges r{std::vector<float>(l.groups(), infinity), std::vector<float>(l.groups(), -infinity)};
@@ -320,7 +314,7 @@ mq::result<ranges> byte_ranges(const kernel_table& k, std::span<const std::byte>
   }
   if (bad != no_index) {
     const auto index = static_cast<std::size_t>(bad);
-    return mq::unexpected_error{nonfinite(value_at(bytes, index), index, name).error()};
+    return mq::unexpected_error{nonfinite(kernels::load_float(bytes.data(), index), index, name).error()};
   }
   return r;
 }
