@@ -410,22 +410,13 @@ TEST_CASE("--quiet prints nothing on success", "[e2e][cli]") {
 
 TEST_CASE("--threads changes nothing in the model written", "[e2e][cli]") {
   // Six 64 x 64 MatMul weights (over auto's 4096-element floor): enough jobs for every thread.
-  auto proto = mq::test::parse_text_model(R"ONNX(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[1, 64] x) => (float[1, 64] y) {
-  a = MatMul(x, w0)
-  b = MatMul(a, w1)
-  c = MatMul(b, w2)
-  d = MatMul(c, w3)
-  e = MatMul(d, w4)
-  y = MatMul(e, w5)
-}
-)ONNX");
+  std::vector<mq::test::named_weight> weights;
   for (std::size_t k = 0; k < 6; ++k) {
     std::vector<float> values(64 * 64);
     for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::sin(static_cast<float>(i * (k + 2))) * 0.1f;
-    *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w" + std::to_string(k), {64, 64}, values);
+    weights.push_back({"w" + std::to_string(k), values});
   }
+  const auto proto = mq::test::matmul_chain(64, weights);
   cli_dirs d;
   const fs::path in = d.in / "in.onnx";
   mq::test::write_proto(proto, in);

@@ -45,6 +45,23 @@ onnx::ModelProto parse_text_model(std::string_view text) {
   return proto;
 }
 
+onnx::ModelProto matmul_chain(std::int64_t width, const std::vector<named_weight>& weights) {
+  const std::string w = std::to_string(width);
+  std::string text = "<ir_version: 8, opset_import: [\"\" : 13]>\ng (float[1, " + w + "] x) => (float[1, " + w + "] y) {\n";
+  std::string input = "x";
+  for (std::size_t k = 0; k < weights.size(); ++k) {
+    const std::string output = k + 1 == weights.size() ? "y" : "h" + std::to_string(k);
+    text += "  " + output + " = MatMul(" + input + ", " + weights[k].name + ")\n";
+    input = output;
+  }
+  text += "}\n";
+  auto proto = parse_text_model(text);
+  for (const auto& weight : weights) {
+    *proto.mutable_graph()->add_initializer() = float_tensor(weight.name, {width, width}, weight.values);
+  }
+  return proto;
+}
+
 mq::model to_model(const onnx::ModelProto& proto) {
   const std::string bytes = proto.SerializeAsString();
   auto m = mq::model::load_from_memory(std::as_bytes(std::span<const char>(bytes.data(), bytes.size())));

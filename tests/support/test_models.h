@@ -24,6 +24,16 @@ std::vector<std::filesystem::path> shared_models();
 /// Parses ONNX text (onnx::OnnxParser syntax) into a ModelProto; throws on syntax errors.
 onnx::ModelProto parse_text_model(std::string_view text);
 
+/// A weight of a test model: its name and its values.
+struct named_weight {
+  std::string name;
+  std::vector<float> values;
+};
+
+/// y = MatMul(...(MatMul(x, w[0]))..., w[n-1]), opset 13, x and y float[1, width], each weight
+/// [width, width] (width * width values) as an initializer in this order.
+onnx::ModelProto matmul_chain(std::int64_t width, const std::vector<named_weight>& weights);
+
 /// Serializes `proto` and loads it through the public API.
 mq::model to_model(const onnx::ModelProto& proto);
 

@@ -68,6 +68,7 @@ struct outcome {
   std::string error;
   std::size_t quantized = 0;
   std::string bytes;
+  std::vector<mq::node_report> nodes;
 };
 
 outcome quantize_once(const onnx::ModelProto& proto, const mq::quantize_options& options) {
@@ -86,6 +87,7 @@ outcome quantize_once(const onnx::ModelProto& proto, const mq::quantize_options&
   out.ok = true;
   out.quantized = r->quantized_count;
   out.bytes = std::move(*bytes);
+  out.nodes = r->nodes;
   return out;
 }
 
@@ -166,30 +168,15 @@ TEST_CASE("const members of one model may be called from several threads at once
 namespace {
 
 // What must not depend on the thread count: the model's bytes and every report field but time.
-struct run_result {
-  std::string error;
-  std::string bytes;
-  std::vector<mq::node_report> nodes;
-};
-
-run_result quantize_with_threads(const onnx::ModelProto& proto, mq::quantize_options options, unsigned threads) {
+outcome quantize_with_threads(const onnx::ModelProto& proto, mq::quantize_options options, unsigned threads) {
   options.threads = threads;
-  run_result out;
-  auto m = mq::test::to_model(proto);
-  auto r = mq::quantize(m, options);
-  if (!r) {
-    out.error = r.error().message;
-    return out;
-  }
-  out.nodes = r->nodes;
-  out.bytes = m.serialize().value();
-  return out;
+  return quantize_once(proto, options);
 }
 
 // sqnr_db compared bit for bit (NaN equals NaN: "not measured" must stay that).
 bool same_sqnr(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-void check_same(const run_result& got, const run_result& expected) {
+void check_same(const outcome& got, const outcome& expected) {
   CHECK(got.error == expected.error);
   CHECK(got.bytes == expected.bytes);
   REQUIRE(got.nodes.size() == expected.nodes.size());
@@ -228,20 +215,13 @@ std::vector<std::pair<std::string, mq::quantize_options>> option_sets() {
 
 // Three MatMuls; `bad` lists the weights (0-2) that hold a NaN.
 onnx::ModelProto chain_with_nan(std::vector<int> bad) {
-  auto proto = mq::test::parse_text_model(R"ONNX(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[1, 32] x) => (float[1, 32] y) {
-  a = MatMul(x, w0)
-  b = MatMul(a, w1)
-  y = MatMul(b, w2)
-}
-)ONNX");
+  std::vector<mq::test::named_weight> weights;
   for (int k = 0; k < 3; ++k) {
     auto values = wave(32 * 32, static_cast<float>(k));
     if (std::find(bad.begin(), bad.end(), k) != bad.end()) values[static_cast<std::size_t>(7 + k)] = std::nanf("");
-    *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w" + std::to_string(k), {32, 32}, values);
+    weights.push_back({"w" + std::to_string(k), values});
   }
-  return proto;
+  return mq::test::matmul_chain(32, weights);
 }
 
 }  // namespace
@@ -441,22 +421,12 @@ TEST_CASE("large weights read in place from the file, aligned or not: every thre
   // place from the mapped file, and over the 256 KiB above which the AVX2 kernel streams its
   // output. Names of different lengths put the raw data at different offsets mod 4, so some
   // weights go through the byte kernels. Per tensor and per channel, measured and not.
-  auto proto = mq::test::parse_text_model(R"ONNX(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[1, 512] x) => (float[1, 512] y) {
-  a = MatMul(x, w)
-  b = MatMul(a, wa)
-  c = MatMul(b, wab)
-  d = MatMul(c, wabc)
-  e = MatMul(d, wabcd)
-  y = MatMul(e, wabcde)
-}
-)ONNX");
   const std::vector<std::string> names = {"w", "wa", "wab", "wabc", "wabcd", "wabcde"};
+  std::vector<mq::test::named_weight> weights;
   for (std::size_t k = 0; k < names.size(); ++k) {
-    *proto.mutable_graph()->add_initializer() =
-        mq::test::float_tensor(names[k], {512, 512}, wave(512 * 512, static_cast<float>(k) * 0.3f));
+    weights.push_back({names[k], wave(512 * 512, static_cast<float>(k) * 0.3f)});
   }
+  const auto proto = mq::test::matmul_chain(512, weights);
   mq::test::temp_dir dir;
   const auto path = dir.path() / "big.onnx";
   mq::test::write_proto(proto, path);
