@@ -17,6 +17,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace mq::kernels {
 
@@ -166,6 +167,13 @@ inline float load_float(const std::byte* bytes, std::size_t index) noexcept {
   float v;
   std::memcpy(&v, bytes + index * sizeof(float), sizeof v);
   return v;
+}
+
+/// The `count` float32 values at `bytes` (any address), copied to aligned floats.
+inline std::vector<float> load_floats(const std::byte* bytes, std::size_t count) {
+  std::vector<float> values(count);
+  if (count != 0) std::memcpy(values.data(), bytes, count * sizeof(float));
+  return values;
 }
 
 /// Index of the first non-finite value of x[0 .. n), or `no_index`.

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <span>
 #include <vector>
@@ -141,31 +140,25 @@ std::int64_t quantize_columns(const float* x, std::size_t rows, std::size_t cols
 }
 
 // The byte kernels of the reference: copy the values to aligned floats, then the float kernel.
-std::vector<float> aligned_copy(const std::byte* x, std::size_t count) {
-  std::vector<float> values(count);
-  if (count != 0) std::memcpy(values.data(), x, count * sizeof(float));
-  return values;
-}
-
 minmax_result minmax_bytes(const std::byte* x, std::size_t count) {
-  return minmax(aligned_copy(x, count));
+  return minmax(load_floats(x, count));
 }
 
 std::int64_t minmax_columns_bytes(const std::byte* x, std::size_t rows, std::size_t cols,
                                   float* mins, float* maxs) {
-  return minmax_columns(aligned_copy(x, rows * cols).data(), rows, cols, mins, maxs);
+  return minmax_columns(load_floats(x, rows * cols).data(), rows, cols, mins, maxs);
 }
 
 std::int64_t quantize_bytes(const std::byte* x, std::size_t count, float scale,
                             std::int32_t zero_point, clip_range clip, std::uint8_t* out,
                             error_sums* err) {
-  return quantize(aligned_copy(x, count), scale, zero_point, clip, out, err);
+  return quantize(load_floats(x, count), scale, zero_point, clip, out, err);
 }
 
 std::int64_t quantize_columns_bytes(const std::byte* x, std::size_t rows, std::size_t cols,
                                     const float* scales, const std::int32_t* zero_points,
                                     clip_range clip, std::uint8_t* out, error_sums* err) {
-  return quantize_columns(aligned_copy(x, rows * cols).data(), rows, cols, scales, zero_points,
+  return quantize_columns(load_floats(x, rows * cols).data(), rows, cols, scales, zero_points,
                           clip, out, err);
 }
 

@@ -1,8 +1,8 @@
 #include "passes/weight_plan.h"
 
-#include <cstring>
 #include <span>
 
+#include "kernels/kernels.h"
 #include "onnx_io/model_impl.h"
 #include "util/memory.h"
 #include "util/try.h"
@@ -82,20 +82,17 @@ struct weight_job_input {
   std::string name;
 };
 
-// [rows, cols] row-major -> [cols, rows]; unaligned float32 is copied to aligned memory first.
+// [rows, cols] row-major -> [cols, rows], reading unaligned float32 where it is.
 std::vector<float> transposed(const weight_job_input& in) {
-  std::span<const float> values = in.values;
-  std::vector<float> aligned;
-  if (values.empty() && !in.unaligned.empty()) {
-    aligned.resize(in.unaligned.size() / sizeof(float));
-    std::memcpy(aligned.data(), in.unaligned.data(), in.unaligned.size());
-    values = aligned;
-  }
   const auto rows = static_cast<std::size_t>(in.dims[0]);
   const auto cols = static_cast<std::size_t>(in.dims[1]);
-  std::vector<float> out(values.size());
+  std::vector<float> out(rows * cols);
+  const bool unaligned = in.values.empty() && !in.unaligned.empty();
   for (std::size_t i = 0; i < rows; ++i) {
-    for (std::size_t j = 0; j < cols; ++j) out[j * rows + i] = values[i * cols + j];
+    for (std::size_t j = 0; j < cols; ++j) {
+      const std::size_t at = i * cols + j;
+      out[j * rows + i] = unaligned ? kernels::load_float(in.unaligned.data(), at) : in.values[at];
+    }
   }
   return out;
 }
@@ -133,11 +130,10 @@ std::size_t submit_quantization(graph_context& ctx, const weight_plan& plan, con
   in.single_zero_point = layout.single_zero_point;
   in.options = weight_options_for(ctx.options(), layout.per_channel, layout.axis);
   in.name = plan.source.name;
-  // What the job holds until it is done: its output, the converted input, a transposed copy
-  // (and an aligned one before transposing unaligned bytes).
+  // What the job holds until it is done: its output, the converted input, a transposed copy.
   const std::size_t count = plan.values.empty() ? plan.unaligned_float32.size() / sizeof(float) : plan.values.size();
   std::size_t bytes = count + (plan.converted ? count * sizeof(float) : 0);
-  if (layout.transpose) bytes += count * sizeof(float) * (plan.values.empty() ? 2 : 1);
+  if (layout.transpose) bytes += count * sizeof(float);
   return ctx.jobs.submit([in = std::move(in)] { return quantize_job(in); }, bytes);
 }
 

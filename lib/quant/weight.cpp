@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <span>
 #include <string_view>
@@ -365,9 +364,7 @@ mq::result<quantized_weight> detail::quantize_weight_bytes_with(const kernel_tab
   if (!shape) return mq::unexpected_error{shape.error()};
   const layout& l = *shape;
   if (!streamable(l)) {  // rare (unaligned conv weights): one aligned copy
-    std::vector<float> values(count);
-    std::memcpy(values.data(), bytes.data(), bytes.size());
-    return quantize_weight_with(k, values, dims, options, name);
+    return quantize_weight_with(k, kernels::load_floats(bytes.data(), count), dims, options, name);
   }
   auto r = byte_ranges(k, bytes, l, name);
   if (!r) return mq::unexpected_error{r.error()};
