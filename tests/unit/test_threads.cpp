@@ -482,3 +482,50 @@ TEST_CASE("large weights read in place from the file, aligned or not: every thre
     }
   }
 }
+
+TEST_CASE("a weight read in place at any alignment is transposed correctly for MatMulInteger", "[threads]") {
+  // One 256 x 256 weight read by a MatMul ([K, N] as stored) and a Gemm with transB = 1 (stored
+  // transposed for MatMulInteger). Per tensor both get the same scale, so the Gemm's bytes must be
+  // the MatMul's transposed. Weight names of lengths 1 to 4 move its raw data through every
+  // offset mod 4 in the file, so the transpose also reads unaligned bytes in place.
+  for (const std::string name : {"g", "gg", "ggg", "gggg"}) {
+    INFO("weight '" << name << "'");
+    auto proto = mq::test::parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 256] x) => (float[1, 256] y, float[1, 256] z) {
+  y = MatMul(x, W)
+  z = Gemm <transB = 1> (x, W)
+}
+)ONNX");
+    auto* graph = proto.mutable_graph();
+    for (auto& n : *graph->mutable_node()) {
+      for (auto& in : *n.mutable_input()) {
+        if (in == "W") in = name;
+      }
+    }
+    *graph->add_initializer() = mq::test::float_tensor(name, {256, 256}, wave(256 * 256, 0.9f));
+    mq::test::temp_dir dir;
+    mq::test::write_proto(proto, dir / "t.onnx");
+    auto m = mq::model::load(dir / "t.onnx");
+    REQUIRE(m);
+    mq::quantize_options o;
+    o.format = mq::quant_format::qoperator;
+    o.threads = 2;
+    auto r = mq::quantize(*m, o);
+    REQUIRE(r);
+    REQUIRE(r->quantized_count == 2);
+    const auto as_stored = m->initializer(name + "_quantized");
+    const auto transposed = m->initializer(name + "_quantized_1");
+    REQUIRE(as_stored);
+    REQUIRE(transposed);
+    const auto a = as_stored->bytes();
+    const auto t = transposed->bytes();
+    REQUIRE(a.size() == 256 * 256);
+    REQUIRE(t.size() == 256 * 256);
+    std::size_t mismatches = 0;
+    for (std::size_t i = 0; i < 256; ++i) {
+      for (std::size_t j = 0; j < 256; ++j) mismatches += a[i * 256 + j] != t[j * 256 + i];
+    }
+    CHECK(mismatches == 0);
+  }
+}
