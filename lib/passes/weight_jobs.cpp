@@ -1,4 +1,5 @@
 #include "passes/weight_jobs.h"
+#include "util/cpu.h"
 
 #include <sched.h>
 
@@ -23,21 +24,10 @@ result<quant::quantized_weight> run_safely(const weight_jobs::work& fn) {
   }
 }
 
-// The cores this process may run on (its CPU affinity, which taskset and container runtimes
-// set), not every core of the host.
-unsigned usable_cores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof set, &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return static_cast<unsigned>(n);
-  }
-  return std::max(1u, std::thread::hardware_concurrency());
-}
-
 }  // namespace
 
 weight_jobs::weight_jobs(unsigned threads, std::size_t memory_budget)
-    : threads_(threads != 0 ? threads : usable_cores()), budget_(memory_budget) {}
+    : threads_(threads != 0 ? threads : util::usable_cores()), budget_(memory_budget) {}
 
 weight_jobs::~weight_jobs() {
   for (auto& w : workers_) w.request_stop();

@@ -157,8 +157,8 @@ result<void> tensor_view::to_float(std::vector<float>& out) const {
     for (std::size_t i = 0; i < count; ++i) {
       const auto bits = static_cast<std::uint16_t>(src[i]);
       switch (type_) {
-        case dtype::float16: out[i] = tensor::half_to_float(bits); break;
-        case dtype::bfloat16: out[i] = tensor::bfloat16_to_float(bits); break;
+        case dtype::float16: out[i] = half::half_to_float(bits); break;
+        case dtype::bfloat16: out[i] = half::bfloat16_to_float(bits); break;
         default: out[i] = static_cast<float>(src[i]); break;
       }
     }
@@ -185,13 +185,13 @@ result<void> tensor_view::to_float(std::vector<float>& out) const {
       case dtype::float16: {
         std::uint16_t h;
         std::memcpy(&h, static_cast<const std::byte*>(data_) + 2 * i, 2);
-        out[i] = tensor::half_to_float(h);
+        out[i] = half::half_to_float(h);
         break;
       }
       case dtype::bfloat16: {
         std::uint16_t h;
         std::memcpy(&h, static_cast<const std::byte*>(data_) + 2 * i, 2);
-        out[i] = tensor::bfloat16_to_float(h);
+        out[i] = half::bfloat16_to_float(h);
         break;
       }
       default: break;

@@ -1,0 +1,8 @@
+#include "exec/ops/common.h"
+#include "exec/ops/ops.h"
+
+namespace mq::exec::ops {
+
+void register_norm(op_registry& r) { (void)r; }
+
+}  // namespace mq::exec::ops
