@@ -131,6 +131,22 @@ class MQ_API session {
   std::unique_ptr<impl> impl_;
 };
 
+/// Options of `generate_inputs`.
+struct input_options {
+  std::uint32_t seed = 0;
+  /// Values for open dimensions, by their symbolic name ("batch" = 1). Open dimensions not named
+  /// here: 1 for the first dimension, 320 in a 4-D input (an image side), 512 elsewhere.
+  std::map<std::string, std::int64_t> dims;
+};
+
+/// Deterministic inputs for every graph input of `s`: floats uniform in [-1, 1), except inputs whose
+/// name contains "state" (recurrent states), which are zeros; bools uniform in {0, 1}; integers
+/// uniform in [0, 256) (or the type's range when narrower). Each input has its own stream
+/// (mulberry32 seeded with fnv1a32(name) ^ seed * 0x9E3779B9; a float is low + (u32 / 2^32) *
+/// (high - low) in float32), the rule tests/e2e's harness uses, so the same seed gives the same
+/// values there. Errors: an input of a type it cannot make (`errc::unsupported`).
+[[nodiscard]] MQ_API result<std::map<std::string, tensor>> generate_inputs(const session& s, const input_options& options = {});
+
 extern template MQ_API tensor tensor::from<float>(std::vector<std::int64_t>, std::span<const float>);
 extern template MQ_API tensor tensor::from<double>(std::vector<std::int64_t>, std::span<const double>);
 extern template MQ_API tensor tensor::from<std::int8_t>(std::vector<std::int64_t>, std::span<const std::int8_t>);
