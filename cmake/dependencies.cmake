@@ -7,6 +7,8 @@ find_package(Eigen3 3.4 REQUIRED CONFIG)  # header-only; only lib/kernels/eigen.
 find_package(fmt REQUIRED CONFIG)
 find_package(tomlplusplus REQUIRED CONFIG)
 find_package(CURL REQUIRED)
+find_package(JPEG REQUIRED)                # libjpeg62-turbo-dev: calibration photos (lib/image)
+find_package(PNG REQUIRED)                 # libpng-dev
 find_package(CLI11 2 REQUIRED CONFIG)       # command-line parsing of the tools (libcli11-dev)
 
 if(MQ_BUILD_TESTS)

@@ -27,7 +27,7 @@ else()
   # What libmodelquant.a needs at link time for `pkg-config --static`: ONNX (which ships no .pc
   # file), and the C++ runtime so that C programs link too.
   set(mq_pc_private_libs "-lonnx -lonnx_proto -lstdc++ -lm -pthread")
-  set(mq_pc_requires_private "protobuf fmt")
+  set(mq_pc_requires_private "protobuf fmt libjpeg libpng tomlplusplus")
 endif()
 # Relocatable: the prefix is found from the .pc file's own location.
 file(RELATIVE_PATH mq_pc_prefix_from_pcfiledir "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
