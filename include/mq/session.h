@@ -14,6 +14,7 @@
 #include "mq/export.h"
 #include "mq/model.h"
 #include "mq/result.h"
+#include "mq/signature.h"
 #include "mq/tensor.h"
 
 namespace mq {
@@ -36,17 +37,6 @@ struct tensor {
   /// The elements as T (no conversion: T must be the tensor's own type, else an empty span).
   template <class T>
   std::span<const T> as() const noexcept;
-};
-
-/// Where a graph input or output comes from and what it holds, as the model declares it.
-struct value_info {
-  std::string name;
-  mq::dtype type = mq::dtype::undefined;
-  /// Declared dimensions; -1 where the model leaves a dimension open (see `dim_params`).
-  std::vector<std::int64_t> shape;
-  /// The symbolic name of each open dimension ("batch"), or "" (same length as `shape`).
-  std::vector<std::string> dim_params;
-  bool has_shape = false;  ///< false when the model declares no shape at all
 };
 
 /// A tensor as it is produced inside a run, shown to a `tensor_observer`. Valid only during the
@@ -107,7 +97,8 @@ class MQ_API session {
   /// Loads the model file and plans it; the session keeps the model alive.
   [[nodiscard]] static result<session> load(const std::filesystem::path& path, const session_options& options = {});
 
-  /// The graph's inputs (initializers listed as inputs excluded) and outputs, as declared.
+  /// The graph's inputs (initializers listed as inputs excluded) and outputs, as declared
+  /// (mq/signature.h; `element_type` is set for tensors).
   const std::vector<value_info>& inputs() const noexcept;
   const std::vector<value_info>& outputs() const noexcept;
 

@@ -7,6 +7,7 @@
 
 #include "mq/export.h"
 #include "mq/model.h"
+#include "mq/tensor.h"
 
 namespace mq {
 
@@ -22,6 +23,8 @@ struct value_info {
   /// Per dimension, the symbolic name ("batch", "N") or "" when the dimension is fixed/unknown.
   std::vector<std::string> dim_names;
   bool has_shape = false;
+  /// `type` as a dtype (undefined when the value is not a tensor).
+  mq::dtype element_type = mq::dtype::undefined;
 };
 
 /// The main graph's inputs that callers must feed (initializers listed as inputs excluded),

@@ -99,7 +99,7 @@ namespace {
 result<const value_info*> image_input(const session& s) {
   const value_info* found = nullptr;
   for (const auto& v : s.inputs()) {
-    if (v.type == dtype::float32 && v.shape.size() == 4) {
+    if (v.element_type == dtype::float32 && v.shape.size() == 4) {
       if (found != nullptr) {
         return fail(errc::invalid_argument, "the model has several 4-D float inputs ('" + found->name + "', '" + v.name +
                                                 "'): calibrate it with test_data_set_* folders instead of images");
@@ -115,9 +115,9 @@ result<const value_info*> image_input(const session& s) {
 }
 
 result<void> check_fits(const tensor& t, const value_info& v, const std::filesystem::path& file) {
-  if (t.type != v.type) {
+  if (t.type != v.element_type) {
     return fail(errc::invalid_argument, util::quote(file) + " holds " + to_string(t.type) + ", input '" + v.name + "' takes " +
-                                            to_string(v.type));
+                                            to_string(v.element_type));
   }
   bool fits = !v.has_shape || v.shape.size() == t.shape.size();
   for (std::size_t k = 0; fits && v.has_shape && k < v.shape.size(); ++k) fits = v.shape[k] < 0 || v.shape[k] == t.shape[k];

@@ -53,24 +53,24 @@ result<std::map<std::string, tensor>> generate_inputs(const session& s, const in
   std::map<std::string, tensor> out;
   for (const value_info& v : s.inputs()) {
     tensor t;
-    t.type = v.type;
+    t.type = v.element_type;
     for (std::size_t i = 0; i < v.shape.size(); ++i) {
       std::int64_t d = v.shape[i];
       if (d < 0) {
-        auto it = v.dim_params[i].empty() ? options.dims.end() : options.dims.find(v.dim_params[i]);
+        auto it = v.dim_names[i].empty() ? options.dims.end() : options.dims.find(v.dim_names[i]);
         d = it != options.dims.end() ? it->second : (i == 0 ? 1 : v.shape.size() == 4 ? 320 : 512);
       }
       t.shape.push_back(d);
     }
-    const std::size_t size = exec::exec_element_size(v.type);
+    const std::size_t size = exec::exec_element_size(v.element_type);
     if (size == 0) {
-      return fail(errc::unsupported, "input '" + v.name + "' has type " + to_string(v.type) + ", which cannot be generated");
+      return fail(errc::unsupported, "input '" + v.name + "' has type " + to_string(v.element_type) + ", which cannot be generated");
     }
     t.data.resize(static_cast<std::size_t>(t.element_count()) * size);
     mulberry32 rng{fnv1a32(v.name) ^ (options.seed * 0x9e3779b9u)};
     const auto n = static_cast<std::size_t>(t.element_count());
-    const bool zeros = exec::is_float_type(v.type) && contains_state(v.name);
-    switch (v.type) {
+    const bool zeros = exec::is_float_type(v.element_type) && contains_state(v.name);
+    switch (v.element_type) {
       case dtype::float32:
       case dtype::float16:
       case dtype::float64:
@@ -78,12 +78,12 @@ result<std::map<std::string, tensor>> generate_inputs(const session& s, const in
         for (std::size_t i = 0; i < n; ++i) {
           const float x = zeros ? 0.0f : static_cast<float>(-1.0 + static_cast<double>(rng.next()) / 4294967296.0 * 2.0);
           auto* p = t.data.data();
-          if (v.type == dtype::float32) std::memcpy(p + i * 4, &x, 4);
-          else if (v.type == dtype::float64) {
+          if (v.element_type == dtype::float32) std::memcpy(p + i * 4, &x, 4);
+          else if (v.element_type == dtype::float64) {
             const double d = x;
             std::memcpy(p + i * 8, &d, 8);
           } else {
-            const std::uint16_t h = v.type == dtype::float16 ? half::float_to_half(x) : half::float_to_bfloat16(x);
+            const std::uint16_t h = v.element_type == dtype::float16 ? half::float_to_half(x) : half::float_to_bfloat16(x);
             std::memcpy(p + i * 2, &h, 2);
           }
         }
@@ -98,7 +98,7 @@ result<std::map<std::string, tensor>> generate_inputs(const session& s, const in
       case dtype::int64: fill_ints<std::int64_t>(t, rng, 0, 256); break;
       case dtype::uint64: fill_ints<std::uint64_t>(t, rng, 0, 256); break;
       default:
-        return fail(errc::unsupported, "input '" + v.name + "' has type " + to_string(v.type) + ", which cannot be generated");
+        return fail(errc::unsupported, "input '" + v.name + "' has type " + to_string(v.element_type) + ", which cannot be generated");
     }
     out[v.name] = std::move(t);
   }

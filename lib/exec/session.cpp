@@ -46,28 +46,11 @@ template tensor tensor::from<bool>(std::vector<std::int64_t>, std::span<const bo
 
 namespace {
 
-value_info info_of(const onnx::ValueInfoProto& v) {
-  value_info info;
-  info.name = v.name();
-  if (v.type().has_tensor_type()) {
-    const auto& tt = v.type().tensor_type();
-    info.type = static_cast<dtype>(tt.elem_type());
-    if (tt.has_shape()) {
-      info.has_shape = true;
-      for (const auto& d : tt.shape().dim()) {
-        info.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
-        info.dim_params.push_back(d.has_dim_param() ? d.dim_param() : std::string());
-      }
-    }
-  }
-  return info;
-}
-
 std::string declared_shape(const value_info& v) {
   std::string s = "[";
   for (std::size_t i = 0; i < v.shape.size(); ++i) {
     if (i) s += ",";
-    s += v.shape[i] >= 0 ? std::to_string(v.shape[i]) : (v.dim_params[i].empty() ? "?" : v.dim_params[i]);
+    s += v.shape[i] >= 0 ? std::to_string(v.shape[i]) : (v.dim_names[i].empty() ? "?" : v.dim_names[i]);
   }
   return s + "]";
 }
@@ -109,12 +92,12 @@ result<session> session::create(const model& m, const session_options& options) 
     std::set<std::string> initializers;
     for (const auto& t : g.initializer()) initializers.insert(t.name());
     for (const auto& v : g.input()) {
-      state->formal.push_back(info_of(v));
+      state->formal.push_back(onnx_io::describe_value(v));
       const bool init = initializers.count(v.name()) != 0;
       state->has_initializer.push_back(init);
       if (!init) state->inputs.push_back(state->formal.back());
     }
-    for (const auto& v : g.output()) state->outputs.push_back(info_of(v));
+    for (const auto& v : g.output()) state->outputs.push_back(onnx_io::describe_value(v));
     state->pool = std::make_unique<exec::thread_pool>(exec::resolve_threads(options.threads));
     return session(std::move(state));
   } catch (const std::bad_alloc&) {
@@ -148,13 +131,13 @@ result<std::map<std::string, tensor>> session::run(const std::map<std::string, t
     auto it = inputs.find(v.name);
     if (it == inputs.end()) {
       if (s.has_initializer[i]) continue;  // keeps the initializer's value
-      return fail(errc::invalid_argument, s.label + ": input '" + v.name + "' is missing (" + to_string(v.type) +
+      return fail(errc::invalid_argument, s.label + ": input '" + v.name + "' is missing (" + to_string(v.element_type) +
                                               " " + declared_shape(v) + ")");
     }
     const tensor& t = it->second;
-    if (v.type != dtype::undefined && t.type != v.type) {
+    if (v.element_type != dtype::undefined && t.type != v.element_type) {
       return fail(errc::invalid_argument, s.label + ": input '" + v.name + "' has type " + to_string(t.type) +
-                                              ", the model declares " + to_string(v.type));
+                                              ", the model declares " + to_string(v.element_type));
     }
     if (exec::exec_element_size(t.type) == 0) {
       return fail(errc::unsupported, s.label + ": input '" + v.name + "' has type " + to_string(t.type) +

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "mq/model.h"
+#include "mq/signature.h"
 #include "util/file.h"
 
 namespace mq {
@@ -63,6 +64,9 @@ const util::mapped_file* mapping_of(const model::impl& m, std::span<const std::b
 
 /// A zero-copy view of a tensor held in `m` (inline or external).
 [[nodiscard]] result<tensor_view> view_of(const onnx::TensorProto& tensor, const model::impl& m);
+
+/// A graph input or output as mq::value_info (mq/signature.h).
+value_info describe_value(const onnx::ValueInfoProto& v);
 
 /// Verifies the model before it is saved: every value defined once and before use (at any
 /// depth), initializer sizes consistent with their shapes; then ONNX's checker (external data

@@ -9,7 +9,7 @@
 #include "onnx_io/model_impl.h"
 
 namespace mq {
-namespace {
+namespace onnx_io {
 
 value_info describe_value(const onnx::ValueInfoProto& v) {
   value_info out;
@@ -19,6 +19,7 @@ value_info describe_value(const onnx::ValueInfoProto& v) {
   std::string type = onnx::TensorProto_DataType_Name(tensor.elem_type());
   for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   out.type = type;
+  out.element_type = static_cast<dtype>(tensor.elem_type());
   if (!tensor.has_shape()) return out;
   out.has_shape = true;
   for (const auto& dim : tensor.shape().dim()) {
@@ -28,7 +29,9 @@ value_info describe_value(const onnx::ValueInfoProto& v) {
   return out;
 }
 
-}  // namespace
+}  // namespace onnx_io
+
+using onnx_io::describe_value;
 
 std::vector<value_info> graph_inputs(const model& m) {
   std::lock_guard lock(m.internals().const_access);  // a const use of the model (see model.h)

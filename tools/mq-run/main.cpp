@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "common/cli.h"
+#include "mq/calibration.h"
+#include "mq/model.h"
 #include "mq/session.h"
 #include "mq/tensor_io.h"
 #include "mq/version.h"
@@ -37,7 +39,22 @@ struct options {
   std::vector<std::string> dims;  // NAME=V
   bool json = false;
   bool allow_nonfinite = false;
+  std::string preprocess;   // for image inputs
+  std::string save_inputs;  // DIR: write the inputs as input_<i>.npy
 };
+
+bool is_image(const std::string& file) {
+  std::string ext = std::filesystem::path(file).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
+
+// The preprocessing of image inputs: --preprocess, else `yolo` for Ultralytics exports.
+mq::result<mq::preprocess_spec> image_spec(const options& o, const mq::model& m) {
+  if (!o.preprocess.empty()) return mq::preprocess_spec::parse(o.preprocess);
+  if (m.metadata("author") == "Ultralytics") return mq::preprocess_spec::preset("yolo");
+  return mq::fail(mq::errc::invalid_argument, "an image input needs --preprocess yolo|imagenet|unit|FILE.toml");
+}
 
 // Float view of any float output (float16 and float64 converted), for statistics and comparison.
 std::vector<double> as_doubles(const mq::tensor& t) {
@@ -163,7 +180,9 @@ std::optional<std::pair<std::string, std::string>> split_assignment(const std::s
 int run(const options& o) {
   mq::session_options so;
   so.threads = o.threads;
-  auto session = mq::session::load(o.model, so);
+  auto model = mq::model::load(o.model);
+  if (!model) return mq::cli::fail(tool, model.error().message);
+  auto session = mq::session::create(*model, so);
   if (!session) return mq::cli::fail(tool, session.error().message);
 
   // Inputs: files first, the rest generated from the seed.
@@ -172,7 +191,20 @@ int run(const options& o) {
   for (const auto& spec : o.inputs) {
     auto kv = split_assignment(spec);
     const auto& [name, file] = *kv;
-    auto t = mq::read_tensor_file(file);
+    auto it = std::find_if(session->inputs().begin(), session->inputs().end(), [&](const auto& v) { return v.name == name; });
+    if (it == session->inputs().end()) {
+      std::string names;
+      for (const auto& v : session->inputs()) names += (names.empty() ? "'" : ", '") + v.name + "'";
+      return mq::cli::fail(tool, "'" + o.model + "' has no input '" + name + "' (its inputs: " + names + ")");
+    }
+    mq::result<mq::tensor> t = mq::tensor{};
+    if (is_image(file)) {
+      auto image_preprocess = image_spec(o, *model);
+      if (!image_preprocess) return mq::cli::fail(tool, image_preprocess.error().message);
+      t = mq::load_image_input(file, *image_preprocess, it->shape);
+    } else {
+      t = mq::read_tensor_file(file);
+    }
     if (!t) return mq::cli::fail(tool, "input '" + name + "': " + t.error().message);
     feeds[name] = std::move(*t);
     source[name] = file;
@@ -189,6 +221,19 @@ int run(const options& o) {
     if (feeds.count(name) == 0) {
       source[name] = fmt::format("generated (seed {})", o.seed);
       feeds[name] = std::move(t);
+    }
+  }
+
+  if (!o.save_inputs.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directory(o.save_inputs, ec);
+    if (ec && !std::filesystem::is_directory(o.save_inputs)) {
+      return mq::cli::fail(tool, "cannot create folder '" + o.save_inputs + "': " + ec.message());
+    }
+    for (std::size_t i = 0; i < session->inputs().size(); ++i) {
+      const auto path = std::filesystem::path(o.save_inputs) / ("input_" + std::to_string(i) + ".npy");
+      auto w = mq::write_npy(path, feeds.at(session->inputs()[i].name));
+      if (!w) return mq::cli::fail(tool, "'" + path.string() + "': " + w.error().message);
     }
   }
 
@@ -345,7 +390,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string(tool) + " " + MQ_VERSION_STRING);
   app.add_option("MODEL", o.model, "the model (.onnx)")->required()->check(CLI::ExistingFile);
   app.add_option("--input", o.inputs,
-                 "NAME=FILE: an input from a .npy or .pb (ONNX TensorProto) file; inputs not given are\n"
+                 "NAME=FILE: an input from a .npy or .pb (ONNX TensorProto) file, or a photo (.jpg, .png)\n"
+                 "preprocessed by --preprocess; inputs not given are\n"
                  "generated from --seed (floats uniform in [-1,1), inputs named *state* zeros,\n"
                  "integers in [0,256))")
       ->type_name("NAME=FILE")
@@ -372,6 +418,11 @@ int main(int argc, char** argv) {
         }
         return std::string();
       });
+  app.add_option("--preprocess", o.preprocess,
+                 "how photos become inputs: yolo | imagenet | unit | FILE.toml (default: yolo for\n"
+                 "Ultralytics exports)")
+      ->type_name("PRESET|FILE");
+  app.add_option("--save-inputs", o.save_inputs, "write the inputs as DIR/input_<i>.npy")->type_name("DIR");
   app.add_flag("--json", o.json, "print one JSON object instead of the tables");
   app.add_flag("--allow-nonfinite", o.allow_nonfinite,
                "do not stop when a node makes NaN or infinity out of finite values (default: stop and name it)");
