@@ -92,6 +92,8 @@ class MQ_API model {
   struct impl;
   impl& internals() noexcept { return *impl_; }
   const impl& internals() const noexcept { return *impl_; }
+  /// Library-internal: a model around state the library built (applications cannot make one).
+  static model from_internals(std::unique_ptr<impl> state);
 
  private:
   explicit model(std::unique_ptr<impl> state);

@@ -2,10 +2,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "mq/calibration.h"
 #include "mq/export.h"
 #include "mq/model.h"
 #include "mq/result.h"
@@ -39,6 +41,41 @@ enum class initializer_inputs {
   keep,               ///< leave them alone: callers may override them at run time
 };
 
+/// How calibration turns the activations seen into a range (names as ONNX Runtime's
+/// CalibrationMethod; default MinMax as in its quantize_static).
+enum class calibration_method {
+  minmax,      ///< the smallest and largest value seen
+  percentile,  ///< the range keeping 99.999% of the values (two-sided), from a histogram
+  entropy,     ///< the range minimizing the KL divergence of the 8-bit histogram (TensorRT's)
+  mse,         ///< the clip range minimizing the expected squared quantization error
+};
+
+/// Integer type of static activations: uint8 asymmetric is what ONNX Runtime fuses on x86;
+/// int8 is for ARM targets (where ONNX Runtime runs S8S8 kernels).
+enum class activation_type { uint8, int8 };
+
+/// Progress of a static quantization: calibration passes, then the accuracy guard.
+struct calibration_progress {
+  std::string stage;        ///< "calibrating", "histograms", "checking accuracy"
+  std::size_t done = 0;
+  std::size_t total = 0;
+  double seconds = 0;       ///< since the stage started
+};
+
+/// Static INT8: activations calibrated on real samples, written as QDQ that ONNX Runtime fuses
+/// into QLinearConv / QLinearMatMul / QLinearAdd / ... (names and defaults follow ONNX Runtime's
+/// quantize_static).
+struct calibration_options {
+  calibration_data data;
+  calibration_method method = calibration_method::minmax;
+  /// Samples used (in file order), 0 = all. A quarter of them (1 to 8) is held out from the
+  /// statistics and used by the accuracy guard.
+  std::size_t count = 0;
+  activation_type activations = activation_type::uint8;
+  /// Called as calibration advances (may be empty).
+  std::function<void(const calibration_progress&)> on_progress;
+};
+
 /// Options of `mq::quantize`; names follow ONNX Runtime's quantize_dynamic.
 /// Plain values (like every struct here): safe to share between threads while none modifies it.
 struct quantize_options {
@@ -69,6 +106,14 @@ struct quantize_options {
   /// the time changes. The weights in flight hold at most about 1 GiB besides the model (one
   /// weight may exceed it alone).
   unsigned threads = 1;
+  /// Static INT8 (calibrated activations) with format `automatic` wherever ONNX Runtime fuses it;
+  /// unset: weights only / dynamic, as above.
+  std::optional<calibration_options> calibration;
+  /// The accuracy guard of `automatic`: the model is run (by libmodelquant's executor) in float and
+  /// quantized on held-out samples (static) or seeded inputs (dynamic), and while the worst
+  /// output's SNR is under this many dB, the most sensitive remaining quantized node (measured)
+  /// goes back to float. 0 turns the guard off.
+  double target_snr_db = 25;
 };
 
 /// The largest quantize_options::threads accepted.
@@ -91,6 +136,25 @@ struct node_report {
                                    ///< lossless, NaN when not measured (measure_error off)
 };
 
+/// One calibrated activation of a static INT8 model.
+struct activation_report {
+  std::string tensor;
+  float min = 0;   ///< the range calibration picked (the method's, not always the extremes)
+  float max = 0;
+  float scale = 0;
+  std::int32_t zero_point = 0;
+  std::string shares;  ///< the tensor whose parameters it reuses (data-movement ops), or ""
+};
+
+/// One decision of the accuracy guard: a node put back to float, with the worst output SNR
+/// (dB, on the held-out samples) before and after.
+struct guard_step {
+  std::string node;
+  std::string op_type;
+  double snr_before_db = 0;
+  double snr_after_db = 0;
+};
+
 /// The result of one `mq::quantize` call.
 struct quantize_report {
   std::string input_label;
@@ -104,6 +168,15 @@ struct quantize_report {
   std::int64_t opset_after = 0;
   std::vector<std::string> notes;  ///< model-level remarks (opset converted, already quantized, ...)
   std::string options;             ///< the options, as written into the model's metadata
+  // Static INT8 (options.calibration) and the accuracy guard:
+  std::string calibration_method;  ///< "minmax", ... ("" without calibration)
+  std::size_t calibration_samples = 0;  ///< samples the statistics come from
+  std::size_t guard_samples = 0;        ///< held-out samples (or seeded inputs) the guard ran on
+  std::vector<activation_report> activations;
+  std::vector<guard_step> guard;
+  /// The worst output SNR of the final model against FP32 on the guard's samples (NaN when the
+  /// guard did not run).
+  double output_snr_db = 0;
 };
 
 /// Quantizes the model's weights in place. Nodes that cannot be quantized are left in float

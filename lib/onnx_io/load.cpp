@@ -99,6 +99,8 @@ result<std::unique_ptr<model::impl>> load_impl(std::span<const std::byte> bytes,
 }  // namespace
 
 model::model(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
+
+model model::from_internals(std::unique_ptr<impl> state) { return model(std::move(state)); }
 model::model(model&&) noexcept = default;
 model& model::operator=(model&&) noexcept = default;
 model::~model() = default;

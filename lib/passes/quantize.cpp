@@ -24,12 +24,16 @@ const std::vector<std::string>& default_op_types() {
   return types;
 }
 
-bool excluded(const quantize_options& options, const std::string& name) {
+}  // namespace
+
+bool excluded_node(const quantize_options& options, const std::string& name) {
   for (const auto& pattern : options.exclude) {
     if (pattern == name || fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
   }
   return false;
 }
+
+namespace {
 
 bool wanted(const quantize_options& options, const onnx::NodeProto& node) {
   if (!node.domain().empty() && node.domain() != "ai.onnx") return false;
@@ -37,12 +41,16 @@ bool wanted(const quantize_options& options, const onnx::NodeProto& node) {
   return std::find(types.begin(), types.end(), node.op_type()) != types.end();
 }
 
+}  // namespace
+
 std::int64_t default_opset(const onnx::ModelProto& model) {
   for (const auto& imp : model.opset_import()) {
     if (imp.domain().empty() || imp.domain() == "ai.onnx") return imp.version();
   }
   return 0;
 }
+
+namespace {
 
 // Picks the rewrite for one node under the options.
 result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector<onnx::NodeProto>& out, node_report& r) {
@@ -120,7 +128,7 @@ result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes,
     r.op_type = node.op_type();
     std::vector<onnx::NodeProto> fresh;
     bool done = false;
-    if (excluded(ctx.options(), name)) {
+    if (excluded_node(ctx.options(), name)) {
       r.reason = "excluded by --exclude";
     } else {
       const node_site site{scopes, graph, node, opset};
@@ -163,6 +171,8 @@ std::map<std::string, int> count_uses(onnx::GraphProto& root) {
   return uses;
 }
 
+}  // namespace
+
 // Removes replaced weights (initializers, Constant nodes, bypassed Casts) that nothing reads,
 // and the graph inputs that listed removed initializers.
 void remove_dead_weights(graph_context& ctx) {
@@ -201,6 +211,8 @@ void remove_dead_weights(graph_context& ctx) {
 // scales) or empty stand-ins (large main-graph initializers: weights, which no adapter reads),
 // and the original large tensors are put back by name afterwards. Weights read in place from
 // the model file are external too, so this is the common case, not only big models.
+namespace {
+
 constexpr std::uint64_t stand_in_bytes = 64 * 1024;
 
 result<onnx::ModelProto> convertible_copy(model::impl& m, std::map<std::string, onnx::TensorProto>& stand_ins) {
@@ -228,6 +240,8 @@ result<onnx::ModelProto> convertible_copy(model::impl& m, std::map<std::string, 
   if (!status) return unexpected_error{status.error()};
   return copy;
 }
+
+}  // namespace
 
 result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
   auto& proto = ctx.model().proto;
@@ -260,6 +274,8 @@ result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
                                std::to_string(target) + " with ONNX's version converter (needed by the quantized ops)");
   return {};
 }
+
+namespace {
 
 void note_already_quantized(graph_context& ctx) {
   static const std::set<std::string> quantized_ops = {

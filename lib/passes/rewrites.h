@@ -60,4 +60,17 @@ std::string add_float_initializer(graph_context& ctx, onnx::GraphProto& graph, c
 std::string add_int64_initializer(graph_context& ctx, onnx::GraphProto& graph, const std::string& base,
                                   const std::vector<std::int64_t>& values);
 
+/// The default-domain opset the model imports (0 when none).
+std::int64_t default_opset(const onnx::ModelProto& model);
+
+/// Converts the model to `target` with ONNX's version converter (external and in-place weights
+/// kept), noting it in the report.
+result<void> upgrade_opset(graph_context& ctx, std::int64_t target);
+
+/// Removes replaced weights (initializers, Constant nodes, bypassed Casts) that nothing reads.
+void remove_dead_weights(graph_context& ctx);
+
+/// True when --exclude names the node (exactly or by a glob).
+bool excluded_node(const quantize_options& options, const std::string& name);
+
 }  // namespace mq::passes
