@@ -598,6 +598,76 @@ TEST_CASE("exec resize: linear, cubic, align_corners, tf_crop_and_resize", "[exe
              Contains("node 'Resize#0' (Resize): exactly one of scales and sizes"));
 }
 
+namespace {
+
+// The spec's interpolation on one axis (half_pixel): the source taps and weights of output x.
+struct taps_1d {
+  std::vector<i64> index;
+  std::vector<double> weight;
+};
+taps_1d spec_taps(i64 x, i64 len_in, double scale, bool cubic) {
+  const double orig = (static_cast<double>(x) + 0.5) / scale - 0.5;
+  taps_1d t;
+  if (!cubic) {
+    const double c = std::clamp(orig, 0.0, static_cast<double>(len_in - 1));
+    const i64 i0 = static_cast<i64>(std::floor(c));
+    t.index = {i0, std::min(i0 + 1, len_in - 1)};
+    t.weight = {1 - (c - static_cast<double>(i0)), c - static_cast<double>(i0)};
+    return t;
+  }
+  const double a = -0.75;
+  const double f = std::floor(orig);
+  const double r = orig - f;
+  // Keys' kernel at distances 1+r, r, 1-r, 2-r.
+  auto kernel = [a](double d) {
+    d = std::fabs(d);
+    if (d <= 1) return (a + 2) * d * d * d - (a + 3) * d * d + 1;
+    if (d < 2) return a * d * d * d - 5 * a * d * d + 8 * a * d - 4 * a;
+    return 0.0;
+  };
+  for (int k = -1; k <= 2; ++k) {
+    t.index.push_back(std::clamp<i64>(static_cast<i64>(f) + k, 0, len_in - 1));
+    t.weight.push_back(kernel(static_cast<double>(k) - r));
+  }
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("exec resize: 2-D linear and cubic against the definition, up and down, on two threads", "[exec][resize]") {
+  const i64 c = 3, h = 13, w = 11;
+  std::vector<float> data(static_cast<std::size_t>(c * h * w));
+  for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<float>((k * 7919) % 101) / 10.0f;
+  const auto x = floats({1, c, h, w}, data);
+  for (const char* mode : {"linear", "cubic"}) {
+    for (const auto& [sh, sw] : std::vector<std::pair<float, float>>{{2.0f, 2.0f}, {0.5f, 1.5f}, {1.7f, 1.0f}, {1.0f, 0.6f}}) {
+      INFO(mode << " scales " << sh << " x " << sw);
+      const i64 ho = static_cast<i64>(sh * static_cast<float>(h));
+      const i64 wo = static_cast<i64>(sw * static_cast<float>(w));
+      const std::string m = model(13, "(float[1, 3, 13, 11] x, float[4] s) => (float[1, 3, " + std::to_string(ho) + ", " + std::to_string(wo) + "] y)",
+                                  std::string("y = Resize <mode = \"") + mode + "\"> (x, , s)");
+      auto y = values_of(run_ok(m, {{"x", x}, {"s", floats({4}, {1, 1, sh, sw})}}, "y", 2));
+      REQUIRE(y.size() == static_cast<std::size_t>(c * ho * wo));
+      const bool cubic = std::string(mode) == "cubic";
+      double worst = 0;
+      for (i64 p = 0; p < c; ++p) {
+        for (i64 i = 0; i < ho; ++i) {
+          const taps_1d ty = spec_taps(i, h, sh, cubic);
+          for (i64 j = 0; j < wo; ++j) {
+            const taps_1d tx = spec_taps(j, w, sw, cubic);
+            double want = 0;
+            for (std::size_t a = 0; a < ty.index.size(); ++a)
+              for (std::size_t b = 0; b < tx.index.size(); ++b)
+                want += ty.weight[a] * tx.weight[b] * data[static_cast<std::size_t>((p * h + ty.index[a]) * w + tx.index[b])];
+            worst = std::max(worst, std::fabs(want - y[static_cast<std::size_t>((p * ho + i) * wo + j)]));
+          }
+        }
+      }
+      CHECK(worst < 1e-4);
+    }
+  }
+}
+
 TEST_CASE("exec resize: Upsample (opset 7 and 9)", "[exec][resize]") {
   auto u9 = run_ok(model(9, "(float[1, 1, 1, 2] x, float[4] s) => (float[1, 1, 2, 6] y)", "y = Upsample(x, s)"),
                    {{"x", floats({1, 1, 1, 2}, {1, 2})}, {"s", floats({4}, {1, 1, 2, 3})}});

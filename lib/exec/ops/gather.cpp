@@ -448,28 +448,47 @@ result<std::unique_ptr<kernel>> make_topk(node_info& node) {
       i64* oi = indices.mutable_data<i64>();
       const i64 slices = outer * inner;
       ctx.pool().parallel_for(slices, std::max<i64>(1, (1 << 14) / std::max<i64>(1, dim)), [&](i64 b, i64 e) {
-        std::vector<T> vals(uz(dim));
-        std::vector<i64> order(uz(dim));
+        struct item {
+          T value;
+          i64 index;
+        };
+        // a ranks before c: the larger (or smaller) value; ties go to the smaller index.
+        auto before = [largest](const item& a, const item& c) {
+          if (largest ? greater(a.value, c.value) : greater(c.value, a.value)) return true;
+          if (largest ? greater(c.value, a.value) : greater(a.value, c.value)) return false;
+          return a.index < c.index;
+        };
+        std::vector<item> items;
         for (i64 s = b; s < e; ++s) {
           const i64 o = s / inner;
           const i64 i = s - o * inner;
           const T* base = in + o * dim * inner + i;
-          for (i64 j = 0; j < dim; ++j) vals[uz(j)] = base[j * inner];
-          std::iota(order.begin(), order.end(), i64{0});
-          // Ties go to the smaller index.
-          auto before = [&](i64 p, i64 q) {
-            const T a = vals[uz(p)];
-            const T c = vals[uz(q)];
-            if (largest ? greater(a, c) : greater(c, a)) return true;
-            if (largest ? greater(c, a) : greater(a, c)) return false;
-            return p < q;
-          };
-          std::partial_sort(order.begin(), order.begin() + k, order.end(), before);
+          items.clear();
+          if (k == 0) continue;
+          if (k * 8 < dim) {
+            // Few of many: a heap of the best k seen so far, its worst on top; most elements are
+            // rejected by one comparison with that worst.
+            for (i64 j = 0; j < k; ++j) items.push_back({base[j * inner], j});
+            std::make_heap(items.begin(), items.end(), before);
+            for (i64 j = k; j < dim; ++j) {
+              const item candidate{base[j * inner], j};
+              if (before(candidate, items.front())) {
+                std::pop_heap(items.begin(), items.end(), before);
+                items.back() = candidate;
+                std::push_heap(items.begin(), items.end(), before);
+              }
+            }
+            std::sort_heap(items.begin(), items.end(), before);
+          } else {
+            for (i64 j = 0; j < dim; ++j) items.push_back({base[j * inner], j});
+            if (k < dim) std::nth_element(items.begin(), items.begin() + k, items.end(), before);
+            std::sort(items.begin(), items.begin() + k, before);
+          }
           T* vo = ov + o * k * inner + i;
           i64* io = oi + o * k * inner + i;
           for (i64 j = 0; j < k; ++j) {
-            vo[j * inner] = vals[uz(order[uz(j)])];
-            io[j * inner] = order[uz(j)];
+            vo[j * inner] = items[uz(j)].value;
+            io[j * inner] = items[uz(j)].index;
           }
         }
       });

@@ -261,8 +261,45 @@ void resize_nearest(const U* in, U* out, const shape_t& in_shape, const shape_t&
   });
 }
 
+// Interpolates one row along its last axis: d[j] = sum_k w[j][k] * s[index[j][k]].
+template <class T, int Taps>
+void interpolate_row(const T* s, T* d, i64 out_len, const axis_table& t, T fill) {
+  const i64* ix = t.index.data();
+  const float* w = t.weight.data();
+  for (i64 j = 0; j < out_len; ++j) {
+    T acc = static_cast<T>(w[j * Taps]) * s[ix[j * Taps]];
+    for (int k = 1; k < Taps; ++k) acc += static_cast<T>(w[j * Taps + k]) * s[ix[j * Taps + k]];
+    d[j] = acc;
+  }
+  if (t.any_outside) {
+    for (i64 j = 0; j < out_len; ++j) {
+      if (t.outside[uz(j)]) d[j] = fill;
+    }
+  }
+}
+
+// d[i] = sum_k w[k] * rows[k][i]: one output row from `Taps` input rows.
+template <class T, int Taps>
+void blend_rows(const T* const* rows, const float* w, T* d, i64 n) {
+  const T w0 = static_cast<T>(w[0]);
+  const T w1 = static_cast<T>(w[1]);
+  if constexpr (Taps == 2) {
+    const T* r0 = rows[0];
+    const T* r1 = rows[1];
+    for (i64 i = 0; i < n; ++i) d[i] = w0 * r0[i] + w1 * r1[i];
+  } else {
+    const T w2 = static_cast<T>(w[2]);
+    const T w3 = static_cast<T>(w[3]);
+    const T* r0 = rows[0];
+    const T* r1 = rows[1];
+    const T* r2 = rows[2];
+    const T* r3 = rows[3];
+    for (i64 i = 0; i < n; ++i) d[i] = w0 * r0[i] + w1 * r1[i] + w2 * r2[i] + w3 * r3[i];
+  }
+}
+
 // One interpolating pass along `axis`: shape `in_shape` -> the same with out_len on that axis.
-template <class T>
+template <class T, int Taps>
 void resize_axis(const T* in, T* out, const shape_t& in_shape, std::size_t axis, i64 out_len, const axis_table& t,
                  T fill, thread_pool& pool) {
   i64 outer = 1;
@@ -270,32 +307,16 @@ void resize_axis(const T* in, T* out, const shape_t& in_shape, std::size_t axis,
   i64 inner = 1;
   for (std::size_t k = axis + 1; k < in_shape.size(); ++k) inner *= in_shape[k];
   const i64 len_in = in_shape[axis];
-  const int taps = t.taps;
   const i64 items = outer * out_len;
   if (items == 0 || inner == 0) return;
   if (inner == 1) {
-    // The last axis: each output element combines `taps` elements of its input row.
-    pool.parallel_for(outer, grain_for(out_len * sz(sizeof(T)) * taps), [&](i64 b, i64 e) {
-      for (i64 o = b; o < e; ++o) {
-        const T* s = in + o * len_in;
-        T* d = out + o * out_len;
-        for (i64 j = 0; j < out_len; ++j) {
-          if (t.outside[uz(j)]) {
-            d[j] = fill;
-            continue;
-          }
-          const i64* ix = t.index.data() + j * taps;
-          const float* w = t.weight.data() + j * taps;
-          T acc = 0;
-          for (int k = 0; k < taps; ++k) acc += static_cast<T>(w[k]) * s[ix[k]];
-          d[j] = acc;
-        }
-      }
+    pool.parallel_for(outer, grain_for(out_len * sz(sizeof(T)) * Taps), [&](i64 b, i64 e) {
+      for (i64 o = b; o < e; ++o) interpolate_row<T, Taps>(in + o * len_in, out + o * out_len, out_len, t, fill);
     });
     return;
   }
-  // An outer axis: each output row is a weighted sum of `taps` input rows.
-  pool.parallel_for(items, grain_for(inner * sz(sizeof(T)) * taps), [&](i64 b, i64 e) {
+  // An outer axis: each output row is a weighted sum of `Taps` input rows.
+  pool.parallel_for(items, grain_for(inner * sz(sizeof(T)) * Taps), [&](i64 b, i64 e) {
     i64 o = b / out_len;
     i64 j = b - o * out_len;
     for (i64 w = b; w < e; ++w) {
@@ -303,20 +324,74 @@ void resize_axis(const T* in, T* out, const shape_t& in_shape, std::size_t axis,
       if (t.outside[uz(j)]) {
         std::fill(d, d + inner, fill);
       } else {
-        const i64* ix = t.index.data() + j * taps;
-        const float* wt = t.weight.data() + j * taps;
-        const T* s0 = in + (o * len_in + ix[0]) * inner;
-        const T w0 = static_cast<T>(wt[0]);
-        for (i64 i = 0; i < inner; ++i) d[i] = w0 * s0[i];
-        for (int k = 1; k < taps; ++k) {
-          const T* sk = in + (o * len_in + ix[k]) * inner;
-          const T wk = static_cast<T>(wt[k]);
-          for (i64 i = 0; i < inner; ++i) d[i] += wk * sk[i];
-        }
+        const T* rows[Taps];
+        for (int k = 0; k < Taps; ++k) rows[k] = in + (o * len_in + t.index[uz(j * Taps + k)]) * inner;
+        blend_rows<T, Taps>(rows, t.weight.data() + j * Taps, d, inner);
       }
       if (++j == out_len) {
         j = 0;
         ++o;
+      }
+    }
+  });
+}
+
+// Both trailing axes at once (the common image case), without an intermediate tensor: each
+// output row blends `Taps` input rows interpolated along the last axis, and a small cache keeps
+// the interpolated rows that the next output rows need again. `tx` null: the last axis is kept.
+template <class T, int Taps>
+void resize_last_two(const T* in, T* out, i64 planes, i64 h_in, i64 w_in, i64 h_out, i64 w_out, const axis_table& ty,
+                     const axis_table* tx, T fill, thread_pool& pool) {
+  const i64 items = planes * h_out;
+  if (items == 0 || w_out == 0) return;
+  pool.parallel_for(items, grain_for(w_out * sz(sizeof(T)) * Taps), [&](i64 b, i64 e) {
+    // 2 * Taps cached rows: those of the current output row and of the previous one.
+    constexpr int slots = 2 * Taps;
+    std::vector<T> cache(tx != nullptr ? uz(slots * w_out) : 0);
+    i64 ids[slots];
+    int age[slots];
+    for (int s = 0; s < slots; ++s) {
+      ids[s] = -1;
+      age[s] = 0;
+    }
+    int clock = 0;
+    i64 p = b / h_out;
+    i64 y = b - p * h_out;
+    for (i64 w = b; w < e; ++w) {
+      T* d = out + w * w_out;
+      if (ty.outside[uz(y)]) {
+        std::fill(d, d + w_out, fill);
+      } else {
+        const T* rows[Taps];
+        ++clock;
+        for (int k = 0; k < Taps; ++k) {
+          const i64 id = p * h_in + ty.index[uz(y * Taps + k)];
+          const T* src = in + id * w_in;
+          if (tx == nullptr) {
+            rows[k] = src;
+            continue;
+          }
+          int slot = -1;
+          for (int s = 0; s < slots; ++s) {
+            if (ids[s] == id) slot = s;
+          }
+          if (slot < 0) {
+            // The least recently used slot (never one this output row already uses).
+            slot = 0;
+            for (int s = 1; s < slots; ++s) {
+              if (age[s] < age[slot]) slot = s;
+            }
+            ids[slot] = id;
+            interpolate_row<T, Taps>(src, cache.data() + slot * w_out, w_out, *tx, fill);
+          }
+          age[slot] = clock;
+          rows[k] = cache.data() + slot * w_out;
+        }
+        blend_rows<T, Taps>(rows, ty.weight.data() + y * Taps, d, w_out);
+      }
+      if (++y == h_out) {
+        y = 0;
+        ++p;
       }
     }
   });
@@ -426,34 +501,65 @@ result<void> run_resize(run_context& ctx, const resize_config& cfg) {
     ctx.set_output(0, std::move(y));
     return {};
   }
-  // Linear and cubic: one pass per resized axis, the last axis first.
+  // Linear and cubic.
   if (type != mq::dtype::float32 && type != mq::dtype::float64) {
     return ctx.unsupported("element type " + type_name(type) + " in linear/cubic mode");
   }
+  if (element_count(out_shape) == 0) {
+    ctx.set_output(0, MQ_TRY(ctx.allocate(type, out_shape)));
+    return {};
+  }
+  std::size_t resized = 0;
+  std::size_t first = rank;
+  for (std::size_t k = 0; k < rank; ++k) {
+    if (tables[k]) {
+      ++resized;
+      first = std::min(first, k);
+    }
+  }
+  if (resized == 0) {
+    ctx.set_output(0, x);
+    return {};
+  }
+  const int taps = cfg.mode == interp::linear ? 2 : 4;
+  if (rank >= 2 && first == rank - 2) {
+    // Only the two trailing axes (or the second to last alone): one fused pass.
+    const i64 planes = element_count(std::span<const i64>(in_shape.data(), rank - 2));
+    tensor y = MQ_TRY(ctx.allocate(type, out_shape));
+    const axis_table* tx = tables[rank - 1] ? &*tables[rank - 1] : nullptr;
+    visit_float(type, [&]<class T>() {
+      const T fill = static_cast<T>(cfg.extrapolation);
+      const T* s = static_cast<const T*>(src);
+      T* d = y.mutable_data<T>();
+      if (taps == 2) {
+        resize_last_two<T, 2>(s, d, planes, in_shape[rank - 2], in_shape[rank - 1], out_shape[rank - 2], out_shape[rank - 1],
+                              *tables[rank - 2], tx, fill, ctx.pool());
+      } else {
+        resize_last_two<T, 4>(s, d, planes, in_shape[rank - 2], in_shape[rank - 1], out_shape[rank - 2], out_shape[rank - 1],
+                              *tables[rank - 2], tx, fill, ctx.pool());
+      }
+    });
+    ctx.set_output(0, std::move(y));
+    return {};
+  }
+  // Any other set of axes: one pass per resized axis, the last axis first.
   tensor current = x;
   shape_t shape = in_shape;
-  bool any = false;
   for (std::size_t k = rank; k-- > 0;) {
     if (!tables[k]) continue;
     shape_t next_shape = shape;
     next_shape[k] = out_shape[k];
     tensor next = MQ_TRY(ctx.allocate(type, next_shape));
     visit_float(type, [&]<class T>() {
-      resize_axis<T>(current.data<T>(), next.mutable_data<T>(), shape, k, out_shape[k], *tables[k],
-                     static_cast<T>(cfg.extrapolation), ctx.pool());
+      const T fill = static_cast<T>(cfg.extrapolation);
+      if (taps == 2) {
+        resize_axis<T, 2>(current.data<T>(), next.mutable_data<T>(), shape, k, out_shape[k], *tables[k], fill, ctx.pool());
+      } else {
+        resize_axis<T, 4>(current.data<T>(), next.mutable_data<T>(), shape, k, out_shape[k], *tables[k], fill, ctx.pool());
+      }
     });
     current = std::move(next);
     shape = std::move(next_shape);
-    any = true;
-  }
-  if (!any || shape != out_shape) {
-    // Nothing resized (or an axis resized to 0): the input as it is, or an empty output.
-    if (element_count(out_shape) == 0) {
-      ctx.set_output(0, MQ_TRY(ctx.allocate(type, out_shape)));
-      return {};
-    }
-    ctx.set_output(0, current.reshaped(out_shape));
-    return {};
   }
   ctx.set_output(0, std::move(current));
   return {};
@@ -556,7 +662,10 @@ struct grid_tap_plan {
   int taps = 1;
   std::vector<i64> offset;    // [point * taps]: offset in a channel plane, -1 = zero padding
   std::vector<float> weight;  // [point * taps]
-  std::vector<std::uint8_t> invalid;  // the grid point is NaN/inf: the output is NaN
+  // Per point: every tap inside the plane (or padded to inside), some tap a zero of the zeros
+  // padding (offset -1), or a NaN/inf grid value (the output is NaN, as ONNX Runtime gives).
+  enum : std::uint8_t { all_inside, some_outside, not_finite };
+  std::vector<std::uint8_t> state;
 };
 
 template <class T>
@@ -566,7 +675,7 @@ void plan_grid(const T* grid, i64 points, i64 h, i64 w, grid_mode mode, grid_pad
   plan.taps = taps;
   plan.offset.assign(uz(points) * uz(taps), -1);
   plan.weight.assign(uz(points) * uz(taps), 0.0f);
-  plan.invalid.assign(uz(points), 0);
+  plan.state.assign(uz(points), grid_tap_plan::all_inside);
   const double x_lo = align ? 0.0 : -0.5;
   const double x_hi = align ? static_cast<double>(w - 1) : static_cast<double>(w) - 0.5;
   const double y_lo = align ? 0.0 : -0.5;
@@ -589,7 +698,7 @@ void plan_grid(const T* grid, i64 points, i64 h, i64 w, grid_mode mode, grid_pad
       const T nx = grid[2 * p];
       const T ny = grid[2 * p + 1];
       if (!std::isfinite(nx) || !std::isfinite(ny)) {
-        plan.invalid[uz(p)] = 1;
+        plan.state[uz(p)] = grid_tap_plan::not_finite;
         continue;
       }
       // Denormalize as ONNX Runtime does (in T); far-out coordinates are bounded so that the
@@ -638,8 +747,32 @@ void plan_grid(const T* grid, i64 points, i64 h, i64 w, grid_mode mode, grid_pad
           break;
         }
       }
+      for (int k = 0; k < taps; ++k) {
+        if (off[k] < 0) plan.state[uz(p)] = grid_tap_plan::some_outside;
+      }
     }
   });
+}
+
+// One channel plane sampled at every grid point of a plan.
+template <class T, int Taps>
+void sample_plane(const T* plane, T* o, i64 points, const grid_tap_plan& plan) {
+  const i64* off = plan.offset.data();
+  const float* wt = plan.weight.data();
+  for (i64 q = 0; q < points; ++q, off += Taps, wt += Taps) {
+    const std::uint8_t state = plan.state[uz(q)];
+    T acc = 0;
+    if (state == grid_tap_plan::all_inside) {
+      for (int k = 0; k < Taps; ++k) acc += static_cast<T>(wt[k]) * plane[off[k]];
+    } else if (state == grid_tap_plan::some_outside) {
+      for (int k = 0; k < Taps; ++k) {
+        if (off[k] >= 0) acc += static_cast<T>(wt[k]) * plane[off[k]];
+      }
+    } else {
+      acc = std::numeric_limits<T>::quiet_NaN();
+    }
+    o[q] = acc;
+  }
 }
 
 result<std::unique_ptr<kernel>> make_grid_sample(node_info& node) {
@@ -680,23 +813,14 @@ result<std::unique_ptr<kernel>> make_grid_sample(node_info& node) {
       grid_tap_plan plan;
       for (i64 b = 0; b < n; ++b) {
         plan_grid<T>(grid + b * points * 2, points, h, w, mode, pad, align, plan, ctx.pool());
-        const int taps = plan.taps;
         ctx.pool().parallel_for(c, std::max<i64>(1, 4096 / std::max<i64>(1, points)), [&](i64 c0, i64 c1) {
           for (i64 ch = c0; ch < c1; ++ch) {
             const T* plane = in + (b * c + ch) * h * w;
             T* o = out + (b * c + ch) * points;
-            for (i64 q = 0; q < points; ++q) {
-              if (plan.invalid[uz(q)]) {
-                o[q] = std::numeric_limits<T>::quiet_NaN();
-                continue;
-              }
-              const i64* off = plan.offset.data() + q * taps;
-              const float* wt = plan.weight.data() + q * taps;
-              T acc = 0;
-              for (int k = 0; k < taps; ++k) {
-                if (off[k] >= 0) acc += static_cast<T>(wt[k]) * plane[off[k]];
-              }
-              o[q] = acc;
+            switch (plan.taps) {
+              case 1: sample_plane<T, 1>(plane, o, points, plan); break;
+              case 4: sample_plane<T, 4>(plane, o, points, plan); break;
+              default: sample_plane<T, 16>(plane, o, points, plan); break;
             }
           }
         });
