@@ -285,7 +285,7 @@ result<std::unique_ptr<kernel>> make_squeeze(node_info& node) {
     bool given = !from_input && !attr_axes.empty();
     if (from_input && ctx.has_input(1)) {
       axes = MQ_TRY(read_ints(ctx, 1, "axes"));
-      given = true;
+      given = !axes.empty();  // an empty axes tensor squeezes every 1 (as ONNX Runtime reads it)
     }
     std::vector<bool> drop(x.rank(), false);
     if (given) {
@@ -410,6 +410,10 @@ result<std::unique_ptr<kernel>> make_concat(node_info& node) {
     }
     const std::size_t esize = exec_element_size(first.type());
     if (esize == 0) return ctx.unsupported("element type " + type_name(first.type()));
+    if (n == 1) {
+      ctx.set_output(0, first);
+      return {};
+    }
     i64 outer = 1;
     for (std::size_t k = 0; k < axis; ++k) outer *= first.dim(k);
     i64 inner = 1;
@@ -1184,7 +1188,7 @@ result<std::unique_ptr<kernel>> make_range(node_info& node) {
       T value = start;
       for (i64 i = 0; i < n; ++i) {
         p[i] = value;
-        value = static_cast<T>(value + delta);
+        if (i + 1 < n) value = static_cast<T>(value + delta);  // never past the last (no overflow)
       }
     });
     if (!known) return ctx.unsupported("element type " + type_name(type));
