@@ -105,6 +105,7 @@ TEST_CASE("exec shape: Flatten, Squeeze, Unsqueeze (attributes before 13, inputs
   CHECK(run_ok(model(13, "(float[2, 1, 3] x) => (float[2, 3] y)", "y = Squeeze(x)"), {{"x", x}}).shape == shape{2, 3});
   CHECK(run_ok(model(13, "(float[2, 1, 3] x, int64[1] a) => (float[2, 3] y)", "y = Squeeze(x, a)"), {{"x", x}, {"a", int64s({1}, {1})}}).shape ==
         shape{2, 3});
+  CHECK(run_ok(model(13, "(float[2, 1, 3] x, int64[0] a) => (float[2, 3] y)", "y = Squeeze(x, a)"), {{"x", x}, {"a", int64s({0}, {})}}).shape == shape{2, 3});
   CHECK_THAT(run_error(model(13, "(float[2, 1, 3] x, int64[1] a) => (float[2, 3] y)", "y = Squeeze(x, a)"), {{"x", x}, {"a", int64s({1}, {0})}},
                        mq::errc::invalid_argument),
              Contains("node 'Squeeze#0' (Squeeze): cannot squeeze axis 0"));
@@ -180,6 +181,8 @@ TEST_CASE("exec shape: Concat along any axis, with an empty input, and its shape
   auto z = run_ok(model(13, "(float[1, 2] a, float[2, 2] b) => (float[3, 2] y)", "y = Concat <axis = 0> (a, b)"),
                   {{"a", floats({1, 2}, {1, 2})}, {"b", floats({2, 2}, {3, 4, 5, 6})}});
   CHECK(values_of(z) == std::vector<float>{1, 2, 3, 4, 5, 6});
+  auto one = run_ok(model(13, "(float[1, 2] a) => (float[1, 2] y)", "y = Concat <axis = 0> (a)"), {{"a", floats({1, 2}, {1, 2})}});
+  CHECK(values_of(one) == std::vector<float>{1, 2});
   const std::string bad = model(13, "(float[2, 1] a, float[3, 1] b) => (float[5, 1] y)", "y = Concat <axis = 1> (a, b)");
   CHECK_THAT(run_error(bad, {{"a", floats({2, 1}, {1, 2})}, {"b", floats({3, 1}, {3, 4, 5})}}, mq::errc::invalid_argument),
              Contains("node 'Concat#0' (Concat): input 1 has shape [3,1], which does not fit [2,1] along axis 1"));

@@ -1086,7 +1086,9 @@ result<void> cast_tensor(run_context& ctx, mq::dtype to) {
   const void* px = x.raw();
   const i64 n = x.size();
   const shape_t shape = x.shape();
-  tensor y = MQ_TRY(exec_element_size(from) == exec_element_size(to) ? ctx.reuse_or_allocate(0, to, shape) : ctx.allocate(to, shape));
+  // A new buffer even when the sizes match: converting in place would read and write one
+  // object through two types.
+  tensor y = MQ_TRY(ctx.allocate(to, shape));
   bool known_from = false;
   bool known_to = false;
   known_from = visit_type(from, [&]<class S>() {
