@@ -159,7 +159,7 @@ case_result run_case(const fs::path& dir) {
         if (t.error().code == mq::errc::unsupported) return unsupported(t.error().message);
         return wrong("input: " + t.error().message);
       }
-      relabel_bfloat16(*t, s->inputs()[i].type);
+      relabel_bfloat16(*t, s->inputs()[i].element_type);
       // A few ONNX 1.12 cases feed an input that does not fit their own model (the executor rightly
       // refuses it): a defect of the case, listed in node_conformance_expected.txt.
       if (!fits_declared(*t, s->inputs()[i])) {
@@ -179,7 +179,7 @@ case_result run_case(const fs::path& dir) {
         if (want.error().code == mq::errc::unsupported) return unsupported(want.error().message);
         return wrong("expected output: " + want.error().message);
       }
-      relabel_bfloat16(*want, s->outputs()[i].type);
+      relabel_bfloat16(*want, s->outputs()[i].element_type);
       const auto& name = s->outputs()[i].name;
       auto it = out->find(name);
       if (it == out->end()) return wrong("output '" + name + "' missing");
