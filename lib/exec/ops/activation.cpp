@@ -155,8 +155,9 @@ void softmax_row(softmax_kind kind, const T* x, T* y, std::int64_t a, T* scratch
   } else {
     for (std::int64_t i = 0; i < a; ++i) scratch[i] = x[i] - m;
     exp(scratch, scratch, a);
-    const T shift = m + std::log(sum_run(scratch, a));
-    for (std::int64_t i = 0; i < a; ++i) y[i] = x[i] - shift;
+    // (x - m) - log(sum) keeps the precision that x - (m + log(sum)) would lose for large m.
+    const T log_sum = std::log(sum_run(scratch, a));
+    for (std::int64_t i = 0; i < a; ++i) y[i] = (x[i] - m) - log_sum;
   }
 }
 
@@ -198,9 +199,9 @@ void softmax_block(softmax_kind kind, const T* x, T* y, std::int64_t a, std::int
       for (std::int64_t i = 0; i < inner; ++i) y[j * inner + i] *= s[i];
     }
   } else {
-    for (std::int64_t i = 0; i < inner; ++i) s[i] = m[i] + std::log(s[i]);
+    for (std::int64_t i = 0; i < inner; ++i) s[i] = std::log(s[i]);
     for (std::int64_t j = 0; j < a; ++j) {
-      for (std::int64_t i = 0; i < inner; ++i) y[j * inner + i] = x[j * inner + i] - s[i];
+      for (std::int64_t i = 0; i < inner; ++i) y[j * inner + i] = (x[j * inner + i] - m[i]) - s[i];
     }
   }
 }
