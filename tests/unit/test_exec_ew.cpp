@@ -262,6 +262,36 @@ TEST_CASE("ew: broadcasting results do not depend on the thread count", "[exec][
   CHECK(y[(63 * 128 + 127) * 300 + 299] == av[63 * 300 + 299] * bv[127]);
 }
 
+TEST_CASE("ew: results written in place never clobber a value still to be read", "[exec][ew]") {
+  // e = Exp(x) is read twice by one Add (its storage may become the sum); s = Sigmoid(x) and
+  // Mul(x, s) (SiLU) read x after Sigmoid; n = Neg(e2) is the last reader of e2.
+  constexpr const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[3] x) => (float[3] twice, float[3] silu, float[3] back) {
+  e = Exp(x)
+  twice = Add(e, e)
+  s = Sigmoid(x)
+  silu = Mul(x, s)
+  e2 = Abs(x)
+  n = Neg(e2)
+  back = Sub(x, n)
+}
+)";
+  const auto x = floats({3}, {0, 1.0986123f, -1.0986123f});
+  for (unsigned threads : {1u, 3u}) {
+    mq::session_options options;
+    options.threads = threads;
+    auto out = run_text(text, {{"x", x}}, options);
+    REQUIRE(out);
+    // 2 e^x: 2, 2 * 3, 2 / 3.
+    check_close(values_of(out->at("twice")), {2, 6, 2.0f / 3});
+    // x sigmoid(x): 0, ln 3 * 3/4, -ln 3 * 1/4.
+    check_close(values_of(out->at("silu")), {0, 1.0986123f * 0.75f, -1.0986123f * 0.25f});
+    // x - (-|x|) = x + |x|.
+    check_close(values_of(out->at("back")), {0, 2 * 1.0986123f, 0});
+  }
+}
+
 TEST_CASE("ew: Pow with mixed base and exponent types", "[exec][ew]") {
   CHECK(run_float(15, "(float[3] a, int64[3] b) => (float[3] y)", "y = Pow(a, b)",
                   {{"a", floats({3}, {2, 3, -2})}, {"b", int64s({3}, {3, 2, 3})}}) == std::vector<float>{8, 9, -8});

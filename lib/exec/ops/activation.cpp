@@ -335,7 +335,7 @@ void register_activation(op_registry& r) {
         }), 6);
   r.add("HardSwish", float_activation({}, [](node_info&) {
           return []<class T>(T x) -> T {
-            return x * std::max(T{0}, std::min(T{1}, x * static_cast<T>(1.0f / 6.0f) + static_cast<T>(0.5f)));
+            return x * std::max(T{0}, std::min(T{1}, x * (T{1} / T{6}) + T{1} / T{2}));
           };
         }), 14);
   r.add("Tanh", float_activation({}, [](node_info&) { return []<class T>(T x) -> T { return std::tanh(x); }; }, &K::tanh), 6);
