@@ -5,6 +5,7 @@
 // errors bad shapes and unsupported attributes must give.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "exec/ops/conv.h"
+#include "exec/thread_pool.h"
 #include "mq/session.h"
 #include "support/exec_helpers.h"
 #include "support/test_models.h"
@@ -99,6 +102,28 @@ mq::error run_error(const std::string& text, const std::map<std::string, mq::ten
 }
 
 }  // namespace
+
+TEST_CASE("for_column_blocks computes every column of every product exactly once on any thread count", "[exec][conv]") {
+  struct split {
+    std::int64_t items, columns, work;
+  };
+  for (unsigned threads : {1u, 2u, 3u, 7u}) {
+    mq::exec::thread_pool pool(threads);
+    for (const split s : {split{1, 1000, 1000}, split{3, 50, 10000}, split{40, 17, 100000}, split{2, 5, 1}, split{1, 1, 1 << 20}}) {
+      std::vector<std::atomic<int>> seen(static_cast<std::size_t>(s.items * s.columns));
+      std::atomic<bool> bad_range{false};
+      mq::exec::ops::for_column_blocks(pool, s.items, s.columns, s.work, [&](std::int64_t item, std::int64_t b, std::int64_t e) {
+        if (item < 0 || item >= s.items || b < 0 || e > s.columns || b >= e) bad_range = true;
+        for (std::int64_t c = b; c < e; ++c) ++seen[static_cast<std::size_t>(item * s.columns + c)];
+      });
+      INFO(threads << " threads, " << s.items << " x " << s.columns);
+      CHECK(!bad_range);
+      bool once = true;
+      for (const auto& n : seen) once = once && n == 1;
+      CHECK(once);
+    }
+  }
+}
 
 // ---- Conv: exact cases ----------------------------------------------------------------------------
 
