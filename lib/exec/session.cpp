@@ -134,7 +134,9 @@ result<session> session::load(const std::filesystem::path& path, const session_o
 result<std::map<std::string, tensor>> session::run(const std::map<std::string, tensor>& inputs,
                                                    const run_options& options) {
   impl& s = *impl_;
-  for (const auto& [name, t] : inputs) {
+  for (const auto& entry : inputs) {
+    // Not a structured binding: clang 14 (the asan preset) cannot capture one in the lambda.
+    const std::string& name = entry.first;
     auto it = std::find_if(s.formal.begin(), s.formal.end(), [&](const value_info& v) { return v.name == name; });
     if (it == s.formal.end()) {
       std::string names;
