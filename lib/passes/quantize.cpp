@@ -13,6 +13,7 @@
 #include "passes/graph_context.h"
 #include "passes/rewrites.h"
 #include "passes/runtime_check.h"
+#include "passes/static_int8.h"
 #include "util/try.h"
 
 namespace mq {
@@ -345,6 +346,16 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
     }
   }
   note_already_quantized(ctx);
+  if (options.calibration) {
+    // Static INT8: its own pipeline (calibration, placement, the accuracy guard, QDQ).
+    MQ_TRY_VOID(quantize_static(ctx));
+    MQ_TRY_VOID(check_runtime_support(impl.proto));
+    for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;
+    report.opset_after = default_opset(impl.proto);
+    report.model_bytes_after = onnx_io::inline_size(impl);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return std::move(report);
+  }
   const std::int64_t target = needed_opset(options, *impl.proto.mutable_graph());
   if (report.opset_before < target) {
     if (auto up = upgrade_opset(ctx, target); !up) {

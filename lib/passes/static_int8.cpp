@@ -214,6 +214,15 @@ void set_int_attribute(onnx::NodeProto& n, const std::string& name, std::int64_t
   a->set_i(v);
 }
 
+// A weight the rewrite no longer reads: removed once nothing reads it, with its graph-input entry
+// (initializers listed as inputs, treated as constants).
+void replace_weight(graph_context& ctx, const onnx::GraphProto& g, const std::string& name) {
+  ctx.replaced_weights.insert(name);
+  for (const auto& v : g.input()) {
+    if (v.name() == name) ctx.dropped_inputs.insert(name);
+  }
+}
+
 // ---- BatchNormalization folding ----------------------------------------------------------------
 
 // Conv -> BatchNormalization (inference, constant parameters, the Conv's output read only by it):
@@ -269,9 +278,9 @@ std::size_t fold_batch_norms(graph_context& ctx, onnx::GraphProto& g, std::vecto
       const std::string wname = add_float_initializer(ctx, g, conv.input(1) + "_bn", new_w, w->dims);
       const std::string bname = add_float_initializer(ctx, g, bn.name().empty() ? conv.output(0) + "_bias" : bn.name() + "_bias",
                                                       new_b, {static_cast<std::int64_t>(channels)});
-      ctx.replaced_weights.insert(conv.input(1));
-      if (bias) ctx.replaced_weights.insert(conv.input(2));
-      for (int k = 1; k < 5; ++k) ctx.replaced_weights.insert(bn.input(k));
+      replace_weight(ctx, g, conv.input(1));
+      if (bias) replace_weight(ctx, g, conv.input(2));
+      for (int k = 1; k < 5; ++k) replace_weight(ctx, g, bn.input(k));
       conv.set_input(1, wname);
       if (conv.input_size() > 2) conv.set_input(2, bname);
       else conv.add_input(bname);
@@ -299,6 +308,10 @@ std::size_t fold_batch_norms(graph_context& ctx, onnx::GraphProto& g, std::vecto
 struct candidate {
   role kind = role::none;
   std::string why_float;       // for heavy ops that stay float
+  // A Conv/MatMul/Gemm for which int8 alone does not pay (depthwise, few multiply-adds): it is
+  // quantized like a capable op, only where the int8 region already surrounds it. ONNX Runtime
+  // quantizes such a Conv itself (per tensor, less accurately) when it sits between a DQ and a Q.
+  std::string joins_only;
   std::vector<int> act_inputs;  // input positions that are activations to quantize
   std::vector<int> const_inputs;  // constant float inputs to quantize (Add/Mul/Concat operands)
   int weight_axis = -1;        // heavy: channel axis of the constant weight (input 1), -1: none
@@ -334,7 +347,11 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       if (!w) {
         c.why_float = "its weight is not a float32 constant";
       } else {
-        c.why_float = conv_speed_blocker(*w, int_attribute(n, "group", 1));
+        c.joins_only = conv_speed_blocker(*w, int_attribute(n, "group", 1));
+        if (w->dims.size() < 3) {
+          c.why_float = c.joins_only;
+          c.joins_only.clear();
+        }
         if (n.input_size() > 2 && !n.input(2).empty()) {
           if (!is_const(2)) c.why_float = "its bias is not a constant";
           c.has_bias = true;
@@ -348,7 +365,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       if (is_const(1)) {
         auto w = read_constant(ctx, scopes, n.input(1));
         if (!w || w->dims.size() != 2) c.why_float = "its weight is not a 2-D float32 constant";
-        else if (w->dims[0] < min_macs_per_output) c.why_float = std::to_string(w->dims[0]) + " multiply-adds per output: too few for int8 to pay";
+        else if (w->dims[0] < min_macs_per_output) c.joins_only = std::to_string(w->dims[0]) + " multiply-adds per output: too few for int8 to pay";
         c.weight_axis = 1;
       } else {
         c.act_inputs.push_back(1);  // activation x activation (attention): both quantized
@@ -362,7 +379,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       const bool trans_b = int_attribute(n, "transB", 0) != 0;
       c.weight_axis = trans_b ? 0 : 1;
       if (w && w->dims.size() == 2 && w->dims[trans_b ? 1 : 0] < min_macs_per_output) {
-        c.why_float = std::to_string(w->dims[trans_b ? 1 : 0]) + " multiply-adds per output: too few for int8 to pay";
+        c.joins_only = std::to_string(w->dims[trans_b ? 1 : 0]) + " multiply-adds per output: too few for int8 to pay";
       }
       if (n.input_size() > 2 && !n.input(2).empty()) {
         if (!is_const(2)) c.why_float = "its bias is not a constant";
@@ -407,6 +424,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       }
       if (c.act_inputs.empty()) c.kind = role::none;  // constant folding, not ours
     }
+    if (c.kind == role::heavy && c.why_float.empty() && !c.joins_only.empty()) c.kind = role::capable;
   }
   return out;
 }
@@ -457,59 +475,83 @@ plan make_plan(const plan_inputs& in) {
       p.quantized.insert(id);
     }
   }
-  auto in_q = [&](int i) { return p.quantized.count(i) != 0 || p.removable.count(i) != 0; };
-  auto produced_in_q = [&](const std::string& t) {
-    auto it = ix.producer.find(t);
-    return it != ix.producer.end() && in_q(it->second);
+  // Capable nodes run in int8 when they lie between quantized nodes: reachable forward from a
+  // quantized node's output and backward from a quantized node's input through capable nodes
+  // only (Relu/Clip count as capable on these paths). An int8 island of capable nodes that
+  // touches no quantized node on one side would only add conversions.
+  auto usable = [&](int i) {
+    const candidate& c = in.cands[static_cast<std::size_t>(i)];
+    if (excluded(i) || !(c.kind == role::capable || c.kind == role::removable) || !inputs_ok(i)) return false;
+    for (const auto& o : nodes[static_cast<std::size_t>(i)]->output()) {
+      if (!o.empty() && !calibrated(o)) return false;
+    }
+    return true;
   };
-  auto read_in_q = [&](const std::string& t) {
-    auto it = ix.readers.find(t);
-    if (it == ix.readers.end()) return false;
-    for (int r : it->second) {
-      if (p.quantized.count(r) != 0) return true;
-      // Through a folded activation: what reads its output counts.
-      if (p.removable.count(r) != 0) {
-        auto rr = ix.readers.find(nodes[static_cast<std::size_t>(r)]->output(0));
-        if (rr != ix.readers.end()) {
-          for (int x : rr->second) {
-            if (p.quantized.count(x) != 0) return true;
-          }
-        }
+  auto activation_inputs = [&](int i) {
+    std::vector<std::string> v;
+    for (int k : in.cands[static_cast<std::size_t>(i)].act_inputs) v.push_back(nodes[static_cast<std::size_t>(i)]->input(k));
+    return v;
+  };
+  std::set<int> forward, backward;
+  std::vector<int> work;
+  for (int h : p.quantized) work.push_back(h);
+  while (!work.empty()) {  // forward from quantized nodes' outputs
+    const int i = work.back();
+    work.pop_back();
+    for (const auto& o : nodes[static_cast<std::size_t>(i)]->output()) {
+      auto rd = ix.readers.find(o);
+      if (rd == ix.readers.end()) continue;
+      for (int r : rd->second) {
+        if (p.quantized.count(r) || !usable(r) || forward.count(r)) continue;
+        const auto acts = activation_inputs(r);
+        if (std::find(acts.begin(), acts.end(), o) == acts.end()) continue;  // read as a parameter
+        forward.insert(r);
+        work.push_back(r);
       }
     }
-    return false;
-  };
-  for (bool changed = true; changed;) {
-    changed = false;
-    for (std::size_t i = 0; i < nodes.size(); ++i) {
-      const int id = static_cast<int>(i);
-      const candidate& c = in.cands[i];
-      if (in_q(id) || excluded(id)) continue;
-      const onnx::NodeProto& n = *nodes[i];
-      if (c.kind == role::removable) {
-        // Folded when its producer is quantized and reads nothing else, and its output is not the
-        // producer's only way out to a graph output.
-        auto pr = ix.producer.find(n.input(0));
-        if (pr == ix.producer.end() || p.quantized.count(pr->second) == 0) continue;
-        auto readers = ix.readers.find(n.input(0));
-        if (readers == ix.readers.end() || readers->second.size() != 1 || ix.outputs.count(n.input(0)) != 0) continue;
-        if (!calibrated(n.output(0))) continue;
-        p.removable.insert(id);
-        changed = true;
-        continue;
-      }
-      if (c.kind != role::capable || !inputs_ok(id)) continue;
-      bool from_q = false;
-      for (int k : c.act_inputs) from_q = from_q || produced_in_q(n.input(k));
-      bool to_q = false;
-      for (const auto& o : n.output()) to_q = to_q || read_in_q(o);
-      bool outputs_ok = true;
-      for (const auto& o : n.output()) outputs_ok = outputs_ok && (o.empty() || calibrated(o));
-      if (from_q && to_q && outputs_ok) {
-        p.quantized.insert(id);
-        changed = true;
-      }
+  }
+  for (int h : p.quantized) work.push_back(h);
+  while (!work.empty()) {  // backward from quantized nodes' inputs
+    const int i = work.back();
+    work.pop_back();
+    for (const auto& t : activation_inputs(i)) {
+      auto pr = ix.producer.find(t);
+      if (pr == ix.producer.end()) continue;
+      const int q = pr->second;
+      if (p.quantized.count(q) || !usable(q) || backward.count(q)) continue;
+      backward.insert(q);
+      work.push_back(q);
     }
+  }
+  for (int i : forward) {
+    if (backward.count(i) == 0) continue;
+    (in.cands[static_cast<std::size_t>(i)].kind == role::removable ? p.removable : p.quantized).insert(i);
+  }
+  // Relu/Clip right after a quantized node, read by nothing else, fold into its Q (wherever
+  // their output goes): the quantized node's output must feed only a Q.
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const int id = static_cast<int>(i);
+    if (in.cands[i].kind != role::removable || excluded(id) || p.removable.count(id)) continue;
+    const onnx::NodeProto& n = *nodes[i];
+    auto pr = ix.producer.find(n.input(0));
+    if (pr == ix.producer.end() || p.quantized.count(pr->second) == 0) continue;
+    if (!calibrated(n.output(0))) continue;
+    p.removable.insert(id);
+  }
+  // A Relu/Clip is folded only when its producer's output goes to it alone; otherwise it runs in
+  // float between a DQ and a Q (still correct).
+  for (auto it = p.removable.begin(); it != p.removable.end();) {
+    const onnx::NodeProto& n = *nodes[static_cast<std::size_t>(*it)];
+    auto pr = ix.producer.find(n.input(0));
+    auto readers = ix.readers.find(n.input(0));
+    const bool alone = pr != ix.producer.end() && p.quantized.count(pr->second) != 0 && readers != ix.readers.end() &&
+                       readers->second.size() == 1 && ix.outputs.count(n.input(0)) == 0;
+    if (alone) {
+      ++it;
+      continue;
+    }
+    // Not foldable: treated as a float node whose output is quantized when quantized nodes read it.
+    it = p.removable.erase(it);
   }
   // The tensors: every activation input and output of a quantized node; a node followed by a
   // folded activation hands its output over to the activation's.
@@ -615,7 +657,7 @@ result<void> emit(emit_state& s, onnx::GraphProto& g, const plan& p, weight_cach
       if (it != renamed_inputs.end()) node.set_input(k, it->second);
     }
     const candidate& c = s.cands[static_cast<std::size_t>(i)];
-    if (p.quantized.count(i) != 0 && c.kind == role::heavy && c.weight_axis >= 0) {
+    if (p.quantized.count(i) != 0 && c.weight_axis >= 0) {
       // The weight: int8 symmetric per channel + DequantizeLinear(axis).
       if (cache.weights.count(i) == 0) {
         auto w = read_constant(s.ctx, scopes, node.input(1));
@@ -924,6 +966,41 @@ result<std::map<std::string, double>> local_noise(const mq::model& candidate, co
   return out;
 }
 
+// Adds the shape and type of every float/int value of the main graph, measured by running the
+// model on one sample, as value_info (for ONNX's version converter). Returns the names added.
+result<std::set<std::string>> record_shapes(const mq::model::impl& m, const calibration_data& data, std::size_t index,
+                                            unsigned threads) {
+  mq::model copy = model_around(m, m.proto);
+  session_options so;
+  so.threads = threads;
+  so.fuse = false;
+  auto s = MQ_TRY(session::create(copy, so));
+  auto feeds = MQ_TRY(data.sample(index, s));
+  std::map<std::string, std::pair<dtype, std::vector<std::int64_t>>> seen;
+  run_options ro;
+  ro.observer = [&](const tensor_ref& t) -> result<void> {
+    seen[t.name] = {t.type, std::vector<std::int64_t>(t.shape.begin(), t.shape.end())};
+    return {};
+  };
+  MQ_TRY(s.run(feeds, ro));
+  auto& g = const_cast<mq::model::impl&>(m).proto;  // value_info only, removed again by the caller
+  std::set<std::string> known;
+  for (const auto& v : g.graph().value_info()) known.insert(v.name());
+  for (const auto& v : g.graph().input()) known.insert(v.name());
+  for (const auto& v : g.graph().output()) known.insert(v.name());
+  std::set<std::string> added;
+  for (const auto& [name, ts] : seen) {
+    if (known.count(name) != 0) continue;
+    auto* v = g.mutable_graph()->add_value_info();
+    v->set_name(name);
+    auto* tt = v->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(static_cast<int>(ts.first));
+    for (auto d : ts.second) tt->mutable_shape()->add_dim()->set_dim_value(d);
+    added.insert(name);
+  }
+  return added;
+}
+
 std::string percent(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
@@ -945,14 +1022,7 @@ result<void> quantize_static(graph_context& ctx) {
   auto& proto = model.proto;
   const unsigned threads = options.threads;
 
-  // 1. Opset 13 (per-axis DequantizeLinear), a sorted node list, BatchNormalization folded.
-  if (default_opset(proto) < 13) MQ_TRY_VOID(upgrade_opset(ctx, 13));
-  onnx::GraphProto& g = *proto.mutable_graph();
-  sort_main_graph(g);
-  fold_batch_norms(ctx, g, report.notes);
-  remove_dead_weights(ctx);
-
-  // 2. Samples: the first ones calibrate, the last quarter (1 to 8) checks accuracy.
+  // 1. Samples: the first ones calibrate, the last quarter (1 to 8) checks accuracy.
   calibration_data data = cal.data;
   if (data.source_kind() == calibration_data::kind::images && !data.preprocess()) {
     std::string author;
@@ -976,6 +1046,24 @@ result<void> quantize_static(graph_context& ctx) {
   for (std::size_t i = 0; i < count; ++i) (i < count - held ? calib_indices : guard_indices).push_back(i);
   if (guard_indices.empty()) guard_indices = calib_indices;
 
+  // 2. Opset 13 (per-axis DequantizeLinear), a sorted node list, BatchNormalization folded.
+  if (default_opset(proto) < 13) {
+    // ONNX's version converter needs tensor shapes for some adapters (Softmax 12 -> 13), which
+    // its shape inference cannot always find (shapes computed by Shape/Gather chains): the
+    // executor measures them on the first sample, for the conversion only.
+    const auto added = MQ_TRY(record_shapes(model, data, calib_indices.front(), threads));
+    auto up = upgrade_opset(ctx, 13);
+    auto* vi = proto.mutable_graph()->mutable_value_info();
+    for (int k = vi->size() - 1; k >= 0; --k) {
+      if (added.count(vi->Get(k).name()) != 0) vi->DeleteSubrange(k, 1);
+    }
+    if (!up) return unexpected_error{std::move(up).error()};
+  }
+  onnx::GraphProto& g = *proto.mutable_graph();
+  sort_main_graph(g);
+  fold_batch_norms(ctx, g, report.notes);
+  remove_dead_weights(ctx);
+
   // 3. Candidates, and the tensors calibration must see (the widest plan).
   const bool constant_inits = options.graph_input_weights == initializer_inputs::treat_as_constant;
   graph_index ix = index_graph(g, constant_inits);
@@ -992,8 +1080,15 @@ result<void> quantize_static(graph_context& ctx) {
   if (widest.quantized.empty()) {
     report.notes.push_back("static INT8: no node can run in int8 (no Conv/MatMul/Gemm with a constant weight that pays)");
   }
+  // Every activation of every candidate (plans differ in which they quantize).
   std::set<std::string> observe = widest.tensors;
-  for (const auto& [t, src] : widest.shares) observe.insert(src);
+  for (std::size_t i = 0; i < ix.nodes.size(); ++i) {
+    if (cands[i].kind == role::none) continue;
+    for (int k : cands[i].act_inputs) observe.insert(ix.nodes[i]->input(k));
+    for (const auto& o : ix.nodes[i]->output()) {
+      if (!o.empty()) observe.insert(o);
+    }
+  }
 
   // 4. Calibration.
   mq::model fp32 = model_around(model, proto);
@@ -1167,8 +1262,9 @@ result<void> quantize_static(graph_context& ctx) {
     const auto& n = *ix.nodes[i];
     const candidate& c = cands[i];
     const int id = static_cast<int>(i);
-    if (c.kind == role::capable && current.quantized.count(id)) ++capable;
-    if (c.kind != role::heavy) continue;
+    const bool weighted = c.weight_axis >= 0 || c.kind == role::heavy;
+    if (c.kind == role::capable && !weighted && current.quantized.count(id)) ++capable;
+    if (!weighted || c.kind == role::none || c.kind == role::removable) continue;
     node_report r;
     r.graph = "main";
     r.node = n.name().empty() ? n.op_type() + "#" + std::to_string(i) : n.name();
@@ -1190,6 +1286,9 @@ result<void> quantize_static(graph_context& ctx) {
       } else {
         r.reason = "activations x activations";
       }
+      if (!c.joins_only.empty()) r.reason = "in int8 because its neighbours are (alone: " + c.joins_only + ")";
+    } else if (!c.joins_only.empty()) {
+      r.reason = pin.excluded.count(id) && pin.exclusion_reasons.count(id) ? pin.exclusion_reasons.at(id) : c.joins_only;
     } else {
       r.reason = current.why_float.count(id) ? current.why_float.at(id) : "stays float";
     }
@@ -1210,11 +1309,11 @@ result<void> quantize_static(graph_context& ctx) {
   for (int id : current.quantized) {
     const auto& n = *ix.nodes[static_cast<std::size_t>(id)];
     const candidate& c = cands[static_cast<std::size_t>(id)];
-    if (c.kind == role::heavy && c.weight_axis >= 0) {
-      ctx.replaced_weights.insert(n.input(1));
-      if (c.has_bias && n.input_size() > 2) ctx.replaced_weights.insert(n.input(2));
+    if (c.weight_axis >= 0) {
+      replace_weight(ctx, g, n.input(1));
+      if (c.has_bias && n.input_size() > 2) replace_weight(ctx, g, n.input(2));
     }
-    for (int k : c.const_inputs) ctx.replaced_weights.insert(n.input(k));
+    for (int k : c.const_inputs) replace_weight(ctx, g, n.input(k));
   }
   proto.mutable_graph()->Swap(final_model.mutable_graph());
   remove_dead_weights(ctx);
