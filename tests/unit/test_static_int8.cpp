@@ -1,0 +1,227 @@
+// Static INT8 (quantize_options::calibration) on small synthetic models: which nodes are
+// quantized and why, the QDQ structure ONNX Runtime needs to fuse (explicit zero points, per-channel
+// weights, int32 bias at x_scale * w_scale, Relu folded into the Q), calibrated parameters computed
+// by hand, the accuracy rules and the guard; the result runs on the executor close to FP32.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "mq/calibration.h"
+#include "mq/quantize.h"
+#include "mq/session.h"
+#include "onnx_io/model_impl.h"
+#include "support/exec_helpers.h"
+#include "support/test_models.h"
+
+namespace {
+
+std::vector<float> pattern(std::size_t n, float scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng) * scale;
+  return v;
+}
+
+// x[1,4,8,8] -> Conv(w1 [8,4,3,3], b1) -> Relu -> Conv(w2 [8,8,3,3], b2) -> Add(., r1) -> y.
+onnx::ModelProto two_convs() {
+  auto m = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r1 = Relu(c1)
+  c2 = Conv <pads = [1, 1, 1, 1]> (r1, w2, b2)
+  y = Add(c2, r1)
+}
+)");
+  auto* g = m.mutable_graph();
+  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
+  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
+  *g->add_initializer() = mq::test::float_tensor("w2", {8, 8, 3, 3}, pattern(576, 0.3f, 3));
+  *g->add_initializer() = mq::test::float_tensor("b2", {8}, pattern(8, 0.1f, 4));
+  return m;
+}
+
+// Samples of x uniform in [-1, 3], each holding both ends exactly (so minmax sees [-1, 3]).
+std::vector<std::map<std::string, mq::tensor>> samples(std::size_t n) {
+  std::vector<std::map<std::string, mq::tensor>> out;
+  for (std::size_t k = 0; k < n; ++k) {
+    auto v = pattern(256, 1.0f, static_cast<unsigned>(10 + k));
+    for (auto& x : v) x = 1 + 2 * x;  // [-1, 3)
+    v[0] = -1;
+    v[1] = 3;
+    out.push_back({{"x", mq::tensor::from<float>({1, 4, 8, 8}, v)}});
+  }
+  return out;
+}
+
+const onnx::NodeProto* producing(const onnx::GraphProto& g, const std::string& name) {
+  for (const auto& n : g.node()) {
+    for (const auto& o : n.output()) {
+      if (o == name) return &n;
+    }
+  }
+  return nullptr;
+}
+
+const onnx::NodeProto* named_op(const onnx::GraphProto& g, const std::string& op, const std::string& input0) {
+  for (const auto& n : g.node()) {
+    if (n.op_type() == op && n.input_size() > 0 && n.input(0) == input0) return &n;
+  }
+  return nullptr;
+}
+
+const onnx::TensorProto* init(const onnx::GraphProto& g, const std::string& name) {
+  for (const auto& t : g.initializer()) {
+    if (t.name() == name) return &t;
+  }
+  return nullptr;
+}
+
+template <class T>
+std::vector<T> raw(const onnx::TensorProto& t) {
+  std::vector<T> v(t.raw_data().size() / sizeof(T));
+  std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
+  return v;
+}
+
+mq::quantize_options static_options(std::size_t n_samples, double target = 0) {
+  mq::quantize_options o;
+  mq::calibration_options c;
+  c.data = mq::calibration_data::from_samples(samples(n_samples));
+  o.calibration = c;
+  o.target_snr_db = target;
+  return o;
+}
+
+double snr_db(const std::vector<float>& ref, const std::vector<float>& got) {
+  double s = 0, n = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    s += static_cast<double>(ref[i]) * ref[i];
+    n += (static_cast<double>(ref[i]) - got[i]) * (static_cast<double>(ref[i]) - got[i]);
+  }
+  return 10 * std::log10(s / n);
+}
+
+}  // namespace
+
+TEST_CASE("static int8: QDQ placement, parameters and the runtime's fusion rules", "[static]") {
+  mq::model m = mq::test::to_model(two_convs());
+  mq::model fp32 = mq::test::to_model(two_convs());
+  auto report = mq::quantize(m, static_options(4));
+  REQUIRE(report);
+  CHECK(report->calibration_method == "minmax");
+  CHECK(report->calibration_samples == 3);  // one of four held out for the guard
+  REQUIRE(report->nodes.size() == 2);
+  for (const auto& n : report->nodes) {
+    INFO(n.node << ": " << n.reason);
+    CHECK(n.quantized);
+    CHECK(n.format == "static");
+    CHECK(n.granularity == "per-channel(axis=0)");
+  }
+  const auto& g = m.internals().proto.graph();
+  REQUIRE(m.check());
+
+  // The graph input is quantized with minmax's [-1, 3]: scale 4/255, zero point round(1 / (4/255)) = 64.
+  const auto* qx = named_op(g, "QuantizeLinear", "x");
+  REQUIRE(qx != nullptr);
+  REQUIRE(qx->input_size() == 3);  // explicit zero point
+  const auto* sx = init(g, qx->input(1));
+  const auto* zx = init(g, qx->input(2));
+  REQUIRE(sx);
+  REQUIRE(zx);
+  CHECK(zx->data_type() == onnx::TensorProto::UINT8);
+  CHECK(raw<float>(*sx)[0] == 4.0f / 255.0f);
+  CHECK(raw<std::uint8_t>(*zx)[0] == 64);
+
+  // Conv 1's weight: int8 per output channel; its bias int32 at x_scale * w_scale, zero point 0.
+  const onnx::NodeProto* conv1 = nullptr;
+  for (const auto& n : g.node()) {
+    if (n.op_type() == "Conv" && conv1 == nullptr) conv1 = &n;
+  }
+  REQUIRE(conv1 != nullptr);
+  const auto* wdq = producing(g, conv1->input(1));
+  REQUIRE(wdq);
+  CHECK(wdq->op_type() == "DequantizeLinear");
+  CHECK(init(g, wdq->input(0))->data_type() == onnx::TensorProto::INT8);
+  const auto wscale = raw<float>(*init(g, wdq->input(1)));
+  REQUIRE(wscale.size() == 8);
+  const auto* bdq = producing(g, conv1->input(2));
+  REQUIRE(bdq);
+  CHECK(init(g, bdq->input(0))->data_type() == onnx::TensorProto::INT32);
+  const auto bscale = raw<float>(*init(g, bdq->input(1)));
+  const auto bzero = raw<std::int32_t>(*init(g, bdq->input(2)));
+  for (std::size_t c = 0; c < 8; ++c) {
+    CHECK(bscale[c] == raw<float>(*sx)[0] * wscale[c]);
+    CHECK(bzero[c] == 0);
+  }
+
+  // The Relu after Conv 1 is folded: Conv 1 writes straight into the Relu, whose output has the Q
+  // (zero point 0, so ONNX Runtime drops the Relu); Conv 1's own output has none.
+  CHECK(named_op(g, "QuantizeLinear", "c1") == nullptr);
+  const auto* qr = named_op(g, "QuantizeLinear", "r1_float");
+  REQUIRE(qr != nullptr);
+  CHECK(raw<std::uint8_t>(*init(g, qr->input(2)))[0] == 0);
+  // The graph output stays float.
+  const auto* y = producing(g, "y");
+  REQUIRE(y);
+  CHECK(y->op_type() == "Add");
+
+  // The simulated INT8 model runs on the executor close to FP32.
+  auto sq = mq::session::create(m);
+  auto sf = mq::session::create(fp32);
+  REQUIRE(sq);
+  REQUIRE(sf);
+  const auto in = samples(5).back();
+  auto yq = sq->run(in);
+  auto yf = sf->run(in);
+  REQUIRE(yq);
+  REQUIRE(yf);
+  CHECK(snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y"))) > 25);
+}
+
+TEST_CASE("static int8: a depthwise Conv alone stays float, inside an int8 region it joins", "[static]") {
+  const char* text = R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y) {
+  y = Conv <group = 4, pads = [1, 1, 1, 1]> (x, w)
+}
+)";
+  auto proto = mq::test::parse_text_model(text);
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w", {4, 1, 3, 3}, pattern(36, 0.5f, 7));
+  mq::model m = mq::test::to_model(proto);
+  auto report = mq::quantize(m, static_options(3));
+  REQUIRE(report);
+  REQUIRE(report->nodes.size() == 1);
+  CHECK_FALSE(report->nodes[0].quantized);
+  CHECK_THAT(report->nodes[0].reason, Catch::Contains("depthwise"));
+}
+
+TEST_CASE("static int8: the accuracy guard puts nodes back to float until the target", "[static]") {
+  mq::model m = mq::test::to_model(two_convs());
+  // No model reaches 200 dB: the guard keeps putting nodes back, each step measured.
+  auto report = mq::quantize(m, static_options(4, 200));
+  REQUIRE(report);
+  CHECK(report->guard_samples == 1);
+  REQUIRE(!report->guard.empty());
+  for (const auto& step : report->guard) {
+    INFO(step.node);
+    CHECK(step.snr_after_db > step.snr_before_db);
+  }
+  std::size_t quantized = 0;
+  for (const auto& n : report->nodes) quantized += n.quantized ? 1 : 0;
+  CHECK(quantized < 2);
+  bool reason = false;
+  for (const auto& n : report->nodes) reason = reason || n.reason.find("accuracy guard") != std::string::npos;
+  CHECK(reason);
+  SECTION("a reachable target stops the guard at once") {
+    mq::model again = mq::test::to_model(two_convs());
+    auto easy = mq::quantize(again, static_options(4, 10));
+    REQUIRE(easy);
+    CHECK(easy->guard.empty());
+    CHECK(easy->output_snr_db >= 10);
+  }
+}
