@@ -482,6 +482,20 @@ g (uint8[3] a, uint8[1] b) => (uint8[3] c) <float sa = {0.5}, uint8 za = {10}, f
     REQUIRE(out);
     CHECK(vals<std::uint8_t>(out->at("c")) == std::vector<std::uint8_t>{103, 104, 108});
   }
+  SECTION("QLinearAdd without broadcasting, int8, saturating") {
+    // sA / sC = 1, sB / sC = 0.25: c = 3 + (a - 1) + 0.25 (b + 2):
+    // [3 + 4 + 0.5 = 7.5 -> 8 (even), 3 - 129 + 0.5 = -125.5 -> -126 (even),
+    //  3 + 126 + 32.25 -> 127 (saturated), 3 - 129 - 31.5 -> -128 (saturated)].
+    auto out = run_text(R"(
+<ir_version: 8, opset_import: ["" : 13, "com.microsoft" : 1]>
+g (int8[4] a, int8[4] b) => (int8[4] c) <float sa = {1.0}, int8 za = {1}, float sb = {0.25}, int8 zb = {-2}, float sc = {1.0}, int8 zc = {3}> {
+  c = com.microsoft.QLinearAdd(a, sa, za, b, sb, zb, sc, zc)
+}
+)",
+                        {{"a", make<std::int8_t>({4}, {5, -128, 127, -128})}, {"b", make<std::int8_t>({4}, {0, 0, 127, -128})}});
+    REQUIRE(out);
+    CHECK(vals<std::int8_t>(out->at("c")) == std::vector<std::int8_t>{8, -126, 127, -128});
+  }
   SECTION("QLinearMul") {
     // (a - 10) = [2, 3, 4]; (b - 1) = 2; products [4, 6, 8] * (0.5 * 0.25 / 0.5) = [1, 1.5 -> 2, 2]; int8 zC -2.
     auto out = run_text(R"(
@@ -730,6 +744,37 @@ g (float[1, 1, 1] x, float[1, 1, 1] c0) => (float[1, 1, 1, 1] y, float[1, 1, 1] 
     REQUIRE(coupled);
     CHECK(values_of(coupled->at("yc")) == std::vector<float>{2});
     CHECK(values_of(coupled->at("y")) == std::vector<float>{1.5f});
+  }
+  SECTION("layout 1 holds the same values batch first") {
+    // Two batch entries: entry 0 is the sequence above, entry 1 is [2, 1]. Both layouts read
+    // X = {1, 2, 2, 1} that way ([seq, batch] and [batch, seq] of a symmetric matrix); Y is
+    // [seq, directions, batch, hidden] for layout 0 and [batch, seq, directions, hidden] for layout 1.
+    // Entry 1 by hand: step 1 (x = 2): i = hs(2) = 0.75, o = hs(4) = 1, f = hs(-4) = 0, g = 4;
+    //   c1 = 3, h1 = 3. Step 2 (x = 1): i = hs(1 + 1.5) = 0.8125, o = hs(2) = 0.75,
+    //   f = hs(-2 + 3) = 0.625, g = 2 (1 + 6) = 14; c2 = 1.875 + 11.375 = 13.25, h2 = 9.9375.
+    const std::string lstm_text = R"(
+<ir_version: 8, opset_import: ["" : 14]>
+g (float[2, 2, 1] x) => (float[2, 2, 1, 1] y, float[2, 1, 1] yh, float[2, 1, 1] yc)
+  <float[1, 4, 1] w = {1.0, 2.0, -2.0, 1.0}, float[1, 4, 1] r = {0.5, 0.0, 1.0, 2.0}> {
+  y, yh, yc = LSTM <hidden_size = 1, activations = ["HardSigmoid", "Affine", "Relu"],
+                    activation_alpha = [0.125, 2.0], activation_beta = [0.5, 0.0], layout = LAYOUT> (x, w, r)
+}
+)";
+    auto with_layout = [&](const char* layout) {
+      std::string t = lstm_text;
+      t.replace(t.find("LAYOUT"), 6, layout);
+      return run_text(t, {{"x", floats({2, 2, 1}, {1, 2, 2, 1})}});
+    };
+    auto seq_first = with_layout("0");
+    auto batch_first = with_layout("1");
+    REQUIRE(seq_first);
+    REQUIRE(batch_first);
+    // layout 0: Y[t][d][b]; layout 1: Y[b][t][d].
+    CHECK(values_of(seq_first->at("y")) == std::vector<float>{0.9375f, 3, 6.4130859375f, 9.9375f});
+    CHECK(values_of(batch_first->at("y")) == std::vector<float>{0.9375f, 6.4130859375f, 3, 9.9375f});
+    CHECK(values_of(seq_first->at("yh")) == std::vector<float>{6.4130859375f, 9.9375f});
+    CHECK(values_of(batch_first->at("yh")) == std::vector<float>{6.4130859375f, 9.9375f});
+    CHECK(values_of(batch_first->at("yc")) == std::vector<float>{6.4130859375f, 13.25f});
   }
   SECTION("weights computed at run time (not constants) give the same values") {
     auto dynamic = run_text(R"(

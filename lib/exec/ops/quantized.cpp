@@ -78,6 +78,15 @@ inline std::int32_t requantize_value(float v, std::int32_t zero_point, qrange r)
   return static_cast<std::int32_t>(q);
 }
 
+/// saturate(round_half_even(v)) for a value that already includes the zero point (NaN: the lower
+/// bound).
+inline std::int32_t saturate_round(float v, qrange r) {
+  float q = std::nearbyint(v);
+  if (!(q >= static_cast<float>(r.lo))) q = static_cast<float>(r.lo);
+  if (q > static_cast<float>(r.hi)) q = static_cast<float>(r.hi);
+  return static_cast<std::int32_t>(q);
+}
+
 /// Element i of a float tensor (float32, float16, float64) as float.
 float float_at(const tensor& t, std::int64_t i) { return static_cast<float>(element_as_double(t, i)); }
 
@@ -1067,8 +1076,8 @@ result<tensor_q> q_of(const run_context& ctx, std::size_t scale_index, std::size
 enum class qbinary { add, mul };
 
 // QLinearAdd / QLinearMul: A, A_scale, A_zero_point, B, B_scale, B_zero_point, C_scale,
-// C_zero_point, with numpy broadcasting, as MLAS's scalar kernels compute them: Add
-// v = (sA (a - zA) + sB (b - zB)) / sC, saturated to [lo - zC, hi - zC], c = round(v + zC); Mul
+// C_zero_point, with numpy broadcasting, in the float arithmetic of ONNX Runtime's x86 kernels:
+// Add c = saturate(round(zC + (a - zA) sA / sC + (b - zB) sB / sC)) (the exact order below), Mul
 // c = saturate(round((a - zA)(b - zB) * (sA sB / sC)) + zC).
 result<std::unique_ptr<kernel>> make_qlinear_binary(node_info& node, qbinary kind) {
   MQ_TRY_VOID(node.only_attributes({}));
@@ -1084,29 +1093,47 @@ result<std::unique_ptr<kernel>> make_qlinear_binary(node_info& node, qbinary kin
     if (!so) return ctx.fail("shapes " + shape_string(a.shape()) + " and " + shape_string(b.shape()) + " do not broadcast");
     tensor c = MQ_TRY(ctx.allocate(a.type(), *so));
     const qrange range = range_of(a.type());
-    const float ratio = qa.scale * qb.scale / qc.scale;
-    const float zc = static_cast<float>(qc.zero_point);
-    const float add_lo = static_cast<float>(range.lo - qc.zero_point);
-    const float add_hi = static_cast<float>(range.hi - qc.zero_point);
     visit_8bit(a.type(), [&]<class T>() {
       const T* pa = a.data<T>();
       const T* pb = b.data<T>();
       T* out = c.mutable_data<T>();
-      for_each_broadcast(a.shape(), b.shape(), *so, [&](std::int64_t o, std::int64_t ia, std::int64_t ib, std::int64_t n,
-                                                        std::int64_t da, std::int64_t db) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          const std::int32_t va = static_cast<std::int32_t>(pa[ia + i * da]) - qa.zero_point;
-          const std::int32_t vb = static_cast<std::int32_t>(pb[ib + i * db]) - qb.zero_point;
-          if (kind == qbinary::add) {
-            float v = (qa.scale * static_cast<float>(va) + qb.scale * static_cast<float>(vb)) / qc.scale;
-            if (!(v >= add_lo)) v = add_lo;
-            if (v > add_hi) v = add_hi;
-            out[o + i] = static_cast<T>(static_cast<std::int32_t>(std::nearbyint(v + zc)));
+      if (kind == qbinary::add) {
+        // ONNX Runtime's x86 kernel (MLAS qladd_avx2): v = a rA + (b rB + fixed) with fused
+        // multiply-adds, fixed = zC - (rA zA + rB zB), rA = sA / sC, rB = sB / sC; a value that is
+        // the same over a run (broadcast) is folded into `fixed` first, without fusing.
+        const float ra = qa.scale / qc.scale;
+        const float rb = qb.scale / qc.scale;
+        const float fixed = static_cast<float>(qc.zero_point) -
+                            (ra * static_cast<float>(qa.zero_point) + rb * static_cast<float>(qb.zero_point));
+        for_each_broadcast(a.shape(), b.shape(), *so, [&](std::int64_t o, std::int64_t ia, std::int64_t ib, std::int64_t n,
+                                                          std::int64_t da, std::int64_t db) {
+          const T* xa = pa + ia;
+          const T* xb = pb + ib;
+          T* y = out + o;
+          if (da == 0) {
+            const float f = fixed + static_cast<float>(xa[0]) * ra;
+            for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(saturate_round(std::fma(static_cast<float>(xb[i * db]), rb, f), range));
+          } else if (db == 0) {
+            const float f = fixed + static_cast<float>(xb[0]) * rb;
+            for (std::int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(saturate_round(std::fma(static_cast<float>(xa[i]), ra, f), range));
           } else {
+            for (std::int64_t i = 0; i < n; ++i) {
+              const float t = std::fma(static_cast<float>(xb[i]), rb, fixed);
+              y[i] = static_cast<T>(saturate_round(std::fma(static_cast<float>(xa[i]), ra, t), range));
+            }
+          }
+        });
+      } else {
+        const float ratio = qa.scale * qb.scale / qc.scale;
+        for_each_broadcast(a.shape(), b.shape(), *so, [&](std::int64_t o, std::int64_t ia, std::int64_t ib, std::int64_t n,
+                                                          std::int64_t da, std::int64_t db) {
+          for (std::int64_t i = 0; i < n; ++i) {
+            const std::int32_t va = static_cast<std::int32_t>(pa[ia + i * da]) - qa.zero_point;
+            const std::int32_t vb = static_cast<std::int32_t>(pb[ib + i * db]) - qb.zero_point;
             out[o + i] = static_cast<T>(requantize_value(static_cast<float>(va * vb) * ratio, qc.zero_point, range));
           }
-        }
-      });
+        });
+      }
     });
     ctx.set_output(0, std::move(c));
     return {};
