@@ -694,6 +694,59 @@ g (float[1, 1, 1] x) => (float[1, 1, 1, 1] y) <float[1, 1, 1] w = {2.0}, float[1
   }
 }
 
+TEST_CASE("exec rnnq: every activation function with its alpha and beta", "[exec][rnn]") {
+  // RNN with W = 1, R = 0 and no bias: Y at step t is f(x_t), for x = [-2, 0.5, 3].
+  struct act_case {
+    std::string attrs;
+    std::vector<double> want;
+  };
+  const double e2 = std::exp(-2.0);
+  const std::vector<act_case> cases = {
+      {R"(activations = ["Relu"])", {0, 0.5, 3}},
+      {R"(activations = ["Sigmoid"])", {1 / (1 + std::exp(2.0)), 1 / (1 + std::exp(-0.5)), 1 / (1 + std::exp(-3.0))}},
+      {R"(activations = ["Tanh"])", {std::tanh(-2.0), std::tanh(0.5), std::tanh(3.0)}},
+      {R"(activations = ["Affine"], activation_alpha = [2.0], activation_beta = [-1.0])", {-5, 0, 5}},
+      {R"(activations = ["Affine"])", {-2, 0.5, 3}},  // defaults alpha 1, beta 0
+      {R"(activations = ["LeakyRelu"])", {-0.02, 0.5, 3}},  // default alpha 0.01
+      {R"(activations = ["LeakyRelu"], activation_alpha = [0.25])", {-0.5, 0.5, 3}},
+      // x > alpha: 0.5 at alpha 0.5 is dropped.
+      {R"(activations = ["ThresholdedRelu"], activation_alpha = [0.5])", {0, 0, 3}},
+      {R"(activations = ["ThresholdedRelu"])", {0, 0, 3}},  // default alpha 1
+      {R"(activations = ["ScaledTanh"], activation_alpha = [2.0], activation_beta = [0.5])",
+       {2 * std::tanh(-1.0), 2 * std::tanh(0.25), 2 * std::tanh(1.5)}},
+      {R"(activations = ["HardSigmoid"])", {0.1, 0.6, 1}},  // defaults 0.2, 0.5; 1.1 clipped to 1
+      {R"(activations = ["HardSigmoid"], activation_alpha = [0.5], activation_beta = [0.25])", {0, 0.5, 1}},
+      {R"(activations = ["Elu"])", {e2 - 1, 0.5, 3}},  // default alpha 1
+      {R"(activations = ["Elu"], activation_alpha = [0.5])", {0.5 * (e2 - 1), 0.5, 3}},
+      {R"(activations = ["Softsign"])", {-2.0 / 3, 0.5 / 1.5, 0.75}},
+      {R"(activations = ["Softplus"])", {std::log(1 + e2), std::log(1 + std::exp(0.5)), std::log(1 + std::exp(3.0))}},
+  };
+  for (const auto& c : cases) {
+    INFO(c.attrs);
+    auto out = run_text(R"(
+<ir_version: 8, opset_import: ["" : 14]>
+g (float[3, 1, 1] x) => (float[3, 1, 1, 1] y) <float[1, 1, 1] w = {1.0}, float[1, 1, 1] r = {0.0}> {
+  y = RNN <hidden_size = 1, )" + c.attrs + R"(> (x, w, r)
+}
+)",
+                        {{"x", floats({3, 1, 1}, {-2, 0.5f, 3})}});
+    REQUIRE(out);
+    const auto y = values_of(out->at("y"));
+    REQUIRE(y.size() == 3);
+    for (std::size_t i = 0; i < 3; ++i) CHECK(y[i] == Approx(c.want[i]).epsilon(1e-6).margin(1e-7));
+  }
+  SECTION("ScaledTanh without its values is an error") {
+    const std::string msg = run_error(R"(
+<ir_version: 8, opset_import: ["" : 14]>
+g (float[1, 1, 1] x) => (float[1, 1, 1, 1] y) <float[1, 1, 1] w = {1.0}, float[1, 1, 1] r = {0.0}> {
+  y = RNN <hidden_size = 1, activations = ["ScaledTanh"], activation_alpha = [1.0]> (x, w, r)
+}
+)",
+                                      {{"x", floats({1, 1, 1}, {1})}});
+    CHECK_THAT(msg, Catch::Contains("RNN") && Catch::Contains("activation_beta"));
+  }
+}
+
 TEST_CASE("exec rnnq: LSTM two steps by hand", "[exec][rnn]") {
   // hidden 1, input 1; gates i, o, f, c: W = [1, 2, -2, 1], R = [0.5, 0, 1, 2], no bias.
   // f = HardSigmoid(0.125, 0.5), g = Affine(2, 0), h = Relu. X = [1, 2].

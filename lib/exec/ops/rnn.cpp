@@ -49,7 +49,7 @@ void apply_act(const kernels::float_kernel_table& k, const act_fn& f, float* x, 
       for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] >= 0 ? x[i] : a * x[i];
       return;
     case act_kind::thresholded_relu:
-      for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] >= a ? x[i] : 0.0f;
+      for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] > a ? x[i] : 0.0f;
       return;
     case act_kind::scaled_tanh:
       for (std::int64_t i = 0; i < n; ++i) x[i] = a * std::tanh(b * x[i]);
@@ -73,6 +73,8 @@ void apply_act(const kernels::float_kernel_table& k, const act_fn& f, float* x, 
 // alphas and betas consumed in list order by the functions that take them; a missing value takes
 // the default of the ONNX operator of the same name (LeakyRelu 0.01, HardSigmoid 0.2/0.5, Elu 1,
 // ThresholdedRelu 1, Affine 1/0). ScaledTanh has no ONNX default: it needs both values given.
+// ThresholdedRelu keeps x > alpha, as the ONNX operator of that name and ONNX Runtime (the RNN
+// page of the spec writes >=).
 result<std::vector<act_fn>> read_activations(const node_info& node, std::vector<std::string> defaults,
                                              std::size_t per_direction, std::size_t directions) {
   std::vector<std::string> names = node.attr_strings("activations");
