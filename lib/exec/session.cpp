@@ -134,7 +134,8 @@ result<session> session::load(const std::filesystem::path& path, const session_o
 result<std::map<std::string, tensor>> session::run(const std::map<std::string, tensor>& inputs,
                                                    const run_options& options) {
   impl& s = *impl_;
-  for (const auto& [name, t] : inputs) {
+  for (const auto& entry : inputs) {
+    const std::string& name = entry.first;  // a plain reference: clang 14 cannot capture a structured binding
     auto it = std::find_if(s.formal.begin(), s.formal.end(), [&](const value_info& v) { return v.name == name; });
     if (it == s.formal.end()) {
       std::string names;
