@@ -171,7 +171,7 @@ result<std::unique_ptr<kernel>> make_quantize(node_info& node) {
     }
     const mq::dtype out_type = ctx.has_input(2) ? ctx.in(2).type() : mq::dtype::uint8;
     if (range_of(out_type).hi == 0) return ctx.unsupported("output type " + type_name(out_type));
-    if (ctx.has_input(2) && ctx.in(2).shape() != ctx.in(1).shape()) {
+    if (ctx.has_input(2) && ctx.in(2).size() != ctx.in(1).size()) {
       return ctx.fail("y_zero_point has shape " + shape_string(ctx.in(2).shape()) + ", y_scale " + shape_string(ctx.in(1).shape()));
     }
     const std::vector<float> scale = MQ_TRY(scales_of(ctx, 1, "y_scale"));
@@ -235,7 +235,7 @@ result<std::unique_ptr<kernel>> make_dequantize(node_info& node) {
     }
     if (ctx.in(1).type() != mq::dtype::float32) return ctx.unsupported("x_scale of type " + type_name(ctx.in(1).type()));
     if (ctx.in(1).rank() > 1) return ctx.fail("x_scale must be a scalar or 1-D, got shape " + shape_string(ctx.in(1).shape()));
-    if (ctx.has_input(2) && ctx.in(2).shape() != ctx.in(1).shape()) {
+    if (ctx.has_input(2) && ctx.in(2).size() != ctx.in(1).size()) {
       return ctx.fail("x_zero_point has shape " + shape_string(ctx.in(2).shape()) + ", x_scale " + shape_string(ctx.in(1).shape()));
     }
     const std::vector<float> scale = MQ_TRY(scales_of(ctx, 1, "x_scale"));
@@ -255,8 +255,8 @@ result<std::unique_ptr<kernel>> make_dequantize(node_info& node) {
       auto block = [&](std::int64_t blk, std::int64_t b, std::int64_t e) {
         const auto c = static_cast<std::size_t>(blk % lay.channels);
         const float s = scale[c];
-        const std::int64_t z = zp[c];
-        for (std::int64_t i = b; i < e; ++i) out[i] = static_cast<float>(static_cast<std::int64_t>(in[i]) - z) * s;
+        const std::int32_t z = zp[c];  // 0 for int32 inputs: the difference cannot overflow
+        for (std::int64_t i = b; i < e; ++i) out[i] = static_cast<float>(static_cast<std::int32_t>(in[i]) - z) * s;
       };
       if (blocks == 1) {
         ctx.pool().parallel_for(lay.inner, parallel_grain, [&](std::int64_t b, std::int64_t e) { block(0, b, e); });
@@ -342,7 +342,9 @@ MQ_ALWAYS_INLINE void dot4x2_body(const i16* const* a, const i16* const* b, std:
   const i16* a3 = a[3];
   const i16* b0 = b[0];
   const i16* b1 = b[1];
-  std::int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
+  // Unsigned sums: the spec lets the accumulation wrap in 32 bits (each product, at most 255 * 255
+  // in magnitude, fits), and unsigned wrapping is defined. The compiler still emits pmaddwd.
+  std::uint32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
   for (std::int64_t k = 0; k < kp; ++k) {
     const std::int32_t y0 = b0[k];
     const std::int32_t y1 = b1[k];
@@ -350,23 +352,23 @@ MQ_ALWAYS_INLINE void dot4x2_body(const i16* const* a, const i16* const* b, std:
     const std::int32_t x1 = a1[k];
     const std::int32_t x2 = a2[k];
     const std::int32_t x3 = a3[k];
-    s00 += x0 * y0;
-    s01 += x0 * y1;
-    s10 += x1 * y0;
-    s11 += x1 * y1;
-    s20 += x2 * y0;
-    s21 += x2 * y1;
-    s30 += x3 * y0;
-    s31 += x3 * y1;
+    s00 += static_cast<std::uint32_t>(x0 * y0);
+    s01 += static_cast<std::uint32_t>(x0 * y1);
+    s10 += static_cast<std::uint32_t>(x1 * y0);
+    s11 += static_cast<std::uint32_t>(x1 * y1);
+    s20 += static_cast<std::uint32_t>(x2 * y0);
+    s21 += static_cast<std::uint32_t>(x2 * y1);
+    s30 += static_cast<std::uint32_t>(x3 * y0);
+    s31 += static_cast<std::uint32_t>(x3 * y1);
   }
-  out[0] = s00;
-  out[1] = s01;
-  out[2] = s10;
-  out[3] = s11;
-  out[4] = s20;
-  out[5] = s21;
-  out[6] = s30;
-  out[7] = s31;
+  out[0] = static_cast<std::int32_t>(s00);
+  out[1] = static_cast<std::int32_t>(s01);
+  out[2] = static_cast<std::int32_t>(s10);
+  out[3] = static_cast<std::int32_t>(s11);
+  out[4] = static_cast<std::int32_t>(s20);
+  out[5] = static_cast<std::int32_t>(s21);
+  out[6] = static_cast<std::int32_t>(s30);
+  out[7] = static_cast<std::int32_t>(s31);
 }
 
 using dot4x2_fn = void (*)(const i16* const* a, const i16* const* b, std::int64_t kp, std::int32_t* out);
