@@ -852,36 +852,68 @@ result<conv_geometry> conv_geometry_of(const run_context& ctx, const conv_attrs&
   return g;
 }
 
-/// The im2col rows of pixels [p0, p1) of one image's group: row p holds, for k = (c * kh + i) * kw
-/// + j, x[c, oy * sh - pt + i * dh, ox * sw - pl + j * dw] - zero_point (0 outside the image),
-/// zero padded to kp.
+// The integer convolution works on the image channels last: one pass per image turns x [C, H, W]
+// into rows of C int16 values per pixel (the zero point subtracted), after which every im2col row
+// is kh * kw contiguous copies of C/group values, k = (i * kw + j) * (C/group) + c, and a 1x1
+// convolution with stride 1 and no padding reads those rows as they are.
+
+/// x (one image, [channels, pixels]) minus the zero point, transposed to rows of `stride` int16
+/// per pixel (channel c at column c; columns past `channels` zero). Threads split the pixels.
 template <class T>
-void im2col_rows(const T* x, const conv_geometry& g, std::int64_t cg, std::int32_t zp, std::int64_t p0, std::int64_t p1,
-                 std::int64_t kp, i16* dst) {
+void to_channels_last(thread_pool& pool, const T* x, std::int64_t channels, std::int64_t pixels, std::int32_t zp,
+                   std::int64_t stride, i16* dst) {
+  pool.parallel_for(pixels, std::max<std::int64_t>(64, parallel_grain / std::max<std::int64_t>(channels, 1)),
+                    [&](std::int64_t pb, std::int64_t pe) {
+                      // Blocks of 64 pixels: the rows written stay in L1 while the channels are read.
+                      for (std::int64_t b0 = pb; b0 < pe; b0 += 64) {
+                        const std::int64_t b1 = std::min(pe, b0 + 64);
+                        for (std::int64_t c = 0; c < channels; ++c) {
+                          const T* src = x + c * pixels;
+                          for (std::int64_t p = b0; p < b1; ++p) {
+                            dst[p * stride + c] = static_cast<i16>(static_cast<std::int32_t>(src[p]) - zp);
+                          }
+                        }
+                        if (stride > channels) {
+                          for (std::int64_t p = b0; p < b1; ++p) std::fill(dst + p * stride + channels, dst + (p + 1) * stride, i16{0});
+                        }
+                      }
+                    });
+}
+
+/// The im2col rows of pixels [p0, p1) of group `gi` from the channels-last image xt (rows of
+/// `stride` values): row p holds, for k = (i * kw + j) * cg + c, xt[(iy, ix), gi * cg + c] with
+/// iy = oy * sh - pt + i * dh, ix = ox * sw - pl + j * dw (0 outside the image), zero padded to kp.
+void im2col_rows(const i16* xt, std::int64_t stride, const conv_geometry& g, std::int64_t cg, std::int64_t gi,
+                 std::int64_t p0, std::int64_t p1, std::int64_t kp, i16* dst) {
   const std::int64_t k = cg * g.kh * g.kw;
+  const auto run = static_cast<std::size_t>(cg) * sizeof(i16);
   std::int64_t oy = p0 / g.out_w;
   std::int64_t ox = p0 % g.out_w;
   for (std::int64_t p = p0; p < p1; ++p) {
     i16* d = dst + (p - p0) * kp;
     const std::int64_t y0 = oy * g.stride_h - g.pad_top;
     const std::int64_t x0 = ox * g.stride_w - g.pad_left;
-    std::int64_t col = 0;
-    for (std::int64_t c = 0; c < cg; ++c) {
-      const T* plane = x + c * g.height * g.width;
-      for (std::int64_t i = 0; i < g.kh; ++i) {
-        const std::int64_t iy = y0 + i * g.dil_h;
-        if (iy < 0 || iy >= g.height) {
-          for (std::int64_t j = 0; j < g.kw; ++j) d[col++] = 0;
-          continue;
-        }
-        const T* row = plane + iy * g.width;
-        for (std::int64_t j = 0; j < g.kw; ++j) {
-          const std::int64_t ix = x0 + j * g.dil_w;
-          d[col++] = ix < 0 || ix >= g.width ? i16{0} : static_cast<i16>(static_cast<std::int32_t>(row[ix]) - zp);
+    for (std::int64_t i = 0; i < g.kh; ++i) {
+      const std::int64_t iy = y0 + i * g.dil_h;
+      if (iy < 0 || iy >= g.height) {
+        std::fill(d, d + g.kw * cg, i16{0});
+        d += g.kw * cg;
+        continue;
+      }
+      const i16* row = xt + iy * g.width * stride + gi * cg;
+      for (std::int64_t j = 0; j < g.kw; ++j, d += cg) {
+        const std::int64_t ix = x0 + j * g.dil_w;
+        if (ix < 0 || ix >= g.width) {
+          std::fill(d, d + cg, i16{0});
+        } else if (cg < 8) {
+          const i16* s = row + ix * stride;  // a few channels (first layers): no call
+          for (std::int64_t c = 0; c < cg; ++c) d[c] = s[c];
+        } else {
+          std::memcpy(d, row + ix * stride, run);
         }
       }
     }
-    std::fill(d + k, d + kp, i16{0});
+    std::fill(dst + (p - p0) * kp + k, dst + (p - p0 + 1) * kp, i16{0});
     if (++ox == g.out_w) {
       ox = 0;
       ++oy;
@@ -889,8 +921,9 @@ void im2col_rows(const T* x, const conv_geometry& g, std::int64_t cg, std::int32
   }
 }
 
-// Weights W [M, C/group, k...] as int16 rows of kp values with their zero point (per tensor or per
-// output channel) subtracted.
+// Weights W [M, C/group, kh, kw] (or [M, C/group, kw]) as int16 rows of kp values in the im2col
+// order k = (i * kw + j) * (C/group) + c, their zero point (per tensor or per output channel)
+// subtracted.
 struct conv_weights {
   std::vector<i16> data;
   std::int64_t kp = 0;
@@ -901,45 +934,65 @@ struct conv_weights {
 conv_weights widen_weights(const tensor& w, const std::vector<std::int32_t>& zp) {
   conv_weights cw;
   cw.m = w.dim(0);
-  cw.k = cw.m == 0 ? 0 : w.size() / cw.m;
+  const std::int64_t cg = w.dim(1);
+  const std::int64_t taps = cw.m == 0 || cg == 0 ? 0 : w.size() / (cw.m * cg);  // kh * kw
+  cw.k = cg * taps;
   cw.kp = padded(cw.k);
-  cw.data.resize(static_cast<std::size_t>(cw.m * cw.kp));
+  cw.data.assign(static_cast<std::size_t>(cw.m * cw.kp), i16{0});
   visit_8bit(w.type(), [&]<class T>() {
-    widen_rows(w.data<T>(), cw.m, cw.k, cw.k, 1, zp.data(), zp.size() > 1, cw.kp, cw.data.data());
+    const T* src = w.data<T>();
+    for (std::int64_t m = 0; m < cw.m; ++m) {
+      const std::int32_t z = zp[zp.size() > 1 ? static_cast<std::size_t>(m) : 0];
+      i16* d = cw.data.data() + m * cw.kp;
+      for (std::int64_t c = 0; c < cg; ++c) {
+        for (std::int64_t t = 0; t < taps; ++t) {
+          d[t * cg + c] = static_cast<i16>(static_cast<std::int32_t>(src[(m * cg + c) * taps + t]) - z);
+        }
+      }
+    }
   });
   return cw;
 }
 
 /// The integer convolution: store(n, m, p, acc) for image n, output channel m, output pixel p.
-/// Threads take tiles of output pixels (each builds its own im2col rows).
+/// Threads take tiles of output pixels of one group (each builds its own im2col rows).
 template <class Store>
 void integer_conv(thread_pool& pool, const tensor& x, std::int32_t x_zero_point, const conv_geometry& g,
                   const conv_weights& w, Store&& store) {
   const std::int64_t cg = g.channels / g.group;
   const std::int64_t mg = g.out_channels / g.group;
   const std::int64_t pixels = g.pixels();
+  const std::int64_t in_pixels = g.height * g.width;
   const std::int64_t kp = w.kp;
+  // A 1x1 convolution with stride 1 and no padding multiplies the channels-last rows directly.
+  const bool direct = g.group == 1 && g.kh == 1 && g.kw == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+                      g.pad_left == 0 && g.out_h == g.height && g.out_w == g.width;
+  const std::int64_t stride = direct ? kp : g.channels;
   // A tile's im2col rows take about 64 KiB (they stay in L2 while every output channel reads them).
   std::int64_t tile = std::clamp<std::int64_t>((std::int64_t{1} << 15) / std::max<std::int64_t>(kp, 1), 16, 1024);
   tile = std::min(tile, std::max<std::int64_t>(pixels, 1));
-  const std::int64_t tiles_per_image = (pixels + tile - 1) / tile;
-  const std::int64_t jobs = g.batch * g.group * tiles_per_image;
+  const std::int64_t tiles = (pixels + tile - 1) / tile;
+  std::vector<i16> xt(static_cast<std::size_t>(in_pixels * stride));
   visit_8bit(x.type(), [&]<class T>() {
-    const T* xd = x.data<T>();
-    pool.parallel_for(jobs, 1, [&](std::int64_t jb, std::int64_t je) {
-      std::vector<i16> col(static_cast<std::size_t>(tile * kp));
-      for (std::int64_t job = jb; job < je; ++job) {
-        const std::int64_t t = job % tiles_per_image;
-        const std::int64_t gi = (job / tiles_per_image) % g.group;
-        const std::int64_t n = job / (tiles_per_image * g.group);
-        const std::int64_t p0 = t * tile;
-        const std::int64_t p1 = std::min(pixels, p0 + tile);
-        const T* image = xd + (n * g.channels + gi * cg) * g.height * g.width;
-        im2col_rows(image, g, cg, x_zero_point, p0, p1, kp, col.data());
-        int_products(w.data.data() + gi * mg * kp, kp, mg, col.data(), kp, p0, p1, kp,
-                     [&](std::int64_t m, std::int64_t p, std::int32_t v) { store(n, gi * mg + m, p, v); });
-      }
-    });
+    for (std::int64_t n = 0; n < g.batch; ++n) {
+      to_channels_last(pool, x.data<T>() + n * g.channels * in_pixels, g.channels, in_pixels, x_zero_point, stride, xt.data());
+      pool.parallel_for(g.group * tiles, 1, [&](std::int64_t jb, std::int64_t je) {
+        std::vector<i16> col(direct ? 0 : static_cast<std::size_t>(tile * kp));
+        for (std::int64_t job = jb; job < je; ++job) {
+          const std::int64_t t = job % tiles;
+          const std::int64_t gi = job / tiles;
+          const std::int64_t p0 = t * tile;
+          const std::int64_t p1 = std::min(pixels, p0 + tile);
+          const i16* rows = xt.data() + p0 * stride;
+          if (!direct) {
+            im2col_rows(xt.data(), stride, g, cg, gi, p0, p1, kp, col.data());
+            rows = col.data();
+          }
+          int_products(w.data.data() + gi * mg * kp, kp, mg, rows, kp, p0, p1, kp,
+                       [&](std::int64_t m, std::int64_t p, std::int32_t v) { store(n, gi * mg + m, p, v); });
+        }
+      });
+    }
   });
 }
 
