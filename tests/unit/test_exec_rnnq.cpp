@@ -387,6 +387,19 @@ g (uint8[1, 1, 3, 3] x, uint8[1, 1, 2, 2] w, uint8 zx, uint8 zw) => (int32[1, 1,
     CHECK(y[5] == 19);
     CHECK(y[14] == 8);
   }
+  SECTION("several input channels and taps: each weight meets its own value") {
+    // x channels [1, 2] and [3, 4]; output 0 has filters [1, 10] (channel 0) and [100, 0]
+    // (channel 1): 1 + 20 + 300 + 0 = 321; output 1 only [0, 1] on channel 1: 4.
+    auto out = run_text(R"(
+<ir_version: 8, opset_import: ["" : 10]>
+g (uint8[1, 2, 1, 2] x) => (int32[1, 2, 1, 1] y) <uint8[2, 2, 1, 2] w = {1, 10, 100, 0, 0, 0, 0, 1}> {
+  y = ConvInteger(x, w)
+}
+)",
+                        {{"x", make<std::uint8_t>({1, 2, 1, 2}, {1, 2, 3, 4})}});
+    REQUIRE(out);
+    CHECK(vals<std::int32_t>(out->at("y")) == std::vector<std::int32_t>{321, 4});
+  }
   SECTION("groups and per-output-channel int8 weight zero points") {
     // group 2, 1x1 kernels: w - zw = [3 - 1, 2 - (-1)] = [2, 3]; channel 0 doubles, channel 1 triples.
     auto out = run_text(R"(
