@@ -17,8 +17,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
-#include <numeric>
 
 #include "exec/ops/common.h"
 #include "exec/ops/ops.h"

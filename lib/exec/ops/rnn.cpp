@@ -13,7 +13,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "exec/ops/common.h"
 #include "exec/ops/ops.h"
