@@ -135,7 +135,8 @@ result<std::map<std::string, tensor>> session::run(const std::map<std::string, t
                                                    const run_options& options) {
   impl& s = *impl_;
   for (const auto& [name, t] : inputs) {
-    auto it = std::find_if(s.formal.begin(), s.formal.end(), [&](const value_info& v) { return v.name == name; });
+    // An init-capture, not a capture of the structured binding: Clang before 16 rejects those.
+    auto it = std::find_if(s.formal.begin(), s.formal.end(), [&n = name](const value_info& v) { return v.name == n; });
     if (it == s.formal.end()) {
       std::string names;
       for (const auto& v : s.inputs) names += (names.empty() ? "'" : ", '") + v.name + "'";
