@@ -132,9 +132,4 @@ constexpr float_kernel_table reference_table = {
 
 const float_kernel_table& reference_float_kernels() noexcept { return reference_table; }
 
-const float_kernel_table& active_float_kernels() {
-  // Until the vector tables land, every selection is the reference.
-  return reference_table;
-}
-
 }  // namespace mq::kernels

@@ -150,7 +150,8 @@ struct kernel_selection {
 };
 
 /// Maps a value of MQ_KERNELS to a table: null or "" -> default_kernels(), "eigen" -> Eigen,
-/// "avx2" -> AVX2 (Eigen plus a warning when the CPU has no AVX2), "reference" -> reference,
+/// "avx2" -> AVX2 (Eigen plus a warning when the CPU has no AVX2), "avx512" -> default_kernels()
+/// (no AVX-512 quantize table; the value selects the float kernels, gemm.h), "reference" -> reference,
 /// anything else -> reference plus a warning naming the value (the slow, simple path is the safe
 /// choice when the user clearly wanted something other than the default).
 kernel_selection select_kernels(const char* env_value);
