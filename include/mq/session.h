@@ -69,6 +69,13 @@ struct session_options {
   bool fuse = true;
 };
 
+/// One node's run time (run_options::profile).
+struct node_time {
+  std::string node;
+  std::string op_type;
+  double seconds = 0;
+};
+
 /// Options of one `session::run`.
 struct run_options {
   /// Intermediate values (by name) to return besides the graph outputs.
@@ -78,6 +85,9 @@ struct run_options {
   /// Fail when a float output of any node holds NaN or +-inf, naming the node (default: allowed,
   /// as ONNX Runtime does).
   bool check_finite = false;
+  /// When set, receives the time each main-graph node took (node name, op type, seconds), in
+  /// execution order (subgraphs count in their node).
+  std::vector<node_time>* profile = nullptr;
 };
 
 /// A planned model, ready to run. Created once (topological order, constants, kernels, packed

@@ -22,6 +22,7 @@
 
 #include "exec/tensor.h"
 #include "exec/thread_pool.h"
+#include "mq/session.h"
 #include "mq/result.h"
 
 namespace mq::exec {
@@ -153,6 +154,7 @@ struct run_env {
   std::shared_ptr<buffer_pool> buffers;
   bool check_finite = false;  // fail when a node makes NaN/inf out of finite inputs
   int depth = 0;              // subgraph nesting, bounded against runaway recursion
+  std::vector<mq::node_time>* profile = nullptr;  // main graph only
 };
 
 /// One node's inputs and outputs while it runs.

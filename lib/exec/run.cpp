@@ -1,4 +1,5 @@
 // Runs a planned graph: nodes in plan order, each value released after its last reader.
+#include <chrono>
 #include <cmath>
 #include <new>
 
@@ -98,6 +99,7 @@ result<std::vector<tensor>> execute(const graph_plan& plan, std::span<const tens
       if (n.last_read[k] && values[static_cast<std::size_t>(s)].defined()) takeable[k] = &values[static_cast<std::size_t>(s)];
     }
     out.assign(n.outputs.size(), tensor{});
+    const auto started = env.profile != nullptr ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     {
       run_context ctx(n.name, n.op_type, in, takeable, out, env);
       result<void> ran;
@@ -107,6 +109,9 @@ result<std::vector<tensor>> execute(const graph_plan& plan, std::span<const tens
         return fail(errc::internal, "node '" + n.name + "' (" + n.op_type + "): out of memory");
       }
       if (!ran) return unexpected_error{std::move(ran).error()};
+    }
+    if (env.profile != nullptr) {
+      env.profile->push_back({n.name, n.op_type, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()});
     }
     if (env.check_finite) {
       bool inputs_finite = true;

@@ -41,6 +41,7 @@ struct options {
   bool allow_nonfinite = false;
   std::string preprocess;   // for image inputs
   std::string save_inputs;  // DIR: write the inputs as input_<i>.npy
+  bool profile = false;
 };
 
 bool is_image(const std::string& file) {
@@ -251,6 +252,13 @@ int run(const options& o) {
     if (!again) return mq::cli::fail(tool, again.error().message);
     times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
+  std::vector<mq::node_time> profile;
+  if (o.profile) {
+    mq::run_options po;
+    po.profile = &profile;
+    auto again = session->run(feeds, po);
+    if (!again) return mq::cli::fail(tool, again.error().message);
+  }
   std::sort(times.begin(), times.end());
   const double median = times.empty() ? 0
                         : times.size() % 2 ? times[times.size() / 2]
@@ -374,6 +382,28 @@ int run(const options& o) {
       }
     }
   }
+  if (o.profile) {
+    std::map<std::string, std::pair<double, int>> by_op;
+    double total = 0;
+    for (const auto& t : profile) {
+      by_op[t.op_type].first += t.seconds;
+      by_op[t.op_type].second += 1;
+      total += t.seconds;
+    }
+    std::vector<std::pair<double, std::string>> order;
+    for (const auto& [op, v] : by_op) order.emplace_back(v.first, op);
+    std::sort(order.rbegin(), order.rend());
+    fmt::print("\nprofile of one run ({:.2f} ms in nodes):\n  {:<24} {:>6} {:>10} {:>7}\n", total * 1e3, "op", "nodes", "ms", "share");
+    for (const auto& [sec, op] : order) {
+      fmt::print("  {:<24} {:>6} {:>10.3f} {:>6.1f}%\n", op, by_op[op].second, sec * 1e3, total > 0 ? 100 * sec / total : 0);
+    }
+    std::vector<mq::node_time> slowest = profile;
+    std::sort(slowest.begin(), slowest.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
+    fmt::print("  slowest nodes:\n");
+    for (std::size_t i = 0; i < slowest.size() && i < 10; ++i) {
+      fmt::print("    {:>8.3f} ms  {} ({})\n", slowest[i].seconds * 1e3, mq::cli::one_line(slowest[i].node), slowest[i].op_type);
+    }
+  }
   if (o.runs > 0) fmt::print("\nmedian {:.2f} ms over {} run(s) (min {:.2f} ms), {} thread(s)\n", median, o.runs, times.front(),
                              o.threads == 0 ? std::string("all") : std::to_string(o.threads));
   return exit_ok;
@@ -423,6 +453,7 @@ int main(int argc, char** argv) {
                  "Ultralytics exports)")
       ->type_name("PRESET|FILE");
   app.add_option("--save-inputs", o.save_inputs, "write the inputs as DIR/input_<i>.npy")->type_name("DIR");
+  app.add_flag("--profile", o.profile, "time one more run node by node and print the time per operator type");
   app.add_flag("--json", o.json, "print one JSON object instead of the tables");
   app.add_flag("--allow-nonfinite", o.allow_nonfinite,
                "do not stop when a node makes NaN or infinity out of finite values (default: stop and name it)");
