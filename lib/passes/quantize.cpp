@@ -319,7 +319,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   MQ_TRY_VOID(validate(options));
   graph_context ctx(impl, options);
   auto& report = ctx.report();
-  report.input_label = impl.label;
+  report.input_label = impl.input_name;
   report.options = describe(options);
   report.model_bytes_before = onnx_io::inline_size(impl);
   report.opset_before = default_opset(impl.proto);
@@ -379,6 +379,7 @@ result<quantize_report> quantize(model& m, const quantize_options& options) {
     model::impl copy;
     copy.proto = impl.proto;
     copy.label = impl.label;
+    copy.input_name = impl.input_name;
     copy.source = impl.source;
     copy.base_dir = impl.base_dir;
     return passes::run(copy, options);

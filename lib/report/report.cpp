@@ -2,10 +2,11 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "mq/quantize.h"
-#include "util/json_quote.h"
+#include "util/json.h"
 
 namespace mq {
 namespace {
@@ -23,10 +24,10 @@ std::string bytes_text(std::uint64_t n) {
 }
 
 // JSON has no Inf or NaN: they are written as null (an infinite SQNR, a lossless weight, is
-// also flagged by "lossless": true).
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  return fmt::format("{:.6g}", v);
+// also flagged by "lossless": true). Six significant digits, as measured values deserve.
+util::json json_number(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  return std::strtod(fmt::format("{:.6g}", v).c_str(), nullptr);
 }
 
 }  // namespace
@@ -57,34 +58,39 @@ std::string to_table(const quantize_report& r) {
 }
 
 std::string to_json(const quantize_report& r) {
-  std::string out = "{";
-  out += "\"input\":" + util::json_quote(r.input_label);
-  out += ",\"options\":" + util::json_quote(r.options);
-  out += ",\"quantized\":" + std::to_string(r.quantized_count);
-  out += ",\"skipped\":" + std::to_string(r.skipped_count);
-  out += ",\"model_bytes_before\":" + std::to_string(r.model_bytes_before);
-  out += ",\"model_bytes_after\":" + std::to_string(r.model_bytes_after);
-  out += ",\"opset_before\":" + std::to_string(r.opset_before);
-  out += ",\"opset_after\":" + std::to_string(r.opset_after);
-  out += ",\"seconds\":" + json_number(r.seconds);
-  out += ",\"notes\":[";
-  for (std::size_t i = 0; i < r.notes.size(); ++i) out += (i ? "," : "") + util::json_quote(r.notes[i]);
-  out += "],\"nodes\":[";
-  for (std::size_t i = 0; i < r.nodes.size(); ++i) {
-    const auto& n = r.nodes[i];
-    out += i ? ",{" : "{";
-    out += "\"graph\":" + util::json_quote(n.graph) + ",\"node\":" + util::json_quote(n.node) + ",\"op\":" + util::json_quote(n.op_type);
-    out += ",\"action\":" + util::json_quote(n.quantized ? "quantized" : "skipped");
-    out += ",\"format\":" + (n.quantized ? util::json_quote(n.format) : std::string("null"));
-    out += ",\"reason\":" + util::json_quote(n.reason) + ",\"weight\":" + util::json_quote(n.weight);
-    out += ",\"weight_shape\":[";
-    for (std::size_t k = 0; k < n.weight_shape.size(); ++k) out += (k ? "," : "") + std::to_string(n.weight_shape[k]);
-    out += "],\"granularity\":" + (n.quantized ? util::json_quote(n.granularity) : std::string("null"));
-    out += ",\"bytes_before\":" + std::to_string(n.bytes_before) + ",\"bytes_after\":" + std::to_string(n.bytes_after);
-    out += ",\"sqnr_db\":" + (n.quantized ? json_number(n.sqnr_db) : std::string("null"));
-    out += ",\"lossless\":" + std::string(n.quantized && std::isinf(n.sqnr_db) && n.sqnr_db > 0 ? "true" : "false") + "}";
+  util::json nodes = util::json::array();
+  for (const auto& n : r.nodes) {
+    nodes.push_back({
+        {"graph", n.graph},
+        {"node", n.node},
+        {"op", n.op_type},
+        {"action", n.quantized ? "quantized" : "skipped"},
+        {"format", n.quantized ? util::json(n.format) : util::json(nullptr)},
+        {"reason", n.reason},
+        {"weight", n.weight},
+        {"weight_shape", n.weight_shape},
+        {"granularity", n.quantized ? util::json(n.granularity) : util::json(nullptr)},
+        {"bytes_before", n.bytes_before},
+        {"bytes_after", n.bytes_after},
+        {"sqnr_db", n.quantized ? json_number(n.sqnr_db) : util::json(nullptr)},
+        {"lossless", n.quantized && std::isinf(n.sqnr_db) && n.sqnr_db > 0},
+    });
   }
-  return out + "]}\n";
+  const util::json doc = {
+      {"input", r.input_label},
+      {"options", r.options},
+      {"quantized", r.quantized_count},
+      {"skipped", r.skipped_count},
+      {"model_bytes_before", r.model_bytes_before},
+      {"model_bytes_after", r.model_bytes_after},
+      {"opset_before", r.opset_before},
+      {"opset_after", r.opset_after},
+      {"seconds", json_number(r.seconds)},
+      {"notes", r.notes},
+      {"nodes", std::move(nodes)},
+  };
+  return util::dump_json(doc) + "\n";
 }
 
 }  // namespace mq
+

@@ -52,7 +52,7 @@
 #include "e2e/parity_synthetic_model.h"
 #include "mq/model.h"
 #include "onnx_io/model_impl.h"
-#include "util/json_quote.h"
+#include "util/json.h"
 
 namespace {
 
