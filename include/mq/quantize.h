@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mq/export.h"
@@ -70,6 +71,16 @@ struct quantize_options {
   /// weight may exceed it alone).
   unsigned threads = 1;
 };
+
+/// The operator types quantize_options::op_types may name (case-sensitive, as in ONNX). The
+/// default (an empty op_types) is all of them.
+MQ_API const std::vector<std::string>& quantizable_op_types();
+
+/// Checks one entry of quantize_options::op_types: `errc::invalid_argument` for a name that is
+/// not in quantizable_op_types(), saying whether it is an ONNX operator without a quantized form
+/// here (LSTM) and suggesting the nearest supported name ("matmul": did you mean 'MatMul'?).
+/// mq::quantize, mq-quantize and the C API all check op types with it.
+[[nodiscard]] MQ_API result<void> check_op_type(std::string_view op_type);
 
 /// The largest quantize_options::threads accepted.
 inline constexpr unsigned max_threads = 1024;

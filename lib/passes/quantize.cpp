@@ -1,6 +1,7 @@
 // The quantization driver: converts old opsets, walks every graph (subgraphs first, so a node
 // sees its scopes), hands each candidate node to one rewrite, then removes what became dead.
 #include <onnx/shape_inference/implementation.h>
+#include <onnx/defs/schema.h>
 #include <onnx/version_converter/convert.h>
 
 #include <chrono>
@@ -13,16 +14,14 @@
 #include "passes/graph_context.h"
 #include "passes/rewrites.h"
 #include "passes/runtime_check.h"
+#include "util/suggest.h"
 #include "util/try.h"
 
 namespace mq {
 namespace passes {
 namespace {
 
-const std::vector<std::string>& default_op_types() {
-  static const std::vector<std::string> types = {"MatMul", "Gemm", "Conv", "ConvTranspose"};
-  return types;
-}
+const std::vector<std::string>& default_op_types() { return quantizable_op_types(); }
 
 bool excluded(const quantize_options& options, const std::string& name) {
   for (const auto& pattern : options.exclude) {
@@ -292,11 +291,7 @@ std::int64_t needed_opset(const quantize_options& options, onnx::GraphProto& roo
 }
 
 result<void> validate(const quantize_options& options) {
-  for (const auto& op : options.op_types) {
-    if (std::find(default_op_types().begin(), default_op_types().end(), op) == default_op_types().end()) {
-      return fail(errc::invalid_argument, "unknown op type '" + op + "' (supported: MatMul, Gemm, Conv, ConvTranspose)");
-    }
-  }
+  for (const auto& op : options.op_types) MQ_TRY_VOID(check_op_type(op));
   if (options.min_elements && *options.min_elements < 0) {
     return fail(errc::invalid_argument, "--min-elements must not be negative");
   }
@@ -351,6 +346,26 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
 }
 
 }  // namespace passes
+
+const std::vector<std::string>& quantizable_op_types() {
+  static const std::vector<std::string> types = {"MatMul", "Gemm", "Conv", "ConvTranspose"};
+  return types;
+}
+
+result<void> check_op_type(std::string_view op_type) {
+  const auto& supported = quantizable_op_types();
+  if (std::find(supported.begin(), supported.end(), op_type) != supported.end()) return {};
+  std::string list;
+  for (const auto& s : supported) list += (list.empty() ? "" : ", ") + s;
+  const std::string name(op_type);
+  if (name.empty()) return fail(errc::invalid_argument, "empty op type (supported: " + list + ")");
+  const std::string hint = util::did_you_mean(name, supported);
+  if (hint.empty() && onnx::OpSchemaRegistry::Schema(name, "") != nullptr) {
+    return fail(errc::invalid_argument, "op type '" + name + "' is an ONNX operator that libmodelquant does not quantize "
+                                        "(supported: " + list + ")");
+  }
+  return fail(errc::invalid_argument, "unknown op type '" + name + "'" + hint + " (supported, case-sensitive: " + list + ")");
+}
 
 std::string describe(const quantize_options& o) {
   std::string s = "format=";

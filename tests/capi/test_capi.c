@@ -71,6 +71,14 @@ static void test_options_validation(void) {
   CHECK(mq_options_set_min_elements(o, -1) == MQ_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mq_last_error_message(), "-1 is negative") != NULL);
   CHECK(mq_options_add_op_type(o, NULL) == MQ_ERR_INVALID_ARGUMENT);
+  /* what mq-quantize --op-types rejects: unknown, unquantizable and mis-cased names */
+  CHECK(mq_options_add_op_type(o, "") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(mq_options_add_op_type(o, "LSTM") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mq_last_error_message(), "'LSTM' is an ONNX operator that libmodelquant does not quantize") != NULL);
+  CHECK(mq_options_add_op_type(o, "matmul") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mq_last_error_message(), "did you mean 'MatMul'?") != NULL);
+  CHECK(mq_options_add_op_type(o, "Frobnicate") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mq_last_error_message(), "unknown op type 'Frobnicate'") != NULL);
   CHECK(mq_options_add_exclude(o, "") == MQ_ERR_INVALID_ARGUMENT);
   CHECK(mq_options_set_per_channel(NULL, 1) == MQ_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mq_last_error_message(), "'options' is NULL") != NULL);
