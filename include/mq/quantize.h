@@ -114,6 +114,9 @@ struct quantize_report {
   std::int64_t opset_before = 0;
   std::int64_t opset_after = 0;
   std::vector<std::string> notes;  ///< model-level remarks (opset converted, already quantized, ...)
+  /// What the user should act on, one line each: weights quantized so coarsely that the model's
+  /// output may be far from FP32 (naming the node and what to try), an already quantized model.
+  std::vector<std::string> warnings;
   std::string options;             ///< the options, as written into the model's metadata
 };
 
@@ -130,6 +133,10 @@ struct quantize_report {
 
 /// The report as a text table with totals, for people.
 MQ_API std::string to_table(const quantize_report& report);
+
+/// A byte count as the report and the tools print it: "950 B", "12.3 kB", "25.2 MB", "2.1 GB"
+/// (kB, MB, GB are powers of 1000).
+MQ_API std::string format_bytes(std::uint64_t bytes);
 
 /// The report as one JSON object, for programs.
 MQ_API std::string to_json(const quantize_report& report);

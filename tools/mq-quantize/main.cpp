@@ -326,6 +326,10 @@ int main(int argc, char** argv) {
 
   if (!opt.quiet) {
     fmt::print("{}", opt.json ? mq::to_json(*report) : mq::to_table(*report));
+    // The table shows the warnings; with --json they also go to stderr, for the person running it.
+    if (opt.json) {
+      for (const auto& w : report->warnings) fmt::print(stderr, "{}: warning: {}\n", tool, mq::cli::one_line(w));
+    }
     if (!opt.quant.dry_run && !opt.json) fmt::print("wrote {}\n", opt.paths[1]);
   }
   // Everything is written and committed: leave without destructors. Freeing the model piece by
