@@ -355,6 +355,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
       if (p.key() == "mq.version") report.notes.push_back("the model was already written by libmodelquant " + p.value());
     }
   }
+  MQ_TRY_VOID(sort_nodes(impl.proto, report.notes));
   note_already_quantized(ctx);
   const std::int64_t target = needed_opset(options, *impl.proto.mutable_graph());
   if (report.opset_before < target) {

@@ -61,3 +61,12 @@ std::string add_int64_initializer(graph_context& ctx, onnx::GraphProto& graph, c
                                   const std::vector<std::int64_t>& values);
 
 }  // namespace mq::passes
+
+namespace mq::passes {
+
+/// Sorts every graph's node list topologically, keeping the original order wherever it is valid
+/// (a sorted list is left as it is); adds a note per graph that was reordered. Errors: a cycle
+/// (`errc::invalid_model`, naming the graph and a node). sort_nodes.cpp
+result<void> sort_nodes(onnx::ModelProto& model, std::vector<std::string>& notes);
+
+}  // namespace mq::passes

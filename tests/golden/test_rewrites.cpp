@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <onnx/checker.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -505,4 +506,67 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
   CHECK(std::isnan(without.nodes[0].sqnr_db));
   CHECK_THAT(mq::to_table(without), Catch::Contains("n/a"));
   CHECK_THAT(mq::to_json(without), Catch::Contains("\"sqnr_db\":null"));
+}
+
+// Issue #13 item 2: ONNX Runtime runs models whose node list is not in topological order.
+TEST_CASE("an unsorted node list is sorted, keeping the original order where it is valid", "[golden][sort]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y, float[1, 2] z) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  a = Relu(x)
+  b = MatMul(a, w)
+  z = Neg(x)
+  y = Sigmoid(b)
+}
+)ONNX");
+  auto& g = *proto.mutable_graph();
+  SECTION("already sorted: nothing moves") {
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, auto_all());
+    for (const auto& note : report.notes) CHECK_THAT(note, !Catch::Contains("sorted"));
+    CHECK(op_types(m.internals().proto.graph()).front() == "Relu");
+  }
+  SECTION("reversed") {
+    std::reverse(g.mutable_node()->begin(), g.mutable_node()->end());  // Sigmoid, Neg, MatMul, Relu
+    auto m = mq::test::to_model(proto);
+    REQUIRE_FALSE(m.check());  // as written, our verification rejects it
+    auto report = quantize_ok(m, auto_all());
+    const auto ops = op_types(m.internals().proto.graph());
+    // Neg was listed before Relu and needs nothing: it stays first; then the chain in order.
+    CHECK(ops.front() == "Neg");
+    CHECK(ops.back() == "Sigmoid");
+    CHECK(report.quantized_count == 1);
+    bool noted = false;
+    for (const auto& note : report.notes) noted = noted || note.find("sorted it topologically (3 of 4 nodes moved)") != std::string::npos;
+    CHECK(noted);
+    CHECK(m.check());
+  }
+  SECTION("a node inside a subgraph reads a value produced later in the outer list") {
+    auto nested = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool c, float[1, 2] x) => (float[1, 2] y) {
+  y = If(c) <then_branch = t () => (float[1, 2] o) { o = Identity(a) },
+              else_branch = e () => (float[1, 2] o) { o = Neg(a) }>
+  a = Relu(x)
+}
+)ONNX");
+    auto m = mq::test::to_model(nested);
+    auto report = quantize_ok(m, auto_all());
+    CHECK(op_types(m.internals().proto.graph()) == std::vector<std::string>{"Relu", "If"});
+    CHECK(m.check());
+  }
+  SECTION("a cycle is an error naming the graph and a node") {
+    auto cyclic = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) {
+  a = Add(x, b)
+  b = Relu(a)
+  y = Neg(b)
+}
+)ONNX");
+    auto m = mq::test::to_model(cyclic);
+    auto r = mq::quantize(m, auto_all());
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("graph 'main'") && Catch::Contains("cycle"));
+  }
 }
