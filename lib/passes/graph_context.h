@@ -92,6 +92,8 @@ class graph_context {
   /// quantized node (index in report().nodes) that job: its SQNR goes into the report at the end.
   std::optional<std::size_t> node_weight_job;
   std::vector<std::pair<std::size_t, std::size_t>> node_jobs;
+  /// Set when the model is already quantized (what was found): every candidate is skipped.
+  std::string already_quantized;
   /// Quantizes weights on quantize_options::threads threads. A job reads the model (which
   /// outlives this context) and buffers it owns.
   weight_jobs jobs;

@@ -122,7 +122,9 @@ result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes,
     r.op_type = node.op_type();
     std::vector<onnx::NodeProto> fresh;
     bool done = false;
-    if (excluded(ctx.options(), name)) {
+    if (!ctx.already_quantized.empty()) {
+      r.reason = "the model is already quantized: never quantized twice";
+    } else if (excluded(ctx.options(), name)) {
       r.reason = "excluded by --exclude";
     } else {
       const node_site site{scopes, graph, node, opset};
@@ -263,20 +265,6 @@ result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
   return {};
 }
 
-void note_already_quantized(graph_context& ctx) {
-  static const std::set<std::string> quantized_ops = {
-      "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
-      "QLinearConv",    "QLinearMatMul",    "DynamicQuantizeMatMul", "MatMulNBits",   "QGemm"};
-  std::size_t count = 0;
-  onnx_io::for_each_graph(*ctx.model().proto.mutable_graph(), [&](onnx::GraphProto& g, int) {
-    for (const auto& n : g.node()) count += quantized_ops.count(n.op_type());
-  });
-  if (count > 0) {
-    ctx.report().notes.push_back("the model is already quantized (" + std::to_string(count) +
-                                 " quantization nodes): weights that are already integers are left as they are");
-  }
-}
-
 // The opset the integer ops need (DynamicQuantizeLinear: 11). Weight-only quantization needs no
 // conversion: below 13 it is written with Cast and Mul.
 std::int64_t needed_opset(const quantize_options& options, onnx::GraphProto& root) {
@@ -356,8 +344,12 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
     }
   }
   MQ_TRY_VOID(sort_nodes(impl.proto, report.notes));
-  note_already_quantized(ctx);
-  const std::int64_t target = needed_opset(options, *impl.proto.mutable_graph());
+  ctx.already_quantized = already_quantized(impl.proto);
+  if (!ctx.already_quantized.empty()) {
+    report.warnings.push_back("the model is already quantized (found " + ctx.already_quantized +
+                              "); nothing was quantized again: quantize the FP32 model instead");
+  }
+  const std::int64_t target = ctx.already_quantized.empty() ? needed_opset(options, *impl.proto.mutable_graph()) : 0;
   if (report.opset_before < target) {
     if (auto up = upgrade_opset(ctx, target); !up) {
       report.notes.push_back(up.error().message + "; nodes that need it stay in float");
@@ -370,7 +362,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   MQ_TRY_VOID(finish_weights(ctx));
   if (!walked) return unexpected_error{walked.error()};
   remove_dead_weights(ctx);
-  MQ_TRY_VOID(check_runtime_support(impl.proto));
+  if (ctx.already_quantized.empty()) MQ_TRY_VOID(check_runtime_support(impl.proto));  // else unchanged
   for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;
   warn_on_coarse_weights(report, options);
   report.opset_after = default_opset(impl.proto);
@@ -434,6 +426,9 @@ result<quantize_report> quantize(model& m, const quantize_options& options) {
     return passes::run(copy, options);
   }
   auto report = MQ_TRY(passes::run(impl, options));
+  const bool untouched = std::any_of(report.warnings.begin(), report.warnings.end(),
+                                     [](const std::string& n) { return n.rfind("the model is already quantized", 0) == 0; });
+  if (untouched) return report;  // an already quantized model stays exactly as it was
   m.set_metadata("mq.version", version());
   m.set_metadata("mq.options", report.options);
   return report;

@@ -70,3 +70,12 @@ namespace mq::passes {
 result<void> sort_nodes(onnx::ModelProto& model, std::vector<std::string>& notes);
 
 }  // namespace mq::passes
+
+namespace mq::passes {
+
+/// What shows that `model` is already quantized, in every style (integer ops, QLinear ops,
+/// com.microsoft quantized ops, QDQ, 8-bit weights behind Cast * scale), e.g. "64 ConvInteger,
+/// 59 DynamicQuantizeLinear (integer ops, ...)"; empty when it is not. already_quantized.cpp
+std::string already_quantized(const onnx::ModelProto& model);
+
+}  // namespace mq::passes

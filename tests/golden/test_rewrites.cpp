@@ -570,3 +570,84 @@ g (float[1, 2] x) => (float[1, 2] y) {
     CHECK_THAT(r.error().message, Catch::Contains("graph 'main'") && Catch::Contains("cycle"));
   }
 }
+
+// Issue #13 item 5: every style of quantized model is recognised, said, and left as it is.
+TEST_CASE("already quantized models, in every style, are said so and never quantized twice", "[golden][already]") {
+  struct style_case {
+    const char* style;
+    const char* text;
+    const char* found;
+  };
+  const style_case cases[] = {
+      {"integer ops", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 64] x) => (float[1, 64] y) <int8[64, 64] wq = {1}, float ws = {0.5}, int8 wz = {0}, float[64, 64] w2 = {1.0}> {
+  xq, xs, xz = DynamicQuantizeLinear(x)
+  yi = MatMulInteger(xq, wq, xz, wz)
+  yf = Cast <to = 1> (yi)
+  s = Mul(xs, ws)
+  h = Mul(yf, s)
+  y = MatMul(h, w2)
+}
+)ONNX", "1 MatMulInteger, 1 DynamicQuantizeLinear"},
+      {"QLinear ops", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (uint8[1, 1, 3, 3] x) => (float[1, 2, 3, 3] y) <int8[2, 1, 1, 1] w = {1, 2}, float s = {0.5}, uint8 z = {0}, int8 wz = {0}, float[2, 2, 1, 1] w2 = {1.0, 2.0, 3.0, 4.0}> {
+  q = QLinearConv(x, s, z, w, s, wz, s, z)
+  f = DequantizeLinear(q, s, z)
+  y = Conv(f, w2)
+}
+)ONNX", "1 QLinearConv"},
+      {"com.microsoft", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13, "com.microsoft" : 1]>
+g (uint8[1, 2] a, uint8[1, 2] b) => (float[1, 2] y) <float s = {0.5}, uint8 z = {0}, float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  c = com.microsoft.QLinearAdd(a, s, z, b, s, z, s, z)
+  f = Cast <to = 1> (c)
+  y = MatMul(f, w)
+}
+)ONNX", "1 QLinearAdd (com.microsoft"},
+      {"QDQ", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <int8[2, 2] wq = {1, -3, 2, 4}, float s = {0.5}, int8 z = {0}, float[2, 2] w2 = {1.0, -3.0, 0.5, 4.0}> {
+  w = DequantizeLinear(wq, s, z)
+  h = MatMul(x, w)
+  y = MatMul(h, w2)
+}
+)ONNX", "1 DequantizeLinear (QuantizeLinear/DequantizeLinear, the QDQ form)"},
+      {"Cast * scale", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 3] y) <int8[2, 1, 1, 1] wq = {1, 2}, float[2, 1, 1, 1] s = {0.5, 0.25}, float[2, 2, 1, 1] w2 = {1.0, 2.0, 3.0, 4.0}> {
+  wf = Cast <to = 1> (wq)
+  w = Mul(wf, s)
+  h = Conv(x, w)
+  y = Conv(h, w2)
+}
+)ONNX", "1 Cast of an 8-bit weight"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.style);
+    auto m = mq::test::to_model(parse_text_model(c.text));
+    const std::string before = m.internals().proto.SerializeAsString();
+    auto report = quantize_ok(m, auto_all());
+    CHECK(report.quantized_count == 0);
+    CHECK(report.skipped_count >= 1);  // the float MatMul/Conv after the quantized part is left alone
+    for (const auto& n : report.nodes) CHECK(n.reason == "the model is already quantized: never quantized twice");
+    REQUIRE(report.warnings.size() == 1);
+    CHECK_THAT(report.warnings[0], Catch::StartsWith("the model is already quantized (found ") && Catch::Contains(c.found));
+    CHECK(m.internals().proto.SerializeAsString() == before);  // not even metadata
+  }
+}
+
+TEST_CASE("a float model with 8-bit tensors that are not weights is not taken as quantized", "[golden][already]") {
+  auto m = mq::test::to_model(parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <uint8[2] mask = {1, 0}, float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  mf = Cast <to = 1> (mask)
+  h = MatMul(x, w)
+  y = Add(h, mf)
+}
+)ONNX"));
+  auto report = quantize_ok(m, auto_all());
+  CHECK(report.quantized_count == 1);
+  CHECK(report.warnings.empty());
+}
