@@ -322,7 +322,8 @@ g (float[1, 2] x) => (float[1, 2] y) {
     auto report = quantize_ok(m, auto_all());
     const auto& g = m.internals().proto.graph();
     CHECK(op_types(g) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
-    CHECK(int8_values(*find_initializer(g, "wh_quantized")) == std::vector<std::int8_t>{32, -95, 16, 127});
+    // per column (auto): {1.0, 0.5} with scale 1/127, {-3.0, 4.0} with scale 4/127
+    CHECK(int8_values(*find_initializer(g, "wh_quantized")) == std::vector<std::int8_t>{127, -95, 64, 127});
     CHECK(find_initializer(g, "wh") == nullptr);
     CHECK(report.nodes.at(0).bytes_before == 8);  // 4 float16 values
     CHECK(m.check());
@@ -650,4 +651,26 @@ g (float[1, 2] x) => (float[1, 2] y) <uint8[2] mask = {1, 0}, float[2, 2] w = {1
   auto report = quantize_ok(m, auto_all());
   CHECK(report.quantized_count == 1);
   CHECK(report.warnings.empty());
+}
+
+// Issue #13 item 3: auto is the best form, so MatMul weights are per column (MatMulInteger takes
+// a zero point per column; ONNX Runtime runs it as fast as per tensor).
+TEST_CASE("auto quantizes MatMul weights per column", "[golden][auto]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -0.01, 0.5, 0.02}> {
+  y = MatMul(x, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, auto_all());
+  REQUIRE(report.nodes.size() == 1);
+  CHECK(report.nodes[0].format == "qoperator");
+  CHECK(report.nodes[0].granularity == "per-channel(axis=1)");
+  const auto& g = m.internals().proto.graph();
+  const auto* scale = find_initializer(g, "w_scale");
+  REQUIRE(scale != nullptr);
+  // Column 0 holds {1.0, 0.5}, column 1 {-0.01, 0.02}: one scale each.
+  CHECK(float_values(*scale) == std::vector<float>{symmetric_scale(1.0), symmetric_scale(0.02)});
+  CHECK(m.check());
 }
