@@ -128,7 +128,7 @@ quant::weight_options weight_options_for(const quantize_options& options, bool p
 /// pending on `job`; `r` is the node that asked, named if the job fails. Returns their names.
 quantized_names declare_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
                                   std::vector<std::int64_t> dims, const std::vector<std::int64_t>& scale_shape,
-                                  bool scalar_zero_point, std::size_t job, const node_report& r);
+                                  bool scalar_zero_point, std::size_t job, const node_report& r, quant::qtype type);
 
 /// Waits for every quantization job and writes the results into their initializers (the
 /// quantized bytes move, they are not copied) and the SQNR into the report. The first failed job

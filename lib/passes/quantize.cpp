@@ -50,6 +50,14 @@ std::int64_t default_opset(const onnx::ModelProto& model) {
 result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector<onnx::NodeProto>& out, node_report& r) {
   const auto& options = ctx.options();
   const std::string& op = site.node.op_type();
+  if (op == "Gather") {
+    // Embedding tables, as ONNX Runtime's quantize_dynamic does (and auto, where ONNX Runtime gathers
+    // 8-bit rows and dequantizes only those); qdq: the weight-only form of every other op.
+    if (options.format == quant_format::qdq) {
+      return rewrite_dequantize_weight(ctx, site, options.per_channel, weight_only_form::dequantize_linear, out, r);
+    }
+    return rewrite_gather(ctx, site, out, r);
+  }
   const bool integer_op = op == "MatMul" || op == "Gemm" || op == "Conv";
   quant_format format = options.format;
   if (format == quant_format::automatic) {
@@ -113,7 +121,14 @@ result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes,
         if (!ok) return ok;
       }
     }
-    const bool candidate = wanted(ctx.options(), node);
+    bool candidate = wanted(ctx.options(), node);
+    if (candidate && node.op_type() == "Gather") {
+      // Only Gathers of a float table (embeddings) are candidates, not the many of shapes and indices.
+      const auto table = node.input_size() > 0 ? ctx.find_weight(scopes, node.input(0)) : std::nullopt;
+      const int type = table ? table->tensor->data_type() : 0;
+      candidate = type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::FLOAT16 ||
+                  type == onnx::TensorProto::BFLOAT16 || type == onnx::TensorProto::DOUBLE;
+    }
     if (!candidate) {
       slots.push_back({i, {}});
       continue;
@@ -376,7 +391,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
 }  // namespace passes
 
 const std::vector<std::string>& quantizable_op_types() {
-  static const std::vector<std::string> types = {"MatMul", "Gemm", "Conv", "ConvTranspose"};
+  static const std::vector<std::string> types = {"MatMul", "Gemm", "Conv", "ConvTranspose", "Gather"};
   return types;
 }
 

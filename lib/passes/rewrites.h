@@ -36,6 +36,10 @@ result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site
 result<bool> rewrite_matmul_integer(graph_context& ctx, const node_site& site, bool per_channel,
                                     std::vector<onnx::NodeProto>& out, node_report& r);
 
+/// Gather of a constant table -> Gather of the 8-bit table + DequantizeLinear of the rows (ONNX
+/// Runtime's quantize_dynamic form). gather.cpp
+result<bool> rewrite_gather(graph_context& ctx, const node_site& site, std::vector<onnx::NodeProto>& out, node_report& r);
+
 /// Conv -> DynamicQuantizeLinear + ConvInteger + Cast + Mul (+ Add bias). conv_integer.cpp
 result<bool> rewrite_conv_integer(graph_context& ctx, const node_site& site, bool per_channel,
                                   std::vector<onnx::NodeProto>& out, node_report& r);

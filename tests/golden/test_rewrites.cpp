@@ -674,3 +674,66 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -0.01, 0.5, 0.02}> {
   CHECK(float_values(*scale) == std::vector<float>{symmetric_scale(1.0), symmetric_scale(0.02)});
   CHECK(m.check());
 }
+
+// Issue #13 item 4: Gather tables (embeddings) are quantized as ONNX Runtime's quantize_dynamic
+// does: uint8 asymmetric per tensor, Gather of the 8-bit table, DequantizeLinear of the rows.
+TEST_CASE("Gather of a constant table: ONNX Runtime's form in qoperator and auto, weight-only in qdq", "[golden][gather]") {
+  const char* text = R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (int64[1, 2] ids) => (float[1, 2, 3] y) <float[2, 3] table = {0.0, 1.0, 2.0, -1.0, 0.5, 1.5}> {
+  y = Gather <axis = 0> (table, ids)
+}
+)ONNX";
+  // rmin -1, rmax 2: scale 3/255, zero point round(1 / scale) = 85; q = round(v / scale) + 85
+  // (0.5 / scale = 42.5 and 1.5 / scale = 127.5: ties to even).
+  const std::vector<std::uint8_t> expected = {85, 170, 255, 0, 127, 213};
+  const auto uint8_values = [](const onnx::TensorProto& t) {
+    return std::vector<std::uint8_t>(t.raw_data().begin(), t.raw_data().end());
+  };
+  for (const auto format : {mq::quant_format::qoperator, mq::quant_format::automatic}) {
+    auto m = mq::test::to_model(parse_text_model(text));
+    auto options = auto_all();
+    options.format = format;
+    auto report = quantize_ok(m, options);
+    const auto& g = m.internals().proto.graph();
+    CHECK(op_types(g) == std::vector<std::string>{"Gather", "DequantizeLinear"});
+    REQUIRE(report.nodes.size() == 1);
+    CHECK(report.nodes[0].quantized);
+    CHECK(report.nodes[0].granularity == "per-tensor");
+    const auto* q = find_initializer(g, "table_quantized");
+    REQUIRE(q != nullptr);
+    CHECK(q->data_type() == onnx::TensorProto::UINT8);
+    CHECK(uint8_values(*q) == expected);
+    CHECK(float_values(*find_initializer(g, "table_scale")) == std::vector<float>{static_cast<float>(3.0 / 255.0)});
+    CHECK(uint8_values(*find_initializer(g, "table_zero_point")) == std::vector<std::uint8_t>{85});
+    CHECK(find_initializer(g, "table") == nullptr);
+    CHECK(g.node(0).input(0) == "table_quantized");
+    CHECK(g.node(1).output(0) == "y");
+    CHECK(m.check());
+  }
+  SECTION("qdq: DequantizeLinear of the table feeds the Gather") {
+    auto m = mq::test::to_model(parse_text_model(text));
+    auto options = auto_all();
+    options.format = mq::quant_format::qdq;
+    (void)quantize_ok(m, options);
+    CHECK(op_types(m.internals().proto.graph()) == std::vector<std::string>{"DequantizeLinear", "Gather"});
+    CHECK(m.check());
+  }
+  SECTION("constant indices: left for ONNX Runtime to fold") {
+    auto proto = parse_text_model(text);
+    *proto.mutable_graph()->add_initializer() = [] {
+      onnx::TensorProto t;
+      t.set_name("ids");
+      t.set_data_type(onnx::TensorProto::INT64);
+      t.add_dims(1);
+      t.add_dims(2);
+      t.add_int64_data(0);
+      t.add_int64_data(1);
+      return t;
+    }();
+    proto.mutable_graph()->clear_input();
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, auto_all());
+    CHECK(report.quantized_count == 0);
+  }
+}
