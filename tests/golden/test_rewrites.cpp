@@ -672,6 +672,10 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -0.01, 0.5, 0.02}> {
   REQUIRE(scale != nullptr);
   // Column 0 holds {1.0, 0.5}, column 1 {-0.01, 0.02}: one scale each.
   CHECK(float_values(*scale) == std::vector<float>{symmetric_scale(1.0), symmetric_scale(0.02)});
+  // int8 symmetric: every zero point is 0, written once (ONNX Runtime's scalar-zero-point GEMM).
+  const auto* zero_point = find_initializer(g, "w_zero_point");
+  REQUIRE(zero_point != nullptr);
+  CHECK(zero_point->dims_size() == 0);
   CHECK(m.check());
 }
 
