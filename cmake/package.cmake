@@ -1,0 +1,19 @@
+# CPack: `cpack -G DEB` in a build folder makes a Debian package of what `cmake --install` puts in
+# a prefix (tools, library, headers, CMake package, pkg-config files), installed under /usr.
+set(CPACK_PACKAGE_NAME modelquant)
+set(CPACK_PACKAGE_VENDOR "libmodelquant")
+set(CPACK_PACKAGE_CONTACT "libmodelquant developers <modelquant@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_GENERATOR DEB)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # modelquant_0.2.0_amd64.deb
+set(CPACK_DEBIAN_PACKAGE_SECTION devel)
+# The tools' run-time libraries (protobuf, ONNX, fmt, curl, ...) become Depends, from the
+# binaries themselves (dpkg-shlibdeps, in dpkg-dev).
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# Building against the library needs the headers of what it links (a static build links them).
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS
+  "libonnx-dev, libprotobuf-dev, libfmt-dev, libcurl4-openssl-dev, libtomlplusplus-dev, pkg-config")
+set(CPACK_SOURCE_GENERATOR "")
+include(CPack)
