@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "mq/modelquant.h"
+#include "mq/version.h"
 
 static int failures = 0;
 static const char* sample_path;
@@ -50,6 +51,12 @@ static void* read_file(const char* path, size_t* size) {
 
 static void test_version_and_names(const char* expected_version) {
   CHECK(strcmp(mq_version(), expected_version) == 0);
+  /* the version macros are C too (mq/version.h), and agree with the library */
+  CHECK(strcmp(MQ_VERSION_STRING, mq_version()) == 0);
+  CHECK(MQ_VERSION_NUMBER == MQ_VERSION_MAJOR * 10000 + MQ_VERSION_MINOR * 100 + MQ_VERSION_PATCH);
+#if MQ_VERSION_NUMBER < 200
+#error "MQ_VERSION_NUMBER must be usable in #if"
+#endif
   CHECK(strcmp(mq_status_name(MQ_OK), "MQ_OK") == 0);
   CHECK(strcmp(mq_status_name(MQ_ERR_INVALID_MODEL), "MQ_ERR_INVALID_MODEL") == 0);
   CHECK(strcmp(mq_status_name((mq_status)1234), "MQ_ERR_UNKNOWN") == 0);
