@@ -15,10 +15,13 @@ namespace mq {
 
 /// Which graph form the quantized nodes take.
 enum class quant_format {
-  /// Per op, the form that runs best in ONNX Runtime's CPU provider: MatMul/Gemm as dynamic
-  /// integer ops (qoperator), Conv/ConvTranspose as weight-only QDQ per channel.
+  /// Per op, the form that runs best in ONNX Runtime's CPU provider: MatMul as dynamic integer ops
+  /// per column (qoperator), Gather of a constant table in ONNX Runtime's form (8-bit table,
+  /// DequantizeLinear of the gathered rows), Conv, ConvTranspose and Gemm weight-only per channel
+  /// written as Cast(int8) * scale, which ONNX Runtime folds at load (report format "weight-only").
   automatic,
-  /// ONNX Runtime's dynamic form: DynamicQuantizeLinear + MatMulInteger/ConvInteger + Cast + Mul.
+  /// ONNX Runtime's dynamic form: DynamicQuantizeLinear + MatMulInteger/ConvInteger + Cast + Mul
+  /// (ConvTranspose, which has no integer op, weight-only), Gather as in `automatic`.
   qoperator,
   /// Weight-only: int8/uint8 initializer + DequantizeLinear feeding the original float op.
   qdq,
@@ -46,15 +49,16 @@ struct quantize_options {
   quant_format format = quant_format::automatic;
   weight_type weights = weight_type::int8;
   weight_symmetry symmetry = weight_symmetry::type_default;
-  bool per_channel = false;   ///< one scale per output channel (Conv always per channel in `automatic`)
+  bool per_channel = false;   ///< one scale per output channel (always, for every op, in `automatic`)
   bool reduce_range = false;  ///< 7-bit weights, for CPUs without VNNI that can overflow int16 sums
-  /// Operator types to quantize; empty means MatMul, Gemm, Conv (and ConvTranspose for QDQ).
+  /// Operator types to quantize, from quantizable_op_types(); empty means all of them.
   std::vector<std::string> op_types;
   /// Node names (or globs with * and ?) to leave in float.
   std::vector<std::string> exclude;
   /// Weights with fewer elements stay in float. Unset: 4096 for `automatic` (small weights, such
   /// as depthwise, first and last layers, save little and are the most sensitive to int8 error:
-  /// mlsd's line scores keep cosine 0.91 instead of 0.19), 0 for the explicit formats, as in
+  /// mlsd's line scores keep output cosine 0.91 instead of 0.19 on the test harness's line
+  /// drawings, tests/e2e/model_inputs.json, seeds 1234-1241), 0 for the explicit formats, as in
   /// ONNX Runtime's quantizer.
   std::optional<std::int64_t> min_elements;
   initializer_inputs graph_input_weights = initializer_inputs::treat_as_constant;
@@ -91,7 +95,8 @@ struct node_report {
   std::string node;      ///< node name (or "<op>#<index>" when the node has none)
   std::string op_type;
   bool quantized = false;
-  std::string format;    ///< "qoperator" or "qdq" when quantized
+  std::string format;    ///< when quantized: "qoperator" (integer ops, or a Gather's 8-bit table),
+                         ///< "qdq" (DequantizeLinear) or "weight-only" (Cast * scale, auto)
   std::string reason;    ///< why it was skipped, or a note on what was done
   std::string weight;    ///< the weight tensor's name
   std::vector<std::int64_t> weight_shape;
