@@ -18,7 +18,7 @@ grep -Eq " \./usr/lib/libmodelquant\.(a|so)" <<<"$contents" || { echo "FAIL: $de
 [ "$(dpkg-deb -f "$deb" Package)" = modelquant ] || { echo "FAIL: package name" >&2; missing=1; }
 depends=$(dpkg-deb -f "$deb" Depends)
 grep -q "libprotobuf" <<<"$depends" || { echo "FAIL: Depends has no protobuf: '$depends'" >&2; missing=1; }
-# The packaged tool runs from a plain extraction (its libraries are the system's).
+# The packaged tool runs from a plain extraction (system libraries, and a shared build's own).
 dpkg-deb -x "$deb" "$work/root"
-"$work/root/usr/bin/mq-quantize" --version | grep -q "^mq-quantize " || { echo "FAIL: packaged mq-quantize does not run" >&2; missing=1; }
+LD_LIBRARY_PATH="$work/root/usr/lib" "$work/root/usr/bin/mq-quantize" --version | grep -q "^mq-quantize " || { echo "FAIL: packaged mq-quantize does not run" >&2; missing=1; }
 exit $missing
