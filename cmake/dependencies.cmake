@@ -5,6 +5,8 @@ find_package(Protobuf REQUIRED)           # before ONNX: ONNX's config does not 
 find_package(ONNX REQUIRED CONFIG)        # targets: onnx (checker, shape inference, parser), onnx_proto
 find_package(Eigen3 3.4 REQUIRED CONFIG)  # header-only; only lib/kernels/eigen.cpp includes it
 find_package(fmt REQUIRED CONFIG)
+find_package(nlohmann_json 3 REQUIRED CONFIG)  # header-only; enters through lib/util/json.h only
+find_package(CLI11 2 REQUIRED CONFIG)          # header-only; the tools' command lines
 find_package(tomlplusplus REQUIRED CONFIG)
 find_package(CURL REQUIRED)
 find_package(JPEG REQUIRED)                # libjpeg62-turbo-dev: calibration photos (lib/image)

@@ -6,6 +6,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mq/export.h"
@@ -36,6 +37,37 @@ struct opset_import {
   std::int64_t version = 0;
 };
 
+/// Output files written in full to temporaries beside their targets, not yet visible there.
+/// `commit()` publishes them in the order they were staged (each fsynced, renamed over its
+/// target, its folder fsynced). Destroying one that was not committed deletes its temporaries,
+/// so a run that fails before the commit leaves nothing behind. Movable, not copyable.
+class MQ_API staged_files {
+ public:
+  /// Publishes every staged file. When one fails (a rename refused), the files this call had
+  /// already published are removed too and the rest are discarded: nothing of the set is left.
+  [[nodiscard]] result<void> commit();
+  /// Adds `later`'s files after this one's, so that one commit publishes both sets.
+  void append(staged_files&& later);
+  /// The paths the files will have once committed, in order.
+  std::vector<std::filesystem::path> targets() const;
+
+  staged_files();
+  staged_files(staged_files&&) noexcept;
+  staged_files& operator=(staged_files&&) noexcept;
+  ~staged_files();
+
+  /// Library-internal state (the temporaries); applications cannot use it.
+  struct impl;
+  impl& internals() noexcept { return *impl_; }
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// Stages `content` as the new content of `path` (see staged_files). Errors (`errc::io`,
+/// `errc::not_found`) name the path: missing or unwritable folder, a directory at `path`.
+[[nodiscard]] MQ_API result<staged_files> stage_file(const std::filesystem::path& path, std::string_view content);
+
 /// An ONNX model in memory. Movable, not copyable.
 ///
 /// Thread safety: distinct models may be used from different threads at once; one model must
@@ -60,6 +92,15 @@ class MQ_API model {
   /// to write over the file it was loaded from (or its external data). Nothing is left at `path`
   /// (nor any temporary) when it fails. External data goes to `<file name>.data` beside it.
   [[nodiscard]] result<void> save(const std::filesystem::path& path, const save_options& options = {}) const;
+
+  /// Writes the model like save() but leaves it staged: nothing appears at `path` (or its data
+  /// file) until the result is committed, so several outputs can be published together.
+  [[nodiscard]] result<staged_files> stage(const std::filesystem::path& path, const save_options& options = {}) const;
+
+  /// Fails (`errc::invalid_argument`, naming `path`) when writing `path` would overwrite the
+  /// file this model was loaded from or one of its external data files. save() and stage() check
+  /// it; a program that writes other files (a report) checks their paths with it first.
+  [[nodiscard]] result<void> check_output_path(const std::filesystem::path& path) const;
 
   /// The model as protobuf bytes with every tensor inline (fails over 2 GiB).
   [[nodiscard]] result<std::string> serialize() const;

@@ -101,7 +101,10 @@ MQ_API mq_status mq_options_set_symmetry(mq_options* options, mq_symmetry symmet
 MQ_API mq_status mq_options_set_per_channel(mq_options* options, int enabled);
 /** Non-zero: 7-bit weights, for CPUs without VNNI. */
 MQ_API mq_status mq_options_set_reduce_range(mq_options* options, int enabled);
-/** Adds an operator type to quantize ("MatMul", ...); with none, MatMul, Gemm and Conv are. */
+/** Adds an operator type to quantize: "MatMul", "Gemm", "Conv" or "ConvTranspose" (case-sensitive,
+ * as in ONNX); with none added, all of them are. Errors: MQ_ERR_INVALID_ARGUMENT for a NULL handle
+ * or name and for any other name (LSTM, "matmul": the message suggests the nearest one), exactly
+ * what mq-quantize --op-types rejects. */
 MQ_API mq_status mq_options_add_op_type(mq_options* options, const char* op_type);
 /** Adds a node name or glob (* and ?) to leave in float. */
 MQ_API mq_status mq_options_add_exclude(mq_options* options, const char* node_pattern);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mq/calibration.h"
@@ -16,10 +17,13 @@ namespace mq {
 
 /// Which graph form the quantized nodes take.
 enum class quant_format {
-  /// Per op, the form that runs best in ONNX Runtime's CPU provider: MatMul/Gemm as dynamic
-  /// integer ops (qoperator), Conv/ConvTranspose as weight-only QDQ per channel.
+  /// Per op, the form that runs best in ONNX Runtime's CPU provider: MatMul as dynamic integer ops
+  /// per column (qoperator), Gather of a constant table in ONNX Runtime's form (8-bit table,
+  /// DequantizeLinear of the gathered rows), Conv, ConvTranspose and Gemm weight-only per channel
+  /// written as Cast(int8) * scale, which ONNX Runtime folds at load (report format "weight-only").
   automatic,
-  /// ONNX Runtime's dynamic form: DynamicQuantizeLinear + MatMulInteger/ConvInteger + Cast + Mul.
+  /// ONNX Runtime's dynamic form: DynamicQuantizeLinear + MatMulInteger/ConvInteger + Cast + Mul
+  /// (ConvTranspose, which has no integer op, weight-only), Gather as in `automatic`.
   qoperator,
   /// Weight-only: int8/uint8 initializer + DequantizeLinear feeding the original float op.
   qdq,
@@ -82,15 +86,16 @@ struct quantize_options {
   quant_format format = quant_format::automatic;
   weight_type weights = weight_type::int8;
   weight_symmetry symmetry = weight_symmetry::type_default;
-  bool per_channel = false;   ///< one scale per output channel (Conv always per channel in `automatic`)
+  bool per_channel = false;   ///< one scale per output channel (always, for every op, in `automatic`)
   bool reduce_range = false;  ///< 7-bit weights, for CPUs without VNNI that can overflow int16 sums
-  /// Operator types to quantize; empty means MatMul, Gemm, Conv (and ConvTranspose for QDQ).
+  /// Operator types to quantize, from quantizable_op_types(); empty means all of them.
   std::vector<std::string> op_types;
   /// Node names (or globs with * and ?) to leave in float.
   std::vector<std::string> exclude;
   /// Weights with fewer elements stay in float. Unset: 4096 for `automatic` (small weights, such
   /// as depthwise, first and last layers, save little and are the most sensitive to int8 error:
-  /// mlsd's line scores keep cosine 0.91 instead of 0.19), 0 for the explicit formats, as in
+  /// mlsd's line scores keep output cosine 0.91 instead of 0.19 on the test harness's line
+  /// drawings, tests/e2e/model_inputs.json, seeds 1234-1241), 0 for the explicit formats, as in
   /// ONNX Runtime's quantizer.
   std::optional<std::int64_t> min_elements;
   initializer_inputs graph_input_weights = initializer_inputs::treat_as_constant;
@@ -116,6 +121,16 @@ struct quantize_options {
   double target_snr_db = 25;
 };
 
+/// The operator types quantize_options::op_types may name (case-sensitive, as in ONNX). The
+/// default (an empty op_types) is all of them.
+MQ_API const std::vector<std::string>& quantizable_op_types();
+
+/// Checks one entry of quantize_options::op_types: `errc::invalid_argument` for a name that is
+/// not in quantizable_op_types(), saying whether it is an ONNX operator without a quantized form
+/// here (LSTM) and suggesting the nearest supported name ("matmul": did you mean 'MatMul'?).
+/// mq::quantize, mq-quantize and the C API all check op types with it.
+[[nodiscard]] MQ_API result<void> check_op_type(std::string_view op_type);
+
 /// The largest quantize_options::threads accepted.
 inline constexpr unsigned max_threads = 1024;
 
@@ -125,7 +140,8 @@ struct node_report {
   std::string node;      ///< node name (or "<op>#<index>" when the node has none)
   std::string op_type;
   bool quantized = false;
-  std::string format;    ///< "qoperator" or "qdq" when quantized
+  std::string format;    ///< when quantized: "qoperator" (integer ops, or a Gather's 8-bit table),
+                         ///< "qdq" (DequantizeLinear) or "weight-only" (Cast * scale, auto)
   std::string reason;    ///< why it was skipped, or a note on what was done
   std::string weight;    ///< the weight tensor's name
   std::vector<std::int64_t> weight_shape;
@@ -167,6 +183,9 @@ struct quantize_report {
   std::int64_t opset_before = 0;
   std::int64_t opset_after = 0;
   std::vector<std::string> notes;  ///< model-level remarks (opset converted, already quantized, ...)
+  /// What the user should act on, one line each: weights quantized so coarsely that the model's
+  /// output may be far from FP32 (naming the node and what to try), an already quantized model.
+  std::vector<std::string> warnings;
   std::string options;             ///< the options, as written into the model's metadata
   // Static INT8 (options.calibration) and the accuracy guard:
   std::string calibration_method;  ///< "minmax", ... ("" without calibration)
@@ -192,6 +211,10 @@ struct quantize_report {
 
 /// The report as a text table with totals, for people.
 MQ_API std::string to_table(const quantize_report& report);
+
+/// A byte count as the report and the tools print it: "950 B", "12.3 kB", "25.2 MB", "2.1 GB"
+/// (kB, MB, GB are powers of 1000).
+MQ_API std::string format_bytes(std::uint64_t bytes);
 
 /// The report as one JSON object, for programs.
 MQ_API std::string to_json(const quantize_report& report);

@@ -154,7 +154,7 @@ mq_status mq_options_set_reduce_range(mq_options* options, int enabled) {
 mq_status mq_options_add_op_type(mq_options* options, const char* op_type) {
   return set_option("mq_options_add_op_type", options, [&](mq::quantize_options& o) {
     if (op_type == nullptr) return null_argument("mq_options_add_op_type", "op_type");
-    if (*op_type == '\0') return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_add_op_type: empty operator type");
+    if (auto ok = mq::check_op_type(op_type); !ok) return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_add_op_type: " + ok.error().message);
     o.op_types.emplace_back(op_type);
     return MQ_OK;
   });

@@ -82,9 +82,10 @@ result<void> resolve_all_external(model::impl& m) {
 }
 
 result<std::unique_ptr<model::impl>> load_impl(std::span<const std::byte> bytes, std::string label,
-                                               std::filesystem::path source, std::filesystem::path base_dir,
+                                               std::filesystem::path source, std::filesystem::path base_dir, std::string input_name,
                                                std::string self_location = {}) {
   auto m = std::make_unique<model::impl>();
+  m->input_name = std::move(input_name);
   m->self_location = std::move(self_location);
   m->label = std::move(label);
   m->source = std::move(source);
@@ -116,17 +117,18 @@ result<model> model::load(const std::filesystem::path& path) {
   const std::string self = canonical.filename().string();
   if (auto stripped = onnx_io::strip_large_tensors(file->bytes(), self, in_place_threshold)) {
     const auto* data = reinterpret_cast<const std::byte*>(stripped->bytes.data());
-    auto state = load_impl({data, stripped->bytes.size()}, label, canonical, canonical.parent_path(), self);
+    auto state = load_impl({data, stripped->bytes.size()}, label, canonical, canonical.parent_path(), path.string(), self);
     if (state) return model(std::move(*state));
     // Anything unexpected: fall back to the plain parse, which also gives the usual errors.
   }
-  auto state = MQ_TRY(load_impl(file->bytes(), label, canonical, canonical.parent_path()));
+  auto state = MQ_TRY(load_impl(file->bytes(), label, canonical, canonical.parent_path(), path.string()));
   return model(std::move(state));
 }
 
 result<model> model::load_from_memory(std::span<const std::byte> bytes, const std::filesystem::path& base_dir,
                                       std::string label) {
-  auto state = MQ_TRY(load_impl(bytes, std::move(label), {}, base_dir));
+  std::string name = label;
+  auto state = MQ_TRY(load_impl(bytes, std::move(label), {}, base_dir, std::move(name)));
   return model(std::move(state));
 }
 

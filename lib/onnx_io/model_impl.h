@@ -19,7 +19,8 @@ namespace mq {
 
 struct model::impl {
   onnx::ModelProto proto;
-  std::string label;                  // how errors name the model: its path or "<memory>"
+  std::string label;                  // how errors name the model: its path quoted, or "<memory>"
+  std::string input_name;             // the path as given (unquoted), or the memory label: the report's input
   std::filesystem::path source;       // canonical path of the loaded file; empty from memory
   std::filesystem::path base_dir;     // folder external data locations are relative to
   // The model file's own name when large tensors are read in place from it (their external

@@ -3,6 +3,8 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 
+#include <unistd.h>
+
 #include <climits>
 #include <list>
 #include <optional>
@@ -394,8 +396,59 @@ bool has_external(model::impl& m) {
 
 }  // namespace
 
+struct staged_files::impl {
+  std::vector<util::atomic_file> files;  // published in this order
+};
+
+staged_files::staged_files() : impl_(std::make_unique<impl>()) {}
+staged_files::staged_files(staged_files&&) noexcept = default;
+staged_files& staged_files::operator=(staged_files&&) noexcept = default;
+staged_files::~staged_files() = default;
+
+void staged_files::append(staged_files&& later) {
+  for (auto& f : later.impl_->files) impl_->files.push_back(std::move(f));
+  later.impl_->files.clear();
+}
+
+std::vector<std::filesystem::path> staged_files::targets() const {
+  std::vector<std::filesystem::path> out;
+  for (const auto& f : impl_->files) out.push_back(f.target());
+  return out;
+}
+
+result<void> staged_files::commit() {
+  auto& files = impl_->files;
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (auto ok = files[i].commit(); !ok) {
+      for (std::size_t k = 0; k < i; ++k) ::unlink(files[k].target().c_str());  // all or nothing
+      files.clear();  // the rest: temporaries deleted
+      return ok;
+    }
+  }
+  files.clear();
+  return {};
+}
+
+result<staged_files> stage_file(const std::filesystem::path& path, std::string_view content) {
+  auto out = MQ_TRY(util::atomic_file::create(path));
+  MQ_TRY_VOID(out.write(content));
+  staged_files staged;
+  staged.internals().files.push_back(std::move(out));
+  return staged;
+}
+
+result<void> model::check_output_path(const std::filesystem::path& path) const {
+  std::filesystem::path none;
+  return refuse_overwriting_input(*impl_, path, none);
+}
+
 result<void> model::save(const std::filesystem::path& path, const save_options& options) const {
-  auto& m = *impl_;  // save is logically const: every change below is undone by the stash
+  auto staged = MQ_TRY(stage(path, options));
+  return staged.commit();
+}
+
+result<staged_files> model::stage(const std::filesystem::path& path, const save_options& options) const {
+  auto& m = *impl_;  // logically const: every change below is undone by the stash
   std::lock_guard lock(m.const_access);
   std::filesystem::path data_path = path;
   data_path += ".data";
@@ -406,18 +459,21 @@ result<void> model::save(const std::filesystem::path& path, const save_options& 
                            (options.external == external_data::automatic &&
                             (has_external(m) || onnx_io::inline_size(m) > inline_limit));
   auto out = MQ_TRY(util::atomic_file::create(path));
-  tensor_stash stash;
+  staged_files staged;
   if (!go_external) {
     MQ_TRY_VOID(write_inline(m, out));
-    return out.commit();
+    staged.internals().files.push_back(std::move(out));
+    return staged;
   }
+  tensor_stash stash;
   auto data = MQ_TRY(util::atomic_file::create(data_path));
   MQ_TRY_VOID(externalize(m, stash, data, data_path.filename().string(), options.external_threshold_bytes));
   MQ_TRY_VOID(serialize_to(m.proto, out));
   stash.restore();
   // Data first: a model file must never point at a data file that is not complete.
-  MQ_TRY_VOID(data.commit());
-  return out.commit();
+  staged.internals().files.push_back(std::move(data));
+  staged.internals().files.push_back(std::move(out));
+  return staged;
 }
 
 result<std::string> model::serialize() const {

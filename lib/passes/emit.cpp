@@ -5,7 +5,9 @@
 namespace mq::passes {
 
 result<std::optional<weight_plan>> plan_node_weight(const graph_context& ctx, const node_site& site, node_report& r) {
-  auto planned = MQ_TRY(plan_weight(ctx, site.scopes, site.node, 1));
+  // The constant operand: a Gather's table (input 0), every other op's weight (input 1).
+  const int input = site.node.op_type() == "Gather" ? 0 : 1;
+  auto planned = MQ_TRY(plan_weight(ctx, site.scopes, site.node, input));
   if (auto* reason = std::get_if<std::string>(&planned)) {
     r.reason = *reason;
     return std::optional<weight_plan>{};

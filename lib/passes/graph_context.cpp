@@ -164,8 +164,8 @@ result<void> fill_quantized(const pending_weight& p, quant::quantized_weight& q)
 
 quantized_names declare_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
                                   std::vector<std::int64_t> dims, const std::vector<std::int64_t>& scale_shape,
-                                  bool scalar_zero_point, std::size_t job, const node_report& r) {
-  const auto qtype = ctx.options().weights == weight_type::int8 ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
+                                  bool scalar_zero_point, std::size_t job, const node_report& r, quant::qtype type) {
+  const auto qtype = type == quant::qtype::int8 ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
   quantized_names names;
   names.data = ctx.unique_name(base + "_quantized");
   names.scale = ctx.unique_name(base + "_scale");

@@ -92,6 +92,8 @@ class graph_context {
   /// quantized node (index in report().nodes) that job: its SQNR goes into the report at the end.
   std::optional<std::size_t> node_weight_job;
   std::vector<std::pair<std::size_t, std::size_t>> node_jobs;
+  /// Set when the model is already quantized (what was found): every candidate is skipped.
+  std::string already_quantized;
   /// Quantizes weights on quantize_options::threads threads. A job reads the model (which
   /// outlives this context) and buffers it owns.
   weight_jobs jobs;
@@ -126,7 +128,7 @@ quant::weight_options weight_options_for(const quantize_options& options, bool p
 /// pending on `job`; `r` is the node that asked, named if the job fails. Returns their names.
 quantized_names declare_quantized(graph_context& ctx, onnx::GraphProto& owner, const std::string& base,
                                   std::vector<std::int64_t> dims, const std::vector<std::int64_t>& scale_shape,
-                                  bool scalar_zero_point, std::size_t job, const node_report& r);
+                                  bool scalar_zero_point, std::size_t job, const node_report& r, quant::qtype type);
 
 /// Waits for every quantization job and writes the results into their initializers (the
 /// quantized bytes move, they are not copied) and the SQNR into the report. The first failed job

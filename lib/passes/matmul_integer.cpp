@@ -42,6 +42,10 @@ result<bool> rewrite_matmul_integer(graph_context& ctx, const node_site& site, b
     layout.per_channel = true;
     layout.axis = 1;
     layout.scale_shape = {columns};
+    // Symmetric int8 has every zero point 0: one scalar zero point keeps ONNX Runtime on its
+    // per-tensor-zero-point GEMM, and the scales stay per column (they only scale the output).
+    const auto w = weight_options_for(ctx.options(), true, 1);
+    layout.single_zero_point = w.type == quant::qtype::int8 && w.sym == quant::symmetry::symmetric;
   }
   auto w = MQ_TRY(store_weight(ctx, plan, layout, r));
 

@@ -1,9 +1,13 @@
 // The quantization driver: converts old opsets, walks every graph (subgraphs first, so a node
 // sees its scopes), hands each candidate node to one rewrite, then removes what became dead.
 #include <onnx/shape_inference/implementation.h>
+#include <onnx/defs/schema.h>
 #include <onnx/version_converter/convert.h>
 
+#include <fmt/format.h>
+
 #include <chrono>
+#include <cmath>
 #include <fnmatch.h>
 #include <map>
 
@@ -14,16 +18,14 @@
 #include "passes/rewrites.h"
 #include "passes/runtime_check.h"
 #include "passes/static_int8.h"
+#include "util/suggest.h"
 #include "util/try.h"
 
 namespace mq {
 namespace passes {
 namespace {
 
-const std::vector<std::string>& default_op_types() {
-  static const std::vector<std::string> types = {"MatMul", "Gemm", "Conv", "ConvTranspose"};
-  return types;
-}
+const std::vector<std::string>& default_op_types() { return quantizable_op_types(); }
 
 }  // namespace
 
@@ -57,6 +59,14 @@ namespace {
 result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector<onnx::NodeProto>& out, node_report& r) {
   const auto& options = ctx.options();
   const std::string& op = site.node.op_type();
+  if (op == "Gather") {
+    // Embedding tables, as ONNX Runtime's quantize_dynamic does (and auto, where ONNX Runtime gathers
+    // 8-bit rows and dequantizes only those); qdq: the weight-only form of every other op.
+    if (options.format == quant_format::qdq) {
+      return rewrite_dequantize_weight(ctx, site, options.per_channel, weight_only_form::dequantize_linear, out, r);
+    }
+    return rewrite_gather(ctx, site, out, r);
+  }
   const bool integer_op = op == "MatMul" || op == "Gemm" || op == "Conv";
   quant_format format = options.format;
   if (format == quant_format::automatic) {
@@ -64,9 +74,12 @@ result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector
     // not in ONNX Runtime's dynamic set and often computes recurrent gates (unrolled LSTM cells),
     // where quantizing the activations per run costs accuracy (silero op18: cosine 0.84 vs 0.9994
     // weight-only). ConvInteger is slower than float Conv. So everything but MatMul keeps float
-    // compute with per-channel int8 weights.
+    // compute with per-channel int8 weights. MatMul is per channel too: MatMulInteger takes a
+    // zero point per column, and ONNX Runtime runs it at the same speed as per tensor (mlp100 and
+    // bert4 in bench/README.md) with a better weight SQNR (mlp100: 28.4 dB instead of 24.5).
     format = op == "MatMul" ? quant_format::qoperator : quant_format::qdq;
   }
+  const bool per_channel = options.per_channel || options.format == quant_format::automatic;
   if (format == quant_format::qoperator && !integer_op) {
     r.reason = op + " has no integer form in ONNX; quantized weight-only (qdq)";
     format = quant_format::qdq;
@@ -76,11 +89,10 @@ result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector
   const auto form = options.format == quant_format::automatic ? weight_only_form::cast_multiply
                                                               : weight_only_form::dequantize_linear;
   if (format == quant_format::qdq) {
-    const bool per_channel = options.per_channel || (options.format == quant_format::automatic && op != "MatMul");
     return rewrite_dequantize_weight(ctx, site, per_channel, form, out, r);
   }
-  if (op == "Conv") return rewrite_conv_integer(ctx, site, options.per_channel, out, r);
-  auto done = MQ_TRY(rewrite_matmul_integer(ctx, site, options.per_channel, out, r));
+  if (op == "Conv") return rewrite_conv_integer(ctx, site, per_channel, out, r);
+  auto done = MQ_TRY(rewrite_matmul_integer(ctx, site, per_channel, out, r));
   if (!done && options.format == quant_format::automatic && !r.weight.empty()) {
     // A constant weight without a MatMulInteger form here (batched, 1-D, float16 compute):
     // weight-only still shrinks it.
@@ -89,7 +101,7 @@ result<bool> rewrite_node(graph_context& ctx, const node_site& site, std::vector
     fresh.node = r.node;
     fresh.op_type = r.op_type;
     r = std::move(fresh);
-    return rewrite_dequantize_weight(ctx, site, options.per_channel, form, out, r);
+    return rewrite_dequantize_weight(ctx, site, per_channel, form, out, r);
   }
   return done;
 }
@@ -118,7 +130,14 @@ result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes,
         if (!ok) return ok;
       }
     }
-    const bool candidate = wanted(ctx.options(), node);
+    bool candidate = wanted(ctx.options(), node);
+    if (candidate && node.op_type() == "Gather") {
+      // Only Gathers of a float table (embeddings) are candidates, not the many of shapes and indices.
+      const auto table = node.input_size() > 0 ? ctx.find_weight(scopes, node.input(0)) : std::nullopt;
+      const int type = table ? table->tensor->data_type() : 0;
+      candidate = type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::FLOAT16 ||
+                  type == onnx::TensorProto::BFLOAT16 || type == onnx::TensorProto::DOUBLE;
+    }
     if (!candidate) {
       slots.push_back({i, {}});
       continue;
@@ -129,7 +148,9 @@ result<void> process_graph(graph_context& ctx, std::vector<scope_level>& scopes,
     r.op_type = node.op_type();
     std::vector<onnx::NodeProto> fresh;
     bool done = false;
-    if (excluded_node(ctx.options(), name)) {
+    if (!ctx.already_quantized.empty()) {
+      r.reason = "the model is already quantized: never quantized twice";
+    } else if (excluded_node(ctx.options(), name)) {
       r.reason = "excluded by --exclude";
     } else {
       const node_site site{scopes, graph, node, opset};
@@ -276,22 +297,6 @@ result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
   return {};
 }
 
-namespace {
-
-void note_already_quantized(graph_context& ctx) {
-  static const std::set<std::string> quantized_ops = {
-      "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
-      "QLinearConv",    "QLinearMatMul",    "DynamicQuantizeMatMul", "MatMulNBits",   "QGemm"};
-  std::size_t count = 0;
-  onnx_io::for_each_graph(*ctx.model().proto.mutable_graph(), [&](onnx::GraphProto& g, int) {
-    for (const auto& n : g.node()) count += quantized_ops.count(n.op_type());
-  });
-  if (count > 0) {
-    ctx.report().notes.push_back("the model is already quantized (" + std::to_string(count) +
-                                 " quantization nodes): weights that are already integers are left as they are");
-  }
-}
-
 // The opset the integer ops need (DynamicQuantizeLinear: 11). Weight-only quantization needs no
 // conversion: below 13 it is written with Cast and Mul.
 std::int64_t needed_opset(const quantize_options& options, onnx::GraphProto& root) {
@@ -309,11 +314,7 @@ std::int64_t needed_opset(const quantize_options& options, onnx::GraphProto& roo
 }
 
 result<void> validate(const quantize_options& options) {
-  for (const auto& op : options.op_types) {
-    if (std::find(default_op_types().begin(), default_op_types().end(), op) == default_op_types().end()) {
-      return fail(errc::invalid_argument, "unknown op type '" + op + "' (supported: MatMul, Gemm, Conv, ConvTranspose)");
-    }
-  }
+  for (const auto& op : options.op_types) MQ_TRY_VOID(check_op_type(op));
   if (options.min_elements && *options.min_elements < 0) {
     return fail(errc::invalid_argument, "--min-elements must not be negative");
   }
@@ -322,6 +323,35 @@ result<void> validate(const quantize_options& options) {
                                             std::to_string(max_threads) + " (0 means one per core)");
   }
   return {};
+}
+
+// Weight SQNR under which a model's output is likely to be far from FP32. Measured on the shared
+// models: every output that collapsed (mlsd, ppocr_v4_det, both silero models with --format qdq
+// or qoperator: output cosine 0.00-0.68) had a weight under 22 dB; the auto format keeps every
+// weight of them over 27 dB.
+constexpr double coarse_sqnr_db = 25.0;
+
+void warn_on_coarse_weights(quantize_report& report, const quantize_options& options) {
+  const node_report* worst = nullptr;
+  std::size_t count = 0;
+  for (const auto& n : report.nodes) {
+    if (!n.quantized || !std::isfinite(n.sqnr_db) || n.sqnr_db >= coarse_sqnr_db) continue;
+    ++count;
+    if (worst == nullptr || n.sqnr_db < worst->sqnr_db) worst = &n;
+  }
+  if (worst == nullptr) return;
+  std::vector<std::string> tries;
+  if (worst->granularity == "per-tensor") tries.push_back("--per-channel");
+  if (min_elements(options) < 4096) tries.push_back("--min-elements 4096");
+  if (options.format != quant_format::automatic) tries.push_back("--format auto (both)");
+  tries.push_back("--exclude '" + worst->node + "'");
+  std::string list;
+  for (std::size_t i = 0; i < tries.size(); ++i) list += (i == 0 ? "" : i + 1 == tries.size() ? " or " : ", ") + tries[i];
+  report.warnings.push_back(fmt::format(
+      "the output may be far from FP32: {} under {:.0f} dB SQNR, worst node '{}' ({}) with weight '{}' at {:.1f} dB "
+      "{}; try {}",
+      count == 1 ? std::string("1 weight is") : std::to_string(count) + " weights are", coarse_sqnr_db, worst->node,
+      worst->op_type, worst->weight, worst->sqnr_db, worst->granularity, list));
 }
 
 }  // namespace
@@ -336,7 +366,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   MQ_TRY_VOID(validate(options));
   graph_context ctx(impl, options);
   auto& report = ctx.report();
-  report.input_label = impl.label;
+  report.input_label = impl.input_name;
   report.options = describe(options);
   report.model_bytes_before = onnx_io::inline_size(impl);
   report.opset_before = default_opset(impl.proto);
@@ -345,8 +375,13 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
       if (p.key() == "mq.version") report.notes.push_back("the model was already written by libmodelquant " + p.value());
     }
   }
-  note_already_quantized(ctx);
-  if (options.calibration) {
+  MQ_TRY_VOID(sort_nodes(impl.proto, report.notes));
+  ctx.already_quantized = already_quantized(impl.proto);
+  if (!ctx.already_quantized.empty()) {
+    report.warnings.push_back("the model is already quantized (found " + ctx.already_quantized +
+                              "); nothing was quantized again: quantize the FP32 model instead");
+  }
+  if (options.calibration && ctx.already_quantized.empty()) {
     // Static INT8: its own pipeline (calibration, placement, the accuracy guard, QDQ).
     MQ_TRY_VOID(quantize_static(ctx));
     MQ_TRY_VOID(check_runtime_support(impl.proto));
@@ -356,7 +391,7 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return std::move(report);
   }
-  const std::int64_t target = needed_opset(options, *impl.proto.mutable_graph());
+  const std::int64_t target = ctx.already_quantized.empty() ? needed_opset(options, *impl.proto.mutable_graph()) : 0;
   if (report.opset_before < target) {
     if (auto up = upgrade_opset(ctx, target); !up) {
       report.notes.push_back(up.error().message + "; nodes that need it stay in float");
@@ -369,8 +404,9 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   MQ_TRY_VOID(finish_weights(ctx));
   if (!walked) return unexpected_error{walked.error()};
   remove_dead_weights(ctx);
-  MQ_TRY_VOID(check_runtime_support(impl.proto));
+  if (ctx.already_quantized.empty()) MQ_TRY_VOID(check_runtime_support(impl.proto));  // else unchanged
   for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;
+  warn_on_coarse_weights(report, options);
   report.opset_after = default_opset(impl.proto);
   report.model_bytes_after = onnx_io::inline_size(impl);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -378,6 +414,26 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
 }
 
 }  // namespace passes
+
+const std::vector<std::string>& quantizable_op_types() {
+  static const std::vector<std::string> types = {"MatMul", "Gemm", "Conv", "ConvTranspose", "Gather"};
+  return types;
+}
+
+result<void> check_op_type(std::string_view op_type) {
+  const auto& supported = quantizable_op_types();
+  if (std::find(supported.begin(), supported.end(), op_type) != supported.end()) return {};
+  std::string list;
+  for (const auto& s : supported) list += (list.empty() ? "" : ", ") + s;
+  const std::string name(op_type);
+  if (name.empty()) return fail(errc::invalid_argument, "empty op type (supported: " + list + ")");
+  const std::string hint = util::did_you_mean(name, supported);
+  if (hint.empty() && onnx::OpSchemaRegistry::Schema(name, "") != nullptr) {
+    return fail(errc::invalid_argument, "op type '" + name + "' is an ONNX operator that libmodelquant does not quantize "
+                                        "(supported: " + list + ")");
+  }
+  return fail(errc::invalid_argument, "unknown op type '" + name + "'" + hint + " (supported, case-sensitive: " + list + ")");
+}
 
 std::string describe(const quantize_options& o) {
   std::string s = "format=";
@@ -406,11 +462,15 @@ result<quantize_report> quantize(model& m, const quantize_options& options) {
     model::impl copy;
     copy.proto = impl.proto;
     copy.label = impl.label;
+    copy.input_name = impl.input_name;
     copy.source = impl.source;
     copy.base_dir = impl.base_dir;
     return passes::run(copy, options);
   }
   auto report = MQ_TRY(passes::run(impl, options));
+  const bool untouched = std::any_of(report.warnings.begin(), report.warnings.end(),
+                                     [](const std::string& n) { return n.rfind("the model is already quantized", 0) == 0; });
+  if (untouched) return report;  // an already quantized model stays exactly as it was
   m.set_metadata("mq.version", version());
   m.set_metadata("mq.options", report.options);
   return report;

@@ -36,6 +36,10 @@ result<bool> rewrite_dequantize_weight(graph_context& ctx, const node_site& site
 result<bool> rewrite_matmul_integer(graph_context& ctx, const node_site& site, bool per_channel,
                                     std::vector<onnx::NodeProto>& out, node_report& r);
 
+/// Gather of a constant table -> Gather of the 8-bit table + DequantizeLinear of the rows (ONNX
+/// Runtime's quantize_dynamic form). gather.cpp
+result<bool> rewrite_gather(graph_context& ctx, const node_site& site, std::vector<onnx::NodeProto>& out, node_report& r);
+
 /// Conv -> DynamicQuantizeLinear + ConvInteger + Cast + Mul (+ Add bias). conv_integer.cpp
 result<bool> rewrite_conv_integer(graph_context& ctx, const node_site& site, bool per_channel,
                                   std::vector<onnx::NodeProto>& out, node_report& r);
@@ -72,5 +76,23 @@ void remove_dead_weights(graph_context& ctx);
 
 /// True when --exclude names the node (exactly or by a glob).
 bool excluded_node(const quantize_options& options, const std::string& name);
+
+}  // namespace mq::passes
+
+namespace mq::passes {
+
+/// Sorts every graph's node list topologically, keeping the original order wherever it is valid
+/// (a sorted list is left as it is); adds a note per graph that was reordered. Errors: a cycle
+/// (`errc::invalid_model`, naming the graph and a node). sort_nodes.cpp
+result<void> sort_nodes(onnx::ModelProto& model, std::vector<std::string>& notes);
+
+}  // namespace mq::passes
+
+namespace mq::passes {
+
+/// What shows that `model` is already quantized, in every style (integer ops, QLinear ops,
+/// com.microsoft quantized ops, QDQ, 8-bit weights behind Cast * scale), e.g. "64 ConvInteger,
+/// 59 DynamicQuantizeLinear (integer ops, ...)"; empty when it is not. already_quantized.cpp
+std::string already_quantized(const onnx::ModelProto& model);
 
 }  // namespace mq::passes

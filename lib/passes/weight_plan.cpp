@@ -129,6 +129,11 @@ std::size_t submit_quantization(graph_context& ctx, const weight_plan& plan, con
   in.transpose = layout.transpose;
   in.single_zero_point = layout.single_zero_point;
   in.options = weight_options_for(ctx.options(), layout.per_channel, layout.axis);
+  if (layout.override_options) {
+    in.options.type = layout.override_options->type;
+    in.options.sym = layout.override_options->sym;
+    in.options.reduce_range = layout.override_options->reduce_range;
+  }
   in.name = plan.source.name;
   // What the job holds until it is done: its output, the converted input, a transposed copy.
   const std::size_t count = plan.values.empty() ? plan.unaligned_float32.size() / sizeof(float) : plan.values.size();
@@ -146,6 +151,9 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
                     std::to_string(layout.axis) + "|s";
   for (auto d : layout.scale_shape) key += std::to_string(d) + ",";
   key += layout.single_zero_point ? "|z1" : "|zn";
+  const auto used = layout.override_options ? *layout.override_options : weight_options_for(ctx.options(), false, 0);
+  key += "|q" + std::to_string(static_cast<int>(used.type)) + std::to_string(static_cast<int>(used.sym)) +
+         std::to_string(used.reduce_range);
   r.granularity = layout.per_channel ? "per-channel(axis=" + std::to_string(layout.axis) + ")" : "per-tensor";
   auto cached = ctx.quantized_weights.find(key);
   if (cached == ctx.quantized_weights.end()) {
@@ -153,7 +161,7 @@ result<quantized_names> store_weight(graph_context& ctx, const weight_plan& plan
     if (layout.transpose) std::swap(dims[0], dims[1]);
     const std::size_t job = submit_quantization(ctx, plan, layout);
     auto names = declare_quantized(ctx, *plan.source.owner, plan.source.name, std::move(dims), layout.scale_shape,
-                                   layout.single_zero_point, job, r);
+                                   layout.single_zero_point, job, r, used.type);
     cached = ctx.quantized_weights.emplace(key, std::move(names)).first;
   }
   ctx.node_weight_job = cached->second.job;  // the node's SQNR, once the job is done

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <variant>
@@ -47,6 +48,9 @@ struct weight_layout {
   int axis = 0;              // channel axis in the stored (possibly transposed) layout
   std::vector<std::int64_t> scale_shape;  // shape of the scale/zero-point tensors ({} scalar)
   bool single_zero_point = false;         // store one scalar zero point (all channels share it)
+  // Quantization type and symmetry other than the options' (Gather tables: ONNX Runtime quantizes
+  // them as activations, uint8 asymmetric by default); per_channel and axis still come from here.
+  std::optional<quant::weight_options> override_options;
 };
 
 /// Stores the plan's weight in its owner graph once per layout (shared weights are quantized

@@ -1,11 +1,17 @@
 // The per-node report as a text table (people) and as JSON (programs).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <map>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "mq/quantize.h"
-#include "util/json_quote.h"
+#include "util/json.h"
 
 namespace mq {
 namespace {
@@ -16,75 +22,215 @@ std::string shape_text(const std::vector<std::int64_t>& dims) {
   return s + "]";
 }
 
-std::string bytes_text(std::uint64_t n) {
-  if (n >= 10 * 1024 * 1024) return fmt::format("{:.1f} MB", static_cast<double>(n) / 1e6);
-  if (n >= 10 * 1024) return fmt::format("{:.1f} kB", static_cast<double>(n) / 1e3);
-  return fmt::format("{} B", n);
-}
 
 // JSON has no Inf or NaN: they are written as null (an infinite SQNR, a lossless weight, is
-// also flagged by "lossless": true).
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  return fmt::format("{:.6g}", v);
+// also flagged by "lossless": true). Six significant digits, as measured values deserve.
+util::json json_number(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  return std::strtod(fmt::format("{:.6g}", v).c_str(), nullptr);
 }
+
+std::string bytes_text(std::uint64_t n) { return format_bytes(n); }
+
+// A name or reason from a model as one table cell: control characters escaped (\n, \t, \xNN)
+// and bytes that are not valid UTF-8 written as \xNN, so a row is always one line.
+std::string cell_text(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    std::size_t length = byte < 0x80 ? 1 : (byte >> 5) == 0x6 ? 2 : (byte >> 4) == 0xe ? 3 : (byte >> 3) == 0x1e ? 4 : 0;
+    for (std::size_t k = 1; k < length; ++k) {
+      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) length = 0;
+    }
+    if (length == 1 && byte >= 0x20 && byte != 0x7f) {
+      out += text[i];
+    } else if (length > 1) {
+      out.append(text.substr(i, length));
+    } else if (byte == '\n') {
+      out += "\\n";
+    } else if (byte == '\t') {
+      out += "\\t";
+    } else if (byte == '\r') {
+      out += "\\r";
+    } else {
+      out += fmt::format("\\x{:02x}", byte);
+    }
+    i += length == 0 ? 1 : length;
+  }
+  return out;
+}
+
+// Characters (code points) of valid UTF-8 text, as a terminal lays them out.
+std::size_t text_width(std::string_view s) {
+  std::size_t n = 0;
+  for (const char c : s) n += (static_cast<unsigned char>(c) & 0xc0) != 0x80;
+  return n;
+}
+
+// The byte offset of code point `index`.
+std::size_t offset_of(std::string_view s, std::size_t index) {
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) != 0x80 && seen++ == index) return i;
+  }
+  return s.size();
+}
+
+// Names longer than the column are cut in the middle: exporters put the distinguishing part at
+// the end ("/backbone/stage3/block2/conv/Conv"), and a cut that keeps the start makes rows alike.
+constexpr std::size_t max_name_width = 40;
+std::string fit_name(const std::string& name) {
+  const std::size_t width = text_width(name);
+  if (width <= max_name_width) return name;
+  const std::size_t head = (max_name_width - 3) / 2;
+  const std::size_t tail = max_name_width - 3 - head;
+  return name.substr(0, offset_of(name, head)) + "..." + name.substr(offset_of(name, width - tail));
+}
+
+std::string pad(const std::string& s, std::size_t width, bool right = false) {
+  const std::size_t w = text_width(s);
+  const std::string fill(w < width ? width - w : 0, ' ');
+  return right ? fill + s : s + fill;
+}
+
+std::string plural(std::size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// Long explanations that repeat on many rows go to numbered footnotes: a whole reason, or the
+// general "(...)" remark at its end (auto's floor, why a form was chosen).
+class footnotes {
+ public:
+  explicit footnotes(const std::vector<std::string>& reasons) {
+    for (const auto& r : reasons) {
+      ++whole_[r];
+      if (auto [head, tail] = split(r); !tail.empty()) ++tails_[tail];
+    }
+  }
+  std::string cell(const std::string& reason) {
+    auto [head, tail] = split(reason);
+    if (!tail.empty() && tails_[tail] > 1) return head + " " + mark(tail);
+    if (reason.size() > 40 && whole_[reason] > 1) return mark(reason);
+    return reason;
+  }
+  std::string text() const {
+    std::string out;
+    for (std::size_t i = 0; i < order_.size(); ++i) out += fmt::format("[{}] {}\n", i + 1, order_[i]);
+    return out;
+  }
+
+ private:
+  static std::pair<std::string, std::string> split(const std::string& r) {
+    const auto open = r.rfind(" (");
+    if (open == std::string::npos || r.empty() || r.back() != ')' || r.size() - open < 30) return {r, {}};
+    return {r.substr(0, open), r.substr(open + 2, r.size() - open - 3)};
+  }
+  std::string mark(const std::string& text) {
+    auto it = std::find(order_.begin(), order_.end(), text);
+    if (it == order_.end()) it = order_.insert(order_.end(), text);
+    return fmt::format("[{}]", it - order_.begin() + 1);
+  }
+  std::map<std::string, int> whole_, tails_;
+  std::vector<std::string> order_;
+};
 
 }  // namespace
 
+std::string format_bytes(std::uint64_t n) {
+  const auto value = static_cast<double>(n);
+  if (n >= 10'000'000'000ULL) return fmt::format("{:.1f} GB", value / 1e9);
+  if (n >= 10'000'000) return fmt::format("{:.1f} MB", value / 1e6);
+  if (n >= 10'000) return fmt::format("{:.1f} kB", value / 1e3);
+  return fmt::format("{} B", n);
+}
+
 std::string to_table(const quantize_report& r) {
-  std::string out;
-  std::size_t name_width = 4;
-  for (const auto& n : r.nodes) name_width = std::max(name_width, std::min<std::size_t>(n.node.size(), 40));
-  out += fmt::format("{:<{}}  {:<13}  {:<9}  {:<9}  {:<16}  {:<20}  {:>10}  {:>10}  {:>7}  {}\n", "node", name_width,
-                     "op", "action", "format", "weight shape", "granularity", "before", "after", "SQNR dB", "reason");
-  for (const auto& n : r.nodes) {
+  std::vector<std::string> reasons;
+  for (const auto& n : r.nodes) reasons.push_back(cell_text(n.reason));
+  footnotes notes(reasons);
+  const std::vector<std::string> header = {"node", "op", "action", "format", "weight shape", "granularity",
+                                           "before", "after", "SQNR dB", "reason"};
+  std::vector<std::vector<std::string>> rows;
+  for (std::size_t i = 0; i < r.nodes.size(); ++i) {
+    const auto& n = r.nodes[i];
     std::string sqnr = "-";
     if (n.quantized) {
       sqnr = std::isnan(n.sqnr_db) ? "n/a" : std::isinf(n.sqnr_db) ? "inf" : fmt::format("{:.1f}", n.sqnr_db);
     }
-    out += fmt::format("{:<{}}  {:<13}  {:<9}  {:<9}  {:<16}  {:<20}  {:>10}  {:>10}  {:>7}  {}\n",
-                       n.node.size() > 40 ? n.node.substr(0, 37) + "..." : n.node, name_width, n.op_type,
-                       n.quantized ? "quantized" : "skipped", n.quantized ? n.format : "-",
-                       n.weight_shape.empty() ? "-" : shape_text(n.weight_shape), n.quantized ? n.granularity : "-",
-                       n.bytes_before ? bytes_text(n.bytes_before) : "-", n.quantized ? bytes_text(n.bytes_after) : "-",
-                       sqnr, n.reason);
+    rows.push_back({fit_name(cell_text(n.node)), cell_text(n.op_type), n.quantized ? "quantized" : "skipped",
+                    n.quantized ? n.format : "-", n.weight_shape.empty() ? "-" : shape_text(n.weight_shape),
+                    n.quantized ? n.granularity : "-", n.bytes_before ? bytes_text(n.bytes_before) : "-",
+                    n.quantized ? bytes_text(n.bytes_after) : "-", sqnr, notes.cell(reasons[i])});
   }
-  for (const auto& note : r.notes) out += "note: " + note + "\n";
-  out += fmt::format("total: {} nodes quantized, {} skipped; model {} -> {}; opset {} -> {}; {:.3f} s\n",
-                     r.quantized_count, r.skipped_count, bytes_text(r.model_bytes_before),
+  // Every column as wide as its widest cell, so no value shifts the ones after it.
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t c = 0; c < header.size(); ++c) {
+    width[c] = text_width(header[c]);
+    for (const auto& row : rows) width[c] = std::max(width[c], text_width(row[c]));
+  }
+  const auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (std::size_t c = 0; c < cells.size(); ++c) {
+      const bool number = c >= 6 && c <= 8;  // sizes and SQNR, right-aligned
+      if (c + 1 == cells.size()) out += cells[c];
+      else out += pad(cells[c], width[c], number) + "  ";
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out + "\n";
+  };
+  std::string out;
+  if (!rows.empty()) {
+    out += line(header);
+    for (const auto& row : rows) out += line(row);
+    out += notes.text();
+  }
+  for (const auto& note : r.notes) out += "note: " + cell_text(note) + "\n";
+  for (const auto& warning : r.warnings) out += "warning: " + cell_text(warning) + "\n";
+  if (r.quantized_count == 0) {
+    out += r.nodes.empty() ? "nothing was quantized: the model has no node of the quantized op types\n"
+                           : "nothing was quantized: every candidate node was skipped (see the reasons above)\n";
+  }
+  out += fmt::format("total: {} quantized, {} skipped; model {} -> {}; opset {} -> {}; {:.3f} s\n",
+                     plural(r.quantized_count, "node", "nodes"), r.skipped_count, bytes_text(r.model_bytes_before),
                      bytes_text(r.model_bytes_after), r.opset_before, r.opset_after, r.seconds);
   return out;
 }
 
 std::string to_json(const quantize_report& r) {
-  std::string out = "{";
-  out += "\"input\":" + util::json_quote(r.input_label);
-  out += ",\"options\":" + util::json_quote(r.options);
-  out += ",\"quantized\":" + std::to_string(r.quantized_count);
-  out += ",\"skipped\":" + std::to_string(r.skipped_count);
-  out += ",\"model_bytes_before\":" + std::to_string(r.model_bytes_before);
-  out += ",\"model_bytes_after\":" + std::to_string(r.model_bytes_after);
-  out += ",\"opset_before\":" + std::to_string(r.opset_before);
-  out += ",\"opset_after\":" + std::to_string(r.opset_after);
-  out += ",\"seconds\":" + json_number(r.seconds);
-  out += ",\"notes\":[";
-  for (std::size_t i = 0; i < r.notes.size(); ++i) out += (i ? "," : "") + util::json_quote(r.notes[i]);
-  out += "],\"nodes\":[";
-  for (std::size_t i = 0; i < r.nodes.size(); ++i) {
-    const auto& n = r.nodes[i];
-    out += i ? ",{" : "{";
-    out += "\"graph\":" + util::json_quote(n.graph) + ",\"node\":" + util::json_quote(n.node) + ",\"op\":" + util::json_quote(n.op_type);
-    out += ",\"action\":" + util::json_quote(n.quantized ? "quantized" : "skipped");
-    out += ",\"format\":" + (n.quantized ? util::json_quote(n.format) : std::string("null"));
-    out += ",\"reason\":" + util::json_quote(n.reason) + ",\"weight\":" + util::json_quote(n.weight);
-    out += ",\"weight_shape\":[";
-    for (std::size_t k = 0; k < n.weight_shape.size(); ++k) out += (k ? "," : "") + std::to_string(n.weight_shape[k]);
-    out += "],\"granularity\":" + (n.quantized ? util::json_quote(n.granularity) : std::string("null"));
-    out += ",\"bytes_before\":" + std::to_string(n.bytes_before) + ",\"bytes_after\":" + std::to_string(n.bytes_after);
-    out += ",\"sqnr_db\":" + (n.quantized ? json_number(n.sqnr_db) : std::string("null"));
-    out += ",\"lossless\":" + std::string(n.quantized && std::isinf(n.sqnr_db) && n.sqnr_db > 0 ? "true" : "false") + "}";
+  util::json nodes = util::json::array();
+  for (const auto& n : r.nodes) {
+    nodes.push_back({
+        {"graph", n.graph},
+        {"node", n.node},
+        {"op", n.op_type},
+        {"action", n.quantized ? "quantized" : "skipped"},
+        {"format", n.quantized ? util::json(n.format) : util::json(nullptr)},
+        {"reason", n.reason},
+        {"weight", n.weight},
+        {"weight_shape", n.weight_shape},
+        {"granularity", n.quantized ? util::json(n.granularity) : util::json(nullptr)},
+        {"bytes_before", n.bytes_before},
+        {"bytes_after", n.bytes_after},
+        {"sqnr_db", n.quantized ? json_number(n.sqnr_db) : util::json(nullptr)},
+        {"lossless", n.quantized && std::isinf(n.sqnr_db) && n.sqnr_db > 0},
+    });
   }
-  return out + "]}\n";
+  const util::json doc = {
+      {"input", r.input_label},
+      {"options", r.options},
+      {"quantized", r.quantized_count},
+      {"skipped", r.skipped_count},
+      {"model_bytes_before", r.model_bytes_before},
+      {"model_bytes_after", r.model_bytes_after},
+      {"opset_before", r.opset_before},
+      {"opset_after", r.opset_after},
+      {"seconds", json_number(r.seconds)},
+      {"notes", r.notes},
+      {"warnings", r.warnings},
+      {"nodes", std::move(nodes)},
+  };
+  return util::dump_json(doc) + "\n";
 }
 
 }  // namespace mq
+

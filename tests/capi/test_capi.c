@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "mq/modelquant.h"
+#include "mq/version.h"
 
 static int failures = 0;
 static const char* sample_path;
@@ -50,6 +51,12 @@ static void* read_file(const char* path, size_t* size) {
 
 static void test_version_and_names(const char* expected_version) {
   CHECK(strcmp(mq_version(), expected_version) == 0);
+  /* the version macros are C too (mq/version.h), and agree with the library */
+  CHECK(strcmp(MQ_VERSION_STRING, mq_version()) == 0);
+  CHECK(MQ_VERSION_NUMBER == MQ_VERSION_MAJOR * 10000 + MQ_VERSION_MINOR * 100 + MQ_VERSION_PATCH);
+#if MQ_VERSION_NUMBER < 200
+#error "MQ_VERSION_NUMBER must be usable in #if"
+#endif
   CHECK(strcmp(mq_status_name(MQ_OK), "MQ_OK") == 0);
   CHECK(strcmp(mq_status_name(MQ_ERR_INVALID_MODEL), "MQ_ERR_INVALID_MODEL") == 0);
   CHECK(strcmp(mq_status_name((mq_status)1234), "MQ_ERR_UNKNOWN") == 0);
@@ -71,6 +78,14 @@ static void test_options_validation(void) {
   CHECK(mq_options_set_min_elements(o, -1) == MQ_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mq_last_error_message(), "-1 is negative") != NULL);
   CHECK(mq_options_add_op_type(o, NULL) == MQ_ERR_INVALID_ARGUMENT);
+  /* what mq-quantize --op-types rejects: unknown, unquantizable and mis-cased names */
+  CHECK(mq_options_add_op_type(o, "") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(mq_options_add_op_type(o, "LSTM") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mq_last_error_message(), "'LSTM' is an ONNX operator that libmodelquant does not quantize") != NULL);
+  CHECK(mq_options_add_op_type(o, "matmul") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mq_last_error_message(), "did you mean 'MatMul'?") != NULL);
+  CHECK(mq_options_add_op_type(o, "Frobnicate") == MQ_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(mq_last_error_message(), "unknown op type 'Frobnicate'") != NULL);
   CHECK(mq_options_add_exclude(o, "") == MQ_ERR_INVALID_ARGUMENT);
   CHECK(mq_options_set_per_channel(NULL, 1) == MQ_ERR_INVALID_ARGUMENT);
   CHECK(strstr(mq_last_error_message(), "'options' is NULL") != NULL);

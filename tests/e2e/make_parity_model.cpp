@@ -52,7 +52,7 @@
 #include "e2e/parity_synthetic_model.h"
 #include "mq/model.h"
 #include "onnx_io/model_impl.h"
-#include "util/json_quote.h"
+#include "util/json.h"
 
 namespace {
 
@@ -277,7 +277,7 @@ class parity_builder {
     const auto found = quantized_consumers_.find(data.name());
     if (found == quantized_consumers_.end()) fail(what + ": nothing in the quantized model reads it");
     const NodeProto* dequantize = nullptr;
-    bool integer_op = false, cast_form = false;
+    bool integer_op = false, cast_form = false, gather_form = false;
     for (const NodeProto* n : found->second) {
       e.consumers.insert(n->op_type());
       const bool reads_as_data = n->input_size() > 0 && n->input(0) == data.name();
@@ -293,9 +293,15 @@ class parity_builder {
         if (used != e.zero_point) fail(what + ": " + n->op_type() + " uses zero point '" + used + "', expected '" + e.zero_point + "'");
       } else if (n->op_type() == "Cast" && reads_as_data) {
         cast_form = true;
+      } else if (n->op_type() == "Gather" && reads_as_data) {
+        gather_form = true;
+        check_gather_form(*n, e.scale, e.zero_point, what);
       } else {
         fail(what + ": read by an unexpected " + n->op_type() + " node '" + n->name() + "'");
       }
+    }
+    if (gather_form && (dequantize != nullptr || integer_op || cast_form)) {
+      fail(what + ": read by a Gather and by another form");
     }
     if (zp == nullptr && !(cast_form && dequantize == nullptr && !integer_op)) {
       fail(what + ": has no zero point initializer, but is not only read by the Cast * scale form");
@@ -379,6 +385,24 @@ class parity_builder {
       }
     }
     return e;
+  }
+
+  // The Gather form (ONNX Runtime's quantize_dynamic for a Gather's table): Gather(q, indices)
+  // -> DequantizeLinear(rows, scale, zero point) per tensor, or below opset 10 Cast(rows) -
+  // Cast(zero point), * scale. Either way the rows are the stored bytes, per tensor.
+  void check_gather_form(const NodeProto& gather, const std::string& scale, const std::string& zero_point,
+                         const std::string& what) const {
+    auto it = quantized_consumers_.find(gather.output(0));
+    if (it == quantized_consumers_.end()) fail(what + ": the Gather of it is read by nothing");
+    for (const NodeProto* n : it->second) {
+      if (n->op_type() == "DequantizeLinear") {
+        if (n->input_size() < 3 || n->input(1) != scale || n->input(2) != zero_point) {
+          fail(what + ": the Gather's DequantizeLinear does not use scale '" + scale + "' and zero point '" + zero_point + "'");
+        }
+      } else if (n->op_type() != "Cast") {
+        fail(what + ": the Gather of it is read by an unexpected " + n->op_type() + " node '" + n->name() + "'");
+      }
+    }
   }
 
   // The Cast * scale form reads the zero point we think it reads: Cast(q) -> Sub(., Cast(zp)) ->

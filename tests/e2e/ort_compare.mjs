@@ -13,7 +13,8 @@ import {
   loadSession, runSession, planInputs, makeFeeds, describePlanEntry, isFloatType, tensorAsNumbers,
   compareFloat, compareExact, feedsSha256, readOnnxSummary, detectFormat, fmt, fmtCos, table, toJson,
 } from './lib/common.mjs';
-import { loadThresholdEntry, checkOutput, checkStaleOutputNames } from './lib/thresholds.mjs';
+import { loadThresholdEntry, checkOutput, checkStaleOutputNames, checkDetections } from './lib/thresholds.mjs';
+import { compareDetections, mergeDetections } from './lib/detections.mjs';
 
 const USAGE = `usage: node ort_compare.mjs --reference FP32.onnx --candidate OUT.onnx [options]
        node ort_compare.mjs --self-test --reference FP32.onnx [--candidate SAME.onnx] [options]
@@ -132,6 +133,10 @@ async function main(argv) {
   }
   for (const n of Object.keys(cMeta)) if (!plan.find((p) => p.name === n)) fail(`candidate has an extra input "${n}" not in the reference`);
 
+  // Outputs compared as detections (a model-level "detections" threshold entry), not element-wise.
+  const det = thr ? thr.detections : null;
+  const detNames = new Set(det ? [det.boxes, det.scores, det.labels] : []);
+  for (const n of detNames) if (!ref.session.outputNames.includes(n)) fail(`thresholds ${modelKey}.detections names "${n}", which is not an output of the reference`);
   const refOutNames = ref.session.outputNames;
   const candOutNames = cand.session.outputNames;
   report.outputs = refOutNames.slice();
@@ -157,9 +162,15 @@ async function main(argv) {
       }
       runMs.reference.push(a.runMs); runMs.candidate.push(b.runMs);
       const runRes = { run: r, seed, input_sha256: feedsSha256(plan, feeds), outputs: [] };
+      if (det && [...detNames].every((n) => b.out[n])) {
+        const d = compareDetections(a.out, b.out, det);
+        runRes.detections = d;
+        report.detections = mergeDetections(report.detections, d);
+      }
       for (const name of refOutNames) {
         const ta = a.out[name], tb = b.out[name];
         if (!tb) { fail(`run ${r}: candidate does not produce output "${name}"`); continue; }
+        if (detNames.has(name)) continue;
         const base = { name, ref_type: ta.type, cand_type: tb.type, shape: ta.dims.slice() };
         if (ta.dims.length !== tb.dims.length || ta.dims.some((d, i) => d !== tb.dims[i])) {
           fail(`run ${r}: output "${name}" shape differs: reference [${ta.dims}], candidate [${tb.dims}]`);
@@ -227,9 +238,15 @@ async function main(argv) {
       }
     }
   } else if (thr) {
+    if (det) {
+      for (const c of checkDetections(thr, report.detections)) {
+        report.checks.push(c);
+        if (!c.ok) fail(c.error || `detections: ${c.metric} = ${fmt(c.measured)} violates ${c.op} ${c.threshold} (${modelKey}.${thr.format}, worst of ${args.runs} run(s))`);
+      }
+    }
     for (const name of refOutNames) {
       const w = report.worst[name];
-      if (!w) continue; // already a failure above
+      if (!w) continue; // already a failure above, or compared as detections
       for (const c of checkOutput(thr, name, w)) {
         report.checks.push(c);
         if (!c.ok) {
@@ -285,6 +302,12 @@ function printHuman(report, plan) {
   if (rows.length) {
     out.push('');
     out.push(table(['run', 'output', 'shape', 'dtype', 'cosine', 'max_abs_err', 'mean_abs_err', 'ref_max_abs', 'rel_err', 'top1 (rows)', 'nonfinite r/c', 'mismatch'], rows));
+  }
+  if (report.detections) {
+    const d = report.detections;
+    out.push('');
+    out.push(`detections (${d.runs} runs, pooled): reference ${d.reference_detections}, candidate ${d.candidate_detections}, matched ${d.matched}; `
+      + `recall ${fmt(d.recall)}, precision ${fmt(d.precision)}, max score error ${fmt(d.max_score_error)}, mean IoU ${fmt(d.mean_iou)}`);
   }
   if (report.checks.length && report.mode === 'check') {
     out.push('');

@@ -215,6 +215,14 @@ onnx::ModelProto synthetic_parity_model() {
     node(else_g, "MatMul", {"y6", "w_inner"}, "z_else");
     value_info(*else_g.add_output(), "z_else", TensorProto::FLOAT, {1, n});
   }
+  // An embedding table read by Gather with run-time indices: ONNX Runtime's quantize_dynamic
+  // quantizes it as an activation (uint8 asymmetric per tensor), gathered, then DequantizeLinear.
+  {
+    value_info(*g.add_input(), "ids", TensorProto::INT64, {1, 2});
+    value_info(*g.add_output(), "emb", TensorProto::FLOAT, {1, 2, n});
+    *g.add_initializer() = raw_float("w_table", {n, n}, random_values(nn, rng));
+    int_attr(node(g, "Gather", {"w_table", "ids"}, "emb"), "axis", 0);
+  }
   node(g, "MatMul", {"z", "w_square"}, "out");
   return model;
 }

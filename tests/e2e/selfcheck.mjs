@@ -22,10 +22,16 @@ function run(script, args) {
 
 function main() {
   const args = parseArgs(process.argv.slice(2), {
-    models: { type: 'string', default: process.env.MQ_SHARED_MODELS_DIR || '/work/shared/models' },
+    models: { type: 'string', default: process.env.MQ_SHARED_MODELS_DIR || path.resolve(E2E_DIR, '..', '..', '..', 'shared', 'models') },
     runs: { type: 'int', default: 2, min: 1 }, threads: { type: 'int', default: 1, min: 1 },
   });
   const dir = path.resolve(args.models);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    // A fresh clone without the shared models: nothing to check the harness on (CTest: skipped).
+    console.log(`SKIPPED: ${dir} not found (the shared models folder is absent; configure with `
+      + '-DMQ_SHARED_MODELS_DIR=/path/to/shared/models to run this test)');
+    return 0;
+  }
   const models = fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort();
   if (!models.length) throw new UsageError(`no .onnx files in ${dir}`);
   const common = ['--runs', String(args.runs), '--threads', String(args.threads), '--json'];

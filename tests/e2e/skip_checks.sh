@@ -10,9 +10,19 @@ skip_without_ort() {
   fi
 }
 
+# The hint every real-model skip gives.
+shared_models_hint="the shared models folder is absent; configure with -DMQ_SHARED_MODELS_DIR=/path/to/shared/models to run this test"
+
 # skip_without_model FILE: the shared models folder is absent (a user's fresh clone).
 skip_without_model() {
   if [ ! -f "$1" ]; then
-    echo "SKIPPED: $1 not found (the shared models folder is absent)"; exit 0
+    echo "SKIPPED: $1 not found ($shared_models_hint)"; exit 0
+  fi
+}
+
+# skip_without_models_dir DIR
+skip_without_models_dir() {
+  if [ ! -d "$1" ]; then
+    echo "SKIPPED: $1 not found ($shared_models_hint)"; exit 0
   fi
 }

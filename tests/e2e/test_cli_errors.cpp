@@ -435,3 +435,108 @@ TEST_CASE("--threads changes nothing in the model written", "[e2e][cli]") {
   REQUIRE(model);
   CHECK(model->check());
 }
+
+// Issue #13 item 1: --report can never destroy a model, and a failed run leaves nothing, the
+// report included. Every path is checked before the model is read.
+TEST_CASE("--report naming the input, the output or their data is refused and writes nothing", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+  const fs::path out = d.out / "out.onnx";
+  struct refused_case {
+    std::string label;
+    fs::path report;
+    std::vector<std::string> mentions;
+  };
+  std::vector<refused_case> cases;
+  SECTION("inline model") {
+    mq::test::write_proto(good_model(), in);
+    cases = {{"the input", in, {in.string(), "it is the input model"}},
+             {"the input, spelled differently", d.in / "." / "in.onnx", {"it is the input model"}},
+             {"the output", out, {out.string(), "it is the output model"}},
+             {"the output's data file", d.out / "out.onnx.data", {"out.onnx.data", "it is the output model's external data"}},
+             {"a missing folder", d.out / "absent" / "r.json", {(d.out / "absent").string(), "does not exist"}},
+             {"a folder that cannot be written (/proc)", "/proc/r.json", {"'/proc'"}},
+             {"an existing directory", d.out, {d.out.string(), "is a directory"}}};
+  }
+  SECTION("model with external data") {
+    mq::test::write_proto(external_model("weights.bin"), in);
+    mq::test::write_bytes(d.in / "weights.bin", random_bytes(48, 7));
+    cases = {{"the input's external data", d.in / "weights.bin", {(d.in / "weights.bin").string(), "external data"}}};
+  }
+  for (const auto& c : cases) {
+    INFO("--report " << c.label << ": " << c.report.string());
+    const auto input_folder = snapshot(d.in);
+    const auto output_folder = snapshot(d.out);
+    check_failure_report(quantize({in.string(), out.string(), "--report", c.report.string()}), c.mentions);
+    CHECK(snapshot(d.in) == input_folder);
+    CHECK(snapshot(d.out) == output_folder);  // no model, no report, no temporary
+  }
+}
+
+TEST_CASE("--report is written atomically beside the model, and --dry-run writes only the report", "[e2e][cli]") {
+  cli_dirs d;
+  const fs::path in = d.in / "in.onnx";
+  mq::test::write_proto(good_model(), in);
+  const fs::path report = d.out / "report.json";
+  SECTION("model and report") {
+    mq::test::write_bytes(report, "previous report");
+    const auto r = quantize({in.string(), (d.out / "out.onnx").string(), "--report", report.string(), "-q"});
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == exit_ok);
+    CHECK(listing(d.out) == std::vector<std::string>{"out.onnx", "report.json"});
+  }
+  SECTION("dry run") {
+    const auto r = quantize({in.string(), "--dry-run", "--report", report.string(), "-q"});
+    INFO("stderr: " << r.err);
+    CHECK(r.exit_code == exit_ok);
+    CHECK(listing(d.out) == std::vector<std::string>{"report.json"});
+  }
+  const std::string json = mq::test::read_bytes(report);
+  CHECK_THAT(json, Catch::StartsWith("{\"input\":\"" + in.string() + "\",") && Catch::EndsWith("}\n"));
+}
+
+// Issue #13 item 7: the command line is parsed by CLI11; every usage error exits 2 before the
+// model is read (the input here does not exist: reading it would exit 1).
+TEST_CASE("usage errors are found before the model is read, with a hint", "[e2e][cli]") {
+  cli_dirs d;
+  const std::string in = (d.in / "missing.onnx").string();
+  const std::string out = (d.out / "out.onnx").string();
+  struct usage_case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<usage_case> cases = {
+      {{in, out, "--symmetric", "--asymmetric"}, "--symmetric excludes --asymmetric"},
+      {{in, out, "--format", "qdq", "--format", "auto"}, "--format is given more than once"},
+      {{in, out, "--format=qdq", "--format=qdq"}, "--format is given more than once"},
+      {{in, out, "--json", "-q"}, "--json excludes --quiet"},
+      {{in, out, "--op-types", "LSTM"}, "'LSTM' is an ONNX operator that libmodelquant does not quantize"},
+      {{in, out, "--op-types", "MatMul,conv"}, "unknown op type 'conv' (did you mean 'Conv'?)"},
+      {{in, out, "--op-types=Frobnicate"}, "unknown op type 'Frobnicate'"},
+      {{in, out, "--format", "qdd"}, "unknown value 'qdd' (did you mean 'qdq'?)"},
+      {{in, out, "--per-chanel"}, "unknown option '--per-chanel' (did you mean '--per-channel'?)"},
+      {{in, out, "--min-elements=-3"}, "--min-elements: needs a whole number"},
+      {{in, out, "--report"}, "--report needs a value"},
+      {{in, out, "--report", "a.json", "--report", "b.json"}, "--report is given more than once"},
+  };
+  for (const auto& c : cases) {
+    const auto r = quantize(c.args);
+    INFO("args: " << Catch::Detail::stringify(c.args) << "\nstderr: " << r.err);
+    CHECK(r.exit_code == exit_usage);
+    CHECK(r.out.empty());
+    CHECK_THAT(r.err, Catch::StartsWith("mq-quantize: ") && Catch::Contains(c.says) && Catch::Contains("--help"));
+    CHECK(fs::is_empty(d.out));
+  }
+}
+
+TEST_CASE("--opt=value and -- work", "[e2e][cli]") {
+  cli_dirs d;
+  mq::test::write_proto(good_model(), d.in / "-in.onnx");  // a name that looks like an option
+  const auto r = quantize({"--format=qdq", "--min-elements=0", "--threads=2", "--op-types=MatMul", "--json", "--",
+                           (d.in / "-in.onnx").string(), (d.out / "out.onnx").string()});
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == exit_ok);
+  CHECK_THAT(r.out, Catch::Contains("\"options\":\"format=qdq;") && Catch::Contains("op_types=MatMul;") &&
+                        Catch::Contains("min_elements=0;") && Catch::Contains("\"quantized\":1,"));
+  CHECK(fs::exists(d.out / "out.onnx"));
+}

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <onnx/checker.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -321,7 +322,8 @@ g (float[1, 2] x) => (float[1, 2] y) {
     auto report = quantize_ok(m, auto_all());
     const auto& g = m.internals().proto.graph();
     CHECK(op_types(g) == std::vector<std::string>{"DynamicQuantizeLinear", "MatMulInteger", "Cast", "Mul", "Mul"});
-    CHECK(int8_values(*find_initializer(g, "wh_quantized")) == std::vector<std::int8_t>{32, -95, 16, 127});
+    // per column (auto): {1.0, 0.5} with scale 1/127, {-3.0, 4.0} with scale 4/127
+    CHECK(int8_values(*find_initializer(g, "wh_quantized")) == std::vector<std::int8_t>{127, -95, 64, 127});
     CHECK(find_initializer(g, "wh") == nullptr);
     CHECK(report.nodes.at(0).bytes_before == 8);  // 4 float16 values
     CHECK(m.check());
@@ -505,4 +507,237 @@ g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
   CHECK(std::isnan(without.nodes[0].sqnr_db));
   CHECK_THAT(mq::to_table(without), Catch::Contains("n/a"));
   CHECK_THAT(mq::to_json(without), Catch::Contains("\"sqnr_db\":null"));
+}
+
+// Issue #13 item 2: ONNX Runtime runs models whose node list is not in topological order.
+TEST_CASE("an unsorted node list is sorted, keeping the original order where it is valid", "[golden][sort]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y, float[1, 2] z) <float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  a = Relu(x)
+  b = MatMul(a, w)
+  z = Neg(x)
+  y = Sigmoid(b)
+}
+)ONNX");
+  auto& g = *proto.mutable_graph();
+  SECTION("already sorted: nothing moves") {
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, auto_all());
+    for (const auto& note : report.notes) CHECK_THAT(note, !Catch::Contains("sorted"));
+    CHECK(op_types(m.internals().proto.graph()).front() == "Relu");
+  }
+  SECTION("reversed") {
+    std::reverse(g.mutable_node()->begin(), g.mutable_node()->end());  // Sigmoid, Neg, MatMul, Relu
+    auto m = mq::test::to_model(proto);
+    REQUIRE_FALSE(m.check());  // as written, our verification rejects it
+    auto report = quantize_ok(m, auto_all());
+    const auto ops = op_types(m.internals().proto.graph());
+    // Neg was listed before Relu and needs nothing: it stays first; then the chain in order.
+    CHECK(ops.front() == "Neg");
+    CHECK(ops.back() == "Sigmoid");
+    CHECK(report.quantized_count == 1);
+    bool noted = false;
+    for (const auto& note : report.notes) noted = noted || note.find("sorted it topologically (3 of 4 nodes moved)") != std::string::npos;
+    CHECK(noted);
+    CHECK(m.check());
+  }
+  SECTION("a node inside a subgraph reads a value produced later in the outer list") {
+    auto nested = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (bool c, float[1, 2] x) => (float[1, 2] y) {
+  y = If(c) <then_branch = t () => (float[1, 2] o) { o = Identity(a) },
+              else_branch = e () => (float[1, 2] o) { o = Neg(a) }>
+  a = Relu(x)
+}
+)ONNX");
+    auto m = mq::test::to_model(nested);
+    auto report = quantize_ok(m, auto_all());
+    CHECK(op_types(m.internals().proto.graph()) == std::vector<std::string>{"Relu", "If"});
+    CHECK(m.check());
+  }
+  SECTION("a cycle is an error naming the graph and a node") {
+    auto cyclic = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) {
+  a = Add(x, b)
+  b = Relu(a)
+  y = Neg(b)
+}
+)ONNX");
+    auto m = mq::test::to_model(cyclic);
+    auto r = mq::quantize(m, auto_all());
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("graph 'main'") && Catch::Contains("cycle"));
+  }
+}
+
+// Issue #13 item 5: every style of quantized model is recognised, said, and left as it is.
+TEST_CASE("already quantized models, in every style, are said so and never quantized twice", "[golden][already]") {
+  struct style_case {
+    const char* style;
+    const char* text;
+    const char* found;
+  };
+  const style_case cases[] = {
+      {"integer ops", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 64] x) => (float[1, 64] y) <int8[64, 64] wq = {1}, float ws = {0.5}, int8 wz = {0}, float[64, 64] w2 = {1.0}> {
+  xq, xs, xz = DynamicQuantizeLinear(x)
+  yi = MatMulInteger(xq, wq, xz, wz)
+  yf = Cast <to = 1> (yi)
+  s = Mul(xs, ws)
+  h = Mul(yf, s)
+  y = MatMul(h, w2)
+}
+)ONNX", "1 MatMulInteger, 1 DynamicQuantizeLinear"},
+      {"QLinear ops", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (uint8[1, 1, 3, 3] x) => (float[1, 2, 3, 3] y) <int8[2, 1, 1, 1] w = {1, 2}, float s = {0.5}, uint8 z = {0}, int8 wz = {0}, float[2, 2, 1, 1] w2 = {1.0, 2.0, 3.0, 4.0}> {
+  q = QLinearConv(x, s, z, w, s, wz, s, z)
+  f = DequantizeLinear(q, s, z)
+  y = Conv(f, w2)
+}
+)ONNX", "1 QLinearConv"},
+      {"com.microsoft", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13, "com.microsoft" : 1]>
+g (uint8[1, 2] a, uint8[1, 2] b) => (float[1, 2] y) <float s = {0.5}, uint8 z = {0}, float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  c = com.microsoft.QLinearAdd(a, s, z, b, s, z, s, z)
+  f = Cast <to = 1> (c)
+  y = MatMul(f, w)
+}
+)ONNX", "1 QLinearAdd (com.microsoft"},
+      {"QDQ", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <int8[2, 2] wq = {1, -3, 2, 4}, float s = {0.5}, int8 z = {0}, float[2, 2] w2 = {1.0, -3.0, 0.5, 4.0}> {
+  w = DequantizeLinear(wq, s, z)
+  h = MatMul(x, w)
+  y = MatMul(h, w2)
+}
+)ONNX", "1 DequantizeLinear (QuantizeLinear/DequantizeLinear, the QDQ form)"},
+      {"Cast * scale", R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 1, 3, 3] x) => (float[1, 2, 3, 3] y) <int8[2, 1, 1, 1] wq = {1, 2}, float[2, 1, 1, 1] s = {0.5, 0.25}, float[2, 2, 1, 1] w2 = {1.0, 2.0, 3.0, 4.0}> {
+  wf = Cast <to = 1> (wq)
+  w = Mul(wf, s)
+  h = Conv(x, w)
+  y = Conv(h, w2)
+}
+)ONNX", "1 Cast of an 8-bit weight"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.style);
+    auto m = mq::test::to_model(parse_text_model(c.text));
+    const std::string before = m.internals().proto.SerializeAsString();
+    auto report = quantize_ok(m, auto_all());
+    CHECK(report.quantized_count == 0);
+    CHECK(report.skipped_count >= 1);  // the float MatMul/Conv after the quantized part is left alone
+    for (const auto& n : report.nodes) CHECK(n.reason == "the model is already quantized: never quantized twice");
+    REQUIRE(report.warnings.size() == 1);
+    CHECK_THAT(report.warnings[0], Catch::StartsWith("the model is already quantized (found ") && Catch::Contains(c.found));
+    CHECK(m.internals().proto.SerializeAsString() == before);  // not even metadata
+  }
+}
+
+TEST_CASE("a float model with 8-bit tensors that are not weights is not taken as quantized", "[golden][already]") {
+  auto m = mq::test::to_model(parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <uint8[2] mask = {1, 0}, float[2, 2] w = {1.0, -3.0, 0.5, 4.0}> {
+  mf = Cast <to = 1> (mask)
+  h = MatMul(x, w)
+  y = Add(h, mf)
+}
+)ONNX"));
+  auto report = quantize_ok(m, auto_all());
+  CHECK(report.quantized_count == 1);
+  CHECK(report.warnings.empty());
+}
+
+// Issue #13 item 3: auto is the best form, so MatMul weights are per column (MatMulInteger takes
+// a zero point per column; ONNX Runtime runs it as fast as per tensor).
+TEST_CASE("auto quantizes MatMul weights per column", "[golden][auto]") {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2] x) => (float[1, 2] y) <float[2, 2] w = {1.0, -0.01, 0.5, 0.02}> {
+  y = MatMul(x, w)
+}
+)ONNX");
+  auto m = mq::test::to_model(proto);
+  auto report = quantize_ok(m, auto_all());
+  REQUIRE(report.nodes.size() == 1);
+  CHECK(report.nodes[0].format == "qoperator");
+  CHECK(report.nodes[0].granularity == "per-channel(axis=1)");
+  const auto& g = m.internals().proto.graph();
+  const auto* scale = find_initializer(g, "w_scale");
+  REQUIRE(scale != nullptr);
+  // Column 0 holds {1.0, 0.5}, column 1 {-0.01, 0.02}: one scale each.
+  CHECK(float_values(*scale) == std::vector<float>{symmetric_scale(1.0), symmetric_scale(0.02)});
+  // int8 symmetric: every zero point is 0, written once (ONNX Runtime's scalar-zero-point GEMM).
+  const auto* zero_point = find_initializer(g, "w_zero_point");
+  REQUIRE(zero_point != nullptr);
+  CHECK(zero_point->dims_size() == 0);
+  CHECK(m.check());
+}
+
+// Issue #13 item 4: Gather tables (embeddings) are quantized as ONNX Runtime's quantize_dynamic
+// does: uint8 asymmetric per tensor, Gather of the 8-bit table, DequantizeLinear of the rows.
+TEST_CASE("Gather of a constant table: ONNX Runtime's form in qoperator and auto, weight-only in qdq", "[golden][gather]") {
+  const char* text = R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (int64[1, 2] ids) => (float[1, 2, 3] y) <float[2, 3] table = {0.0, 1.0, 2.0, -1.0, 0.5, 1.5}> {
+  y = Gather <axis = 0> (table, ids)
+}
+)ONNX";
+  // rmin -1, rmax 2: scale 3/255, zero point round(1 / scale) = 85; q = round(v / scale) + 85
+  // (0.5 / scale = 42.5 and 1.5 / scale = 127.5: ties to even).
+  const std::vector<std::uint8_t> expected = {85, 170, 255, 0, 127, 213};
+  const auto uint8_values = [](const onnx::TensorProto& t) {
+    return std::vector<std::uint8_t>(t.raw_data().begin(), t.raw_data().end());
+  };
+  for (const auto format : {mq::quant_format::qoperator, mq::quant_format::automatic}) {
+    auto m = mq::test::to_model(parse_text_model(text));
+    auto options = auto_all();
+    options.format = format;
+    auto report = quantize_ok(m, options);
+    const auto& g = m.internals().proto.graph();
+    CHECK(op_types(g) == std::vector<std::string>{"Gather", "DequantizeLinear"});
+    REQUIRE(report.nodes.size() == 1);
+    CHECK(report.nodes[0].quantized);
+    CHECK(report.nodes[0].granularity == "per-tensor");
+    const auto* q = find_initializer(g, "table_quantized");
+    REQUIRE(q != nullptr);
+    CHECK(q->data_type() == onnx::TensorProto::UINT8);
+    CHECK(uint8_values(*q) == expected);
+    CHECK(float_values(*find_initializer(g, "table_scale")) == std::vector<float>{static_cast<float>(3.0 / 255.0)});
+    CHECK(uint8_values(*find_initializer(g, "table_zero_point")) == std::vector<std::uint8_t>{85});
+    CHECK(find_initializer(g, "table") == nullptr);
+    CHECK(g.node(0).input(0) == "table_quantized");
+    CHECK(g.node(1).output(0) == "y");
+    CHECK(m.check());
+  }
+  SECTION("qdq: DequantizeLinear of the table feeds the Gather") {
+    auto m = mq::test::to_model(parse_text_model(text));
+    auto options = auto_all();
+    options.format = mq::quant_format::qdq;
+    (void)quantize_ok(m, options);
+    CHECK(op_types(m.internals().proto.graph()) == std::vector<std::string>{"DequantizeLinear", "Gather"});
+    CHECK(m.check());
+  }
+  SECTION("constant indices: left for ONNX Runtime to fold") {
+    auto proto = parse_text_model(text);
+    *proto.mutable_graph()->add_initializer() = [] {
+      onnx::TensorProto t;
+      t.set_name("ids");
+      t.set_data_type(onnx::TensorProto::INT64);
+      t.add_dims(1);
+      t.add_dims(2);
+      t.add_int64_data(0);
+      t.add_int64_data(1);
+      return t;
+    }();
+    proto.mutable_graph()->clear_input();
+    auto m = mq::test::to_model(proto);
+    auto report = quantize_ok(m, auto_all());
+    CHECK(report.quantized_count == 0);
+  }
 }

@@ -26,7 +26,8 @@ std::vector<std::filesystem::path> shared_models() {
   if (!dir) {
     const char* env = std::getenv("MQ_SHARED_MODELS_DIR");
     WARN("SKIPPED: shared models folder '" << (env ? env : "../shared/models")
-                                           << "' not found; real-model tests need it (CI always has it)");
+                                           << "' not found, real-model cases skipped; configure with "
+                                              "-DMQ_SHARED_MODELS_DIR=/path/to/shared/models to run them");
     return out;
   }
   for (const auto& e : std::filesystem::directory_iterator(*dir)) {

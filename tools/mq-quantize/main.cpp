@@ -1,19 +1,23 @@
 // mq-quantize: FP32 ONNX model in, INT8 model out, with a per-node report.
+#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <filesystem>
+#include <functional>
 #include <string>
-#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "common/cli.h"
+#include "common/output_paths.h"
 #include "mq/model.h"
 #include "mq/quantize.h"
 #include "mq/version.h"
-#include "common/cli.h"
+#include "util/suggest.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MQ_SANITIZED 1
@@ -29,207 +33,304 @@ using mq::cli::exit_failure;
 using mq::cli::exit_ok;
 using mq::cli::exit_usage;
 
-constexpr const char* usage_text = R"(usage: mq-quantize IN.onnx OUT.onnx [options]
+constexpr const char* tool = "mq-quantize";
 
-Quantizes the weights of an FP32 ONNX model to 8-bit integers and writes a new
-model. The input file is never modified; OUT is written atomically (temporary
-file, fsync, rename), so it is either the complete new model or untouched.
-
-format:
-  --format auto         default: MatMul as dynamic integer ops (fast in ONNX
-                        Runtime); Conv, ConvTranspose and Gemm as int8 weights per
-                        channel, restored to float by Cast * scale, which ONNX Runtime
-                        folds at load (small file, float speed)
-  --format qoperator    ONNX Runtime's quantize_dynamic form: DynamicQuantizeLinear
-                        + MatMulInteger/ConvInteger + Cast + Mul
-  --format qdq          weight-only: int8 initializer + DequantizeLinear (the QDQ
-                        form other runtimes and tools expect; below opset 13
-                        per-channel weights use the Cast form)
-
-weights (names as in ONNX Runtime's quantize_dynamic):
-  --weight-type T       int8 (default) or uint8
-  --symmetric           symmetric ranges (default for int8)
-  --asymmetric          asymmetric ranges (default for uint8)
-  --per-channel         one scale per output channel
-  --reduce-range        7-bit weights (for CPUs without VNNI)
-  --op-types LIST       comma-separated, from MatMul,Gemm,Conv,ConvTranspose
-                        (default: all of them)
-  --exclude LIST        node names or globs (* ?) to keep in float
-  --min-elements N      keep weights with fewer than N elements in float (default:
-                        4096 with --format auto, 0 otherwise)
-  --threads N           threads that quantize weights (default 0: one per core);
-                        the model written is the same whatever N
-  --keep-initializer-inputs
-                        leave weights that are also graph inputs (old exporters)
-                        alone; by default they are treated as constants and
-                        dropped from the inputs, as ONNX Runtime's quantizer does
-
-output:
-  --report FILE.json    also write the report as JSON
-  --json                print the report as JSON instead of a table
-  --dry-run             print the report only; write no model
-  --external-data MODE  auto (default): tensors go to OUT.data when the input had
-                        external data or the model exceeds 2 GiB; always; never
-  -q, --quiet           print only errors (without --report, weight errors are not measured)
-  -h, --help            show this help and exit
-  --version             print the version and exit
-
-exit codes: 0 success, 1 failure (one line on stderr), 2 usage error
+constexpr const char* description = R"(Quantizes the weights of an FP32 ONNX model to 8-bit integers and writes a new
+model. The input file is never modified; OUT (and --report) are written atomically
+(temporary file, fsync, rename) and only once everything succeeded, so a failed
+run leaves nothing behind.
 )";
 
-// The library quantizes on the caller's thread unless asked; the tool uses every core.
-mq::quantize_options cli_defaults() {
-  mq::quantize_options o;
-  o.threads = 0;
-  return o;
-}
+constexpr const char* footer = R"(exit codes: 0 success, 1 failure (one line on stderr), 2 usage error)";
 
 struct cli_options {
-  std::string input;
-  std::string output;
+  std::vector<std::string> paths;  // IN [OUT]
   std::string report_path;
   mq::external_data external = mq::external_data::automatic;
-  mq::quantize_options quant = cli_defaults();
+  mq::quantize_options quant;
   bool quiet = false;
   bool json = false;
+  bool version = false;
 };
 
-int usage_error(const std::string& message) { return mq::cli::usage_error("mq-quantize", message); }
-
-std::vector<std::string> split_list(std::string_view text) {
-  std::vector<std::string> items;
-  std::string item;
-  std::istringstream in{std::string(text)};
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) items.push_back(item);
+// One of a few named values, e.g. --format auto|qoperator|qdq. An unknown value is a usage error
+// that lists the choices and suggests the nearest one.
+template <class E>
+CLI::Option* add_choice(CLI::App& app, const std::string& flag, E& target, std::vector<std::pair<std::string, E>> choices,
+                        const std::string& help) {
+  std::vector<std::string> names;
+  std::string label;
+  for (const auto& [name, value] : choices) {
+    names.push_back(name);
+    label += (label.empty() ? "" : "|") + name;
   }
-  return items;
+  auto* option = app.add_option_function<std::string>(
+      flag,
+      [&target, choices](const std::string& v) {
+        for (const auto& [name, value] : choices) {
+          if (name == v) target = value;
+        }
+      },
+      help);
+  option->check(CLI::Validator(
+      [names, label](std::string& v) -> std::string {
+        for (const auto& n : names) {
+          if (n == v) return {};
+        }
+        return "unknown value '" + v + "'" + mq::util::did_you_mean(v, names) + " (one of " + label + ")";
+      },
+      "", label));
+  return option->option_text(" " + label);
 }
 
-// Parses one option that takes a value; returns an exit code or -1.
-int parse_valued(std::string_view arg, const std::string& value, cli_options& opt) {
-  if (arg == "--format") {
-    if (value == "auto") opt.quant.format = mq::quant_format::automatic;
-    else if (value == "qoperator") opt.quant.format = mq::quant_format::qoperator;
-    else if (value == "qdq") opt.quant.format = mq::quant_format::qdq;
-    else return usage_error("--format: unknown format '" + value + "' (auto, qoperator, qdq)");
-  } else if (arg == "--weight-type") {
-    if (value == "int8") opt.quant.weights = mq::weight_type::int8;
-    else if (value == "uint8") opt.quant.weights = mq::weight_type::uint8;
-    else return usage_error("--weight-type: unknown type '" + value + "' (int8, uint8)");
-  } else if (arg == "--op-types") {
-    opt.quant.op_types = split_list(value);
-  } else if (arg == "--exclude") {
-    for (auto& e : split_list(value)) opt.quant.exclude.push_back(e);
-  } else if (arg == "--min-elements") {
-    try {
-      std::size_t used = 0;
-      opt.quant.min_elements = std::stoll(value, &used);
-      if (used != value.size() || *opt.quant.min_elements < 0) throw std::invalid_argument(value);
-    } catch (const std::exception&) {
-      return usage_error("--min-elements needs a non-negative integer, got '" + value + "'");
-    }
-  } else if (arg == "--threads") {
-    try {
-      std::size_t used = 0;
-      const unsigned long n = std::stoul(value, &used);
-      if (used != value.size() || value[0] == '-' || n > mq::max_threads) throw std::invalid_argument(value);
-      opt.quant.threads = static_cast<unsigned>(n);
-    } catch (const std::exception&) {
-      return usage_error("--threads needs an integer from 0 (one per core) to " + std::to_string(mq::max_threads) +
-                         ", got '" + value + "'");
-    }
-  } else if (arg == "--report") {
-    opt.report_path = value;
-  } else if (arg == "--external-data") {
-    if (value == "auto") opt.external = mq::external_data::automatic;
-    else if (value == "always") opt.external = mq::external_data::always;
-    else if (value == "never") opt.external = mq::external_data::never;
-    else return usage_error("--external-data: unknown mode '" + value + "' (auto, always, never)");
-  } else {
-    return usage_error("unknown option '" + std::string(arg) + "'");
-  }
-  return -1;
+// A whole number from 0 to `max`, as text: "2x", "-1" and "1e3" are usage errors.
+CLI::Validator whole_number(std::uint64_t max) {
+  return CLI::Validator(
+      [max](std::string& v) -> std::string {
+        const bool digits = !v.empty() && v.size() <= 19 && v.find_first_not_of("0123456789") == std::string::npos;
+        if (digits && std::stoull(v) <= max) return {};
+        return "needs a whole number from 0 to " + std::to_string(max) + ", got '" + v + "'";
+      },
+      "", "N");
 }
 
-bool takes_value(std::string_view arg) {
-  return arg == "--format" || arg == "--weight-type" || arg == "--op-types" || arg == "--exclude" ||
-         arg == "--min-elements" || arg == "--threads" || arg == "--report" || arg == "--external-data";
+// The one place that declares mq-quantize's options (the help text is made from it). A new
+// option is one add_option/add_flag call in the group it belongs to.
+void declare_options(CLI::App& app, cli_options& opt) {
+  using mq::quant_format;
+  app.add_option("IN.onnx OUT.onnx", opt.paths, "the FP32 model and the path of the INT8 model")->expected(1, 2);
+
+  const std::string format = "format";
+  add_choice<quant_format>(app, "--format", opt.quant.format,
+                           {{"auto", quant_format::automatic}, {"qoperator", quant_format::qoperator}, {"qdq", quant_format::qdq}},
+                           "auto (default): MatMul as dynamic integer ops, per channel\n"
+                           "(fast in ONNX Runtime); Conv, ConvTranspose and Gemm as int8\n"
+                           "weights per channel restored to float by Cast * scale, which\n"
+                           "ONNX Runtime folds at load (small file, float speed).\n"
+                           "qoperator: ONNX Runtime's quantize_dynamic form\n"
+                           "(DynamicQuantizeLinear + MatMulInteger/ConvInteger + Cast + Mul).\n"
+                           "qdq: weight-only, int8 initializer + DequantizeLinear (below\n"
+                           "opset 13 per-channel weights use the Cast form)")
+      ->group(format);
+
+  const std::string weights = "weights (names as in ONNX Runtime's quantize_dynamic)";
+  add_choice<mq::weight_type>(app, "--weight-type", opt.quant.weights,
+                              {{"int8", mq::weight_type::int8}, {"uint8", mq::weight_type::uint8}}, "int8 (default) or uint8")
+      ->group(weights);
+  auto* symmetric = app.add_flag_callback(
+      "--symmetric", [&] { opt.quant.symmetry = mq::weight_symmetry::symmetric; }, "symmetric ranges (default for int8)");
+  auto* asymmetric = app.add_flag_callback(
+      "--asymmetric", [&] { opt.quant.symmetry = mq::weight_symmetry::asymmetric; }, "asymmetric ranges (default for uint8)");
+  symmetric->excludes(asymmetric)->group(weights);
+  asymmetric->group(weights);
+  app.add_flag("--per-channel", opt.quant.per_channel, "one scale per output channel (always in auto)")->group(weights);
+  app.add_flag("--reduce-range", opt.quant.reduce_range, "7-bit weights (for CPUs without VNNI)")->group(weights);
+  std::string op_list;
+  for (const auto& op : mq::quantizable_op_types()) op_list += (op_list.empty() ? "" : ",") + op;
+  app.add_option("--op-types", opt.quant.op_types, "comma-separated, from " + op_list + "\n(default: all of them)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(
+          [](std::string& op) {
+            auto ok = mq::check_op_type(op);
+            return ok ? std::string() : std::move(ok).error().message;
+          },
+          "", "LIST"))
+      ->option_text(" LIST")
+      ->group(weights);
+  app.add_option("--exclude", opt.quant.exclude, "node names or globs (* ?) to keep in float")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->option_text(" LIST")
+      ->group(weights);
+  app.add_option_function<std::int64_t>(
+         "--min-elements", [&](std::int64_t n) { opt.quant.min_elements = n; },
+         "keep weights with fewer than N elements in float (default:\n4096 with --format auto, 0 otherwise)")
+      ->check(whole_number(static_cast<std::uint64_t>(INT64_MAX)))
+      ->option_text(" N")
+      ->group(weights);
+  app.add_option("--threads", opt.quant.threads,
+                 "threads that quantize weights (default 0: one per core);\nthe model written is the same whatever N")
+      ->check(whole_number(mq::max_threads))
+      ->option_text(" N")
+      ->group(weights);
+  app.add_flag_callback(
+         "--keep-initializer-inputs", [&] { opt.quant.graph_input_weights = mq::initializer_inputs::keep; },
+         "leave weights that are also graph inputs (old exporters) alone;\nby default they are treated as constants and "
+         "dropped from the\ninputs, as ONNX Runtime's quantizer does")
+      ->group(weights);
+
+  const std::string output = "output";
+  app.add_option("--report", opt.report_path, "also write the report as JSON (atomically, with the model)")
+      ->option_text(" FILE.json")
+      ->group(output);
+  auto* json = app.add_flag("--json", opt.json, "print the report as JSON instead of a table")->group(output);
+  app.add_flag("--dry-run", opt.quant.dry_run, "print the report only; write no model (OUT may be left out)")->group(output);
+  add_choice<mq::external_data>(app, "--external-data", opt.external,
+                                {{"auto", mq::external_data::automatic},
+                                 {"always", mq::external_data::always},
+                                 {"never", mq::external_data::never}},
+                                "auto (default): tensors go to OUT.data when the input had\nexternal data or the model "
+                                "exceeds 2 GiB; always; never")
+      ->group(output);
+  auto* quiet = app.add_flag("-q,--quiet", opt.quiet, "print only errors (without --report, weight errors are not\nmeasured, "
+                                                       "so no accuracy warning either)")
+                    ->group(output);
+  quiet->excludes(json);
+  app.set_help_flag("-h,--help", "show this help and exit")->group(output);
+  app.add_flag("--version", opt.version, "print the version and exit")->group(output);
+
+  // One value per option: a second --format (or --report, ...) is a usage error, not a silent
+  // override.
+  for (auto* o : app.get_options()) {
+    if (o->get_expected_max() == 1 && o->get_type_size() != 0) o->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+  }
+}
+
+// The help text, from the declarations above: usage line, description, one block per group.
+class help_formatter : public CLI::Formatter {
+ public:
+  std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode mode) const override {
+    return "usage: mq-quantize IN.onnx OUT.onnx [options]\n\n" + app->get_description() + "\n" + make_groups(app, mode) +
+           "\n" + app->get_footer() + "\n";
+  }
+  std::string make_option_opts(const CLI::Option* o) const override { return o->get_option_text(); }
+};
+
+int usage_error(const std::string& message) { return mq::cli::usage_error(tool, message); }
+
+// CLI11's messages for the common mistakes, made to name the option and suggest the nearest one.
+std::string usage_message(const CLI::ParseError& e, const CLI::App& app) {
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+    std::vector<std::string> names;
+    for (const auto* o : app.get_options()) {
+      for (const auto& n : o->get_lnames()) names.push_back("--" + n);
+      for (const auto& n : o->get_snames()) names.push_back("-" + n);
+    }
+    for (const auto& arg : app.remaining()) {
+      if (arg.size() > 1 && arg[0] == '-') {
+        const std::string flag = arg.substr(0, arg.find('='));
+        return "unknown option '" + flag + "'" + mq::util::did_you_mean(flag, names);
+      }
+    }
+    return "expected IN.onnx and OUT.onnx, got more arguments (" + std::string(e.what()) + ")";
+  }
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) != nullptr) {
+    const std::string what = e.what();
+    const std::string name = what.substr(0, what.find(':'));
+    if (name == "IN.onnx OUT.onnx") return "expected IN.onnx and OUT.onnx, got more paths";
+    if (what.find("At Most 1 required") != std::string::npos) return name + " is given more than once";
+    if (what.find("missing") != std::string::npos) return name + " needs a value";
+  }
+  return e.what();
 }
 
 // Returns -1 to continue, or an exit code.
 int parse(int argc, char** argv, cli_options& opt) {
-  std::vector<std::string> positional;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (auto code = mq::cli::help_or_version(arg, "mq-quantize", usage_text, mq::version())) return *code;
-    if (takes_value(arg)) {
-      if (i + 1 >= argc) return usage_error(std::string(arg) + " needs a value");
-      if (int code = parse_valued(arg, argv[++i], opt); code >= 0) return code;
-    } else if (arg == "-q" || arg == "--quiet") {
-      opt.quiet = true;
-    } else if (arg == "--json") {
-      opt.json = true;
-    } else if (arg == "--dry-run") {
-      opt.quant.dry_run = true;
-    } else if (arg == "--per-channel") {
-      opt.quant.per_channel = true;
-    } else if (arg == "--reduce-range") {
-      opt.quant.reduce_range = true;
-    } else if (arg == "--symmetric") {
-      opt.quant.symmetry = mq::weight_symmetry::symmetric;
-    } else if (arg == "--asymmetric") {
-      opt.quant.symmetry = mq::weight_symmetry::asymmetric;
-    } else if (arg == "--keep-initializer-inputs") {
-      opt.quant.graph_input_weights = mq::initializer_inputs::keep;
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return usage_error("unknown option '" + std::string(arg) + "'");
-    } else {
-      positional.emplace_back(arg);
-    }
+  CLI::App app(description, tool);
+  app.formatter(std::make_shared<help_formatter>());
+  app.get_formatter()->column_width(30);
+  app.footer(footer);
+  declare_options(app, opt);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    fmt::print("{}", app.help());
+    return exit_ok;
+  } catch (const CLI::ParseError& e) {
+    return usage_error(usage_message(e, app));
   }
-  const std::size_t wanted = opt.quant.dry_run ? 1 : 2;
-  if (positional.size() != wanted && !(opt.quant.dry_run && positional.size() == 2)) {
+  if (opt.version) {
+    fmt::print("{} {}\n", tool, mq::version());
+    return exit_ok;
+  }
+  const bool two = opt.paths.size() == 2;
+  if (!(two || (opt.quant.dry_run && opt.paths.size() == 1))) {
     return usage_error(opt.quant.dry_run ? "expected IN.onnx" : "expected IN.onnx and OUT.onnx");
   }
-  opt.input = positional[0];
-  if (positional.size() > 1) opt.output = positional[1];
   return -1;
 }
 
-int fail(const std::string& message) { return mq::cli::fail("mq-quantize", message); }
+int fail(const std::string& message) { return mq::cli::fail(tool, message); }
 
-bool write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out.flush());
+// Every output path is checked before the model is read: a run never works for minutes and
+// then fails to write, and never writes one output when another cannot be.
+int check_output_paths(const cli_options& opt, const std::filesystem::path& input) {
+  using mq::cli::same_path;
+  std::vector<std::filesystem::path> outputs;
+  if (!opt.quant.dry_run && opt.paths.size() == 2) {
+    const std::filesystem::path out = opt.paths[1];
+    if (same_path(out, input)) {
+      return fail("refusing to write '" + out.string() + "': it is the input model file; choose another output path");
+    }
+    outputs.push_back(out);
+  }
+  if (!opt.report_path.empty()) {
+    const std::filesystem::path report = opt.report_path;
+    if (same_path(report, input)) {
+      return fail("refusing to write the report to '" + report.string() + "': it is the input model; choose another --report path");
+    }
+    if (!outputs.empty()) {
+      std::filesystem::path data = outputs[0];
+      data += ".data";
+      if (same_path(report, outputs[0]) || same_path(report, data)) {
+        return fail("refusing to write the report to '" + report.string() + "': it is the output model" +
+                    (same_path(report, data) ? "'s external data" : "") + "; choose another --report path");
+      }
+    }
+    outputs.push_back(report);
+  }
+  for (const auto& path : outputs) {
+    if (auto problem = mq::cli::output_path_problem(path); !problem.empty()) return fail(problem);
+  }
+  return -1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   cli_options opt;
+  opt.quant.threads = 0;  // the library quantizes on the caller's thread unless asked; the tool uses every core
   if (int code = parse(argc, argv, opt); code >= 0) return code;
+  const std::filesystem::path input = opt.paths[0];
+  if (int code = check_output_paths(opt, input); code >= 0) return code;
 
   // ONNX's schema table (needed to verify the output) is built on the other core meanwhile.
   std::jthread schemas(mq::preload_operator_schemas);
-  auto model = mq::model::load(opt.input);
+  auto model = mq::model::load(input);
   if (!model) return fail(model.error().message);
+  if (!opt.report_path.empty()) {
+    if (auto ok = model->check_output_path(opt.report_path); !ok) return fail(ok.error().message);
+  }
   // Nothing would show the error of each weight: skip measuring it (same model written).
   opt.quant.measure_error = !opt.quiet || !opt.report_path.empty();
   auto report = mq::quantize(*model, opt.quant);
-  if (!report) return fail("'" + opt.input + "': " + report.error().message);
+  if (!report) return fail("'" + input.string() + "': " + report.error().message);
+
+  // Everything is written to temporaries first and published together: a failure anywhere
+  // leaves neither the model nor the report.
+  mq::staged_files outputs;
   if (!opt.quant.dry_run) {
     mq::save_options save;
     save.external = opt.external;
-    if (auto saved = model->save(opt.output, save); !saved) return fail(saved.error().message);
+    auto staged = model->stage(opt.paths[1], save);
+    if (!staged) return fail(staged.error().message);
+    outputs.append(std::move(*staged));
   }
-  if (!opt.report_path.empty() && !write_text(opt.report_path, mq::to_json(*report))) {
-    return fail("cannot write report '" + opt.report_path + "'");
+  if (!opt.report_path.empty()) {
+    auto staged = mq::stage_file(opt.report_path, mq::to_json(*report));
+    if (!staged) return fail(staged.error().message);
+    outputs.append(std::move(*staged));
   }
+  if (auto committed = outputs.commit(); !committed) return fail(committed.error().message);
+
   if (!opt.quiet) {
     fmt::print("{}", opt.json ? mq::to_json(*report) : mq::to_table(*report));
-    if (!opt.quant.dry_run && !opt.json) fmt::print("wrote {}\n", opt.output);
+    // The table shows the warnings; with --json they also go to stderr, for the person running it.
+    if (opt.json) {
+      for (const auto& w : report->warnings) fmt::print(stderr, "{}: warning: {}\n", tool, mq::cli::one_line(w));
+    }
+    if (!opt.quant.dry_run && !opt.json) fmt::print("wrote {}\n", opt.paths[1]);
   }
   // Everything is written and committed: leave without destructors. Freeing the model piece by
   // piece (its proto, a quantized string per weight) takes milliseconds on a large model, and

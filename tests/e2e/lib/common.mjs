@@ -13,6 +13,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import { readPng, letterbox } from './png.mjs';
 
 export { ort };
 export const E2E_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -146,7 +147,7 @@ export function f16BitsToF32(h) {
 // ---------------------------------------------------------------------------------------------
 
 export const SUPPORTED_INPUT_TYPES = ['float32', 'float16', 'int32', 'int64', 'uint8', 'int8', 'bool'];
-const FILL_KINDS = ['uniform', 'zeros', 'ones', 'const', 'values', 'drawing'];
+const FILL_KINDS = ['uniform', 'zeros', 'ones', 'const', 'values', 'drawing', 'image'];
 const INT_LIMITS = {
   int8: [-128, 128], uint8: [0, 256], int32: [-(2 ** 31), 2 ** 31], int64: [-(2 ** 53), 2 ** 53], bool: [0, 2],
 };
@@ -240,7 +241,7 @@ export function planInputs(session, specFile, modelKey) {
     }
     if (ov) {
       for (const k of Object.keys(ov)) {
-        if (!['shape', 'fill', 'low', 'high', 'value', 'values', 'why', 'layout', 'strokes', 'count'].includes(k) && !k.startsWith('_')) {
+        if (!['shape', 'fill', 'low', 'high', 'value', 'values', 'why', 'layout', 'strokes', 'count', 'images', 'channels', 'pad', 'placement'].includes(k) && !k.startsWith('_')) {
           throw new UsageError(`${modelKey}/${meta.name}: unknown key "${k}" in input override`);
         }
       }
@@ -280,7 +281,23 @@ export function planInputs(session, specFile, modelKey) {
       fill.strokes = ov.strokes ?? 'bars';
       if (ov.count !== undefined) fill.count = ov.count;
     }
-    if (fill.fill !== 'uniform' && fill.fill !== 'drawing') { delete fill.low; delete fill.high; }
+    if (fill.fill === 'image') {
+      // Real photos, one per run (run r takes images[r % count]), letterboxed to the input size;
+      // pixel values 0..255 map linearly to [low, high]. Paths are relative to the shared models
+      // folder's sibling calibration/images (MQ_SHARED_MODELS_DIR/../calibration/images).
+      if (shape.length !== 4 || !isFloatType(meta.type)) throw new UsageError(`${modelKey}/${meta.name}: image fill needs a 4-D float input`);
+      if (!Array.isArray(ov.images) || ov.images.length === 0 || !ov.images.every((x) => typeof x === 'string')) {
+        throw new UsageError(`${modelKey}/${meta.name}: image fill needs "images", a list of PNG file names`);
+      }
+      if (!(typeof fill.low === 'number' && typeof fill.high === 'number')) throw new UsageError(`${modelKey}/${meta.name}: image fill needs low and high`);
+      fill.images = ov.images;
+      fill.channels = ov.channels ?? 'rgb';
+      fill.pad = ov.pad ?? 114;
+      fill.placement = ov.placement ?? 'center';
+      if (!['rgb', 'bgr'].includes(fill.channels)) throw new UsageError(`${modelKey}/${meta.name}: channels must be rgb or bgr`);
+      if (!['center', 'top-left'].includes(fill.placement)) throw new UsageError(`${modelKey}/${meta.name}: placement must be center or top-left`);
+    }
+    if (fill.fill !== 'uniform' && fill.fill !== 'drawing' && fill.fill !== 'image') { delete fill.low; delete fill.high; }
     byName[meta.name] = { name: meta.name, type: meta.type, shape, metaShape: meta.shape, ...fill, overridden: !!ov };
   }
   for (const meta of metas) plan.push(byName[meta.name]);
@@ -353,6 +370,30 @@ function fillDrawing(data, p, runSeed, enc) {
   }
 }
 
+// The calibration photos beside the shared models (MANIFEST.md: ../calibration/images).
+export function imagesDir() {
+  const models = process.env.MQ_SHARED_MODELS_DIR || path.resolve(E2E_DIR, '..', '..', '..', 'shared', 'models');
+  return path.join(path.dirname(path.resolve(models)), 'calibration', 'images');
+}
+
+const imageCache = new Map();
+function fillImage(data, p, runSeed, enc) {
+  const [N, C, H, W] = p.shape;
+  if (C !== 3) throw new CheckError(`input "${p.name}": image fill needs 3 channels (NCHW), shape is [${p.shape}]`);
+  const name = p.images[((runSeed - DEFAULT_SEED) % p.images.length + p.images.length) % p.images.length];
+  const key = `${name}|${H}|${W}|${p.pad}|${p.placement}`;
+  if (!imageCache.has(key)) imageCache.set(key, letterbox(readPng(path.join(imagesDir(), name)), H, W, p.pad, p.placement));
+  const pic = imageCache.get(key);
+  const order = p.channels === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  for (let n = 0; n < N; n++) {
+    for (let c = 0; c < 3; c++) {
+      for (let i = 0; i < H * W; i++) {
+        data[(n * 3 + c) * H * W + i] = enc(Math.fround(p.low + (pic[i * 3 + order[c]] / 255) * (p.high - p.low)));
+      }
+    }
+  }
+}
+
 // Generates the data for one plan entry in run `runSeed`. Returns an ort.Tensor.
 export function makeTensor(p, runSeed) {
   const n = p.shape.reduce((a, b) => a * b, 1);
@@ -374,6 +415,8 @@ export function makeTensor(p, runSeed) {
     for (let i = 0; i < n; i++) data[i] = enc(p.values[i]);
   } else if (p.fill === 'drawing') {
     fillDrawing(data, p, runSeed, enc);
+  } else if (p.fill === 'image') {
+    fillImage(data, p, runSeed, enc);
   }
   return new ort.Tensor(p.type, data, p.shape);
 }
@@ -400,6 +443,7 @@ export function describePlanEntry(p) {
   if (p.fill === 'uniform') fill = isFloatType(p.type) ? `uniform[${p.low},${p.high})` : `randint[${p.low},${p.high})`;
   else if (p.fill === 'const') fill = `const ${p.value}`;
   else if (p.fill === 'values') fill = `values(${p.values.length})`;
+  else if (p.fill === 'image') fill = `image ${p.images.join(',')} -> [${p.low},${p.high}] ${p.channels}`;
   else fill = p.fill;
   return `${p.name}: ${p.type}[${p.shape.join(',')}] ${fill}${p.overridden ? '' : ' (default rule)'}`;
 }
