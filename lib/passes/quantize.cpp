@@ -297,6 +297,8 @@ result<void> upgrade_opset(graph_context& ctx, std::int64_t target) {
   return {};
 }
 
+namespace {
+
 // The opset the integer ops need (DynamicQuantizeLinear: 11). Weight-only quantization needs no
 // conversion: below 13 it is written with Cast and Mul.
 std::int64_t needed_opset(const quantize_options& options, onnx::GraphProto& root) {
