@@ -454,6 +454,14 @@ std::string describe(const quantize_options& o) {
   for (std::size_t i = 0; i < o.exclude.size(); ++i) s += (i ? "," : "") + o.exclude[i];
   s += ";min_elements=" + std::to_string(passes::min_elements(o));
   s += ";graph_input_weights=" + std::string(o.graph_input_weights == initializer_inputs::keep ? "keep" : "constant");
+  if (o.calibration) {
+    const auto& c = *o.calibration;
+    static const char* methods[] = {"minmax", "percentile", "entropy", "mse"};
+    s += ";calibration=" + std::string(methods[static_cast<int>(c.method)]);
+    s += ";calibration_count=" + std::to_string(c.count);
+    s += ";activation_type=" + std::string(c.activations == activation_type::uint8 ? "uint8" : "int8");
+  }
+  if (o.target_snr_db != 25) s += ";target_snr_db=" + std::to_string(o.target_snr_db);
   return s;
 }
 

@@ -144,6 +144,40 @@ std::string format_bytes(std::uint64_t n) {
   return fmt::format("{} B", n);
 }
 
+// Static INT8: the calibration, the activation ranges and the accuracy guard's decisions.
+std::string static_section(const quantize_report& r) {
+  std::string out = fmt::format("\nstatic INT8: activations calibrated ({}) on {}\n", r.calibration_method,
+                                plural(r.calibration_samples, "sample", "samples"));
+  if (!r.activations.empty()) {
+    std::size_t w = text_width("activation");
+    std::vector<std::string> names;
+    for (const auto& a : r.activations) {
+      names.push_back(fit_name(cell_text(a.tensor)));
+      w = std::max(w, text_width(names.back()));
+    }
+    out += "  " + pad("activation", w) + "  " + pad("min", 11, true) + "  " + pad("max", 11, true) + "  " +
+           pad("scale", 11, true) + "  zero point\n";
+    for (std::size_t i = 0; i < r.activations.size(); ++i) {
+      const auto& a = r.activations[i];
+      out += "  " + pad(names[i], w) + "  " + pad(fmt::format("{:.5g}", a.min), 11, true) + "  " +
+             pad(fmt::format("{:.5g}", a.max), 11, true) + "  " + pad(fmt::format("{:.5g}", a.scale), 11, true) + "  " +
+             std::to_string(a.zero_point) + (a.shares.empty() ? "" : "  (as " + fit_name(cell_text(a.shares)) + ")") + "\n";
+    }
+  }
+  if (r.guard_samples > 0) {
+    out += fmt::format("accuracy guard on {}: worst output {} dB against FP32\n",
+                       plural(r.guard_samples, "held-out sample", "held-out samples"),
+                       std::isnan(r.output_snr_db) ? std::string("n/a") : fmt::format("{:.1f}", r.output_snr_db));
+    for (const auto& g : r.guard) {
+      out += fmt::format("  back to float: {} ({}): worst output {:.1f} -> {:.1f} dB\n", fit_name(cell_text(g.node)),
+                         cell_text(g.op_type), g.snr_before_db, g.snr_after_db);
+    }
+  } else {
+    out += "accuracy guard: off\n";
+  }
+  return out;
+}
+
 std::string to_table(const quantize_report& r) {
   std::vector<std::string> reasons;
   for (const auto& n : r.nodes) reasons.push_back(cell_text(n.reason));
@@ -184,6 +218,7 @@ std::string to_table(const quantize_report& r) {
     for (const auto& row : rows) out += line(row);
     out += notes.text();
   }
+  if (!r.calibration_method.empty()) out += static_section(r);
   for (const auto& note : r.notes) out += "note: " + cell_text(note) + "\n";
   for (const auto& warning : r.warnings) out += "warning: " + cell_text(warning) + "\n";
   if (r.quantized_count == 0) {
@@ -229,7 +264,32 @@ std::string to_json(const quantize_report& r) {
       {"warnings", r.warnings},
       {"nodes", std::move(nodes)},
   };
-  return util::dump_json(doc) + "\n";
+  util::json full = doc;
+  if (!r.calibration_method.empty()) {
+    util::json activations = util::json::array();
+    for (const auto& a : r.activations) {
+      activations.push_back({{"tensor", a.tensor},
+                             {"min", json_number(a.min)},
+                             {"max", json_number(a.max)},
+                             {"scale", json_number(a.scale)},
+                             {"zero_point", a.zero_point},
+                             {"shares", a.shares.empty() ? util::json(nullptr) : util::json(a.shares)}});
+    }
+    util::json guard = util::json::array();
+    for (const auto& g : r.guard) {
+      guard.push_back({{"node", g.node},
+                       {"op", g.op_type},
+                       {"snr_before_db", json_number(g.snr_before_db)},
+                       {"snr_after_db", json_number(g.snr_after_db)}});
+    }
+    full["static_int8"] = {{"calibration_method", r.calibration_method},
+                           {"calibration_samples", r.calibration_samples},
+                           {"guard_samples", r.guard_samples},
+                           {"output_snr_db", r.guard_samples > 0 ? json_number(r.output_snr_db) : util::json(nullptr)},
+                           {"activations", std::move(activations)},
+                           {"guard", std::move(guard)}};
+  }
+  return util::dump_json(full) + "\n";
 }
 
 }  // namespace mq

@@ -14,6 +14,12 @@
 
 #include "common/cli.h"
 #include "common/output_paths.h"
+#include <unistd.h>
+
+#include <memory>
+#include <optional>
+
+#include "mq/calibration.h"
 #include "mq/model.h"
 #include "mq/quantize.h"
 #include "mq/version.h"
@@ -45,6 +51,11 @@ constexpr const char* footer = R"(exit codes: 0 success, 1 failure (one line on 
 
 struct cli_options {
   std::vector<std::string> paths;  // IN [OUT]
+  std::string calibration;  // folder
+  std::string preprocess;   // preset or FILE.toml
+  mq::calibration_method method = mq::calibration_method::minmax;
+  std::size_t calibration_count = 0;
+  mq::activation_type activations = mq::activation_type::uint8;
   std::string report_path;
   mq::external_data external = mq::external_data::automatic;
   mq::quantize_options quant;
@@ -160,6 +171,50 @@ void declare_options(CLI::App& app, cli_options& opt) {
          "dropped from the\ninputs, as ONNX Runtime's quantizer does")
       ->group(weights);
 
+  const std::string statics = "static INT8 (activations calibrated on real samples; names as in ONNX Runtime's quantize_static)";
+  auto* calibration =
+      app.add_option("--calibration", opt.calibration,
+                     "a folder of samples: images (.jpg/.png, see --preprocess), .npy\n"
+                     "files (one per sample, single-input models) or ONNX test-data\n"
+                     "sets (test_data_set_*/input_<i>.pb or .npy). auto then also\n"
+                     "quantizes the activations where ONNX Runtime fuses it (QDQ that\n"
+                     "becomes QLinearConv, QLinearMatMul, ...)")
+          ->option_text(" PATH")
+          ->group(statics);
+  auto* preprocess = app.add_option("--preprocess", opt.preprocess,
+                                    "how images become inputs: yolo (letterbox, pad 114, RGB /255;\n"
+                                    "the default for Ultralytics exports), imagenet, unit (RGB /255),\n"
+                                    "or a TOML file with the keys size, resize, pad, color, scale,\n"
+                                    "mean, std, layout, channels (see catalog/README.md)")
+                         ->option_text(" PRESET|FILE.toml")
+                         ->group(statics);
+  auto* method = add_choice<mq::calibration_method>(app, "--calibration-method", opt.method,
+                                                    {{"minmax", mq::calibration_method::minmax},
+                                                     {"percentile", mq::calibration_method::percentile},
+                                                     {"entropy", mq::calibration_method::entropy},
+                                                     {"mse", mq::calibration_method::mse}},
+                                                    "how ranges are picked: minmax (default, as ONNX Runtime),\n"
+                                                    "percentile (99.999%), entropy (KL), mse")
+                     ->group(statics);
+  auto* count = app.add_option("--calibration-count", opt.calibration_count,
+                               "samples used, in file-name order (default 0: all); a quarter of\n"
+                               "them (1 to 8) is held out to check accuracy")
+                    ->check(whole_number(1000000))
+                    ->option_text(" N")
+                    ->group(statics);
+  auto* activations = add_choice<mq::activation_type>(app, "--activation-type", opt.activations,
+                                                      {{"uint8", mq::activation_type::uint8}, {"int8", mq::activation_type::int8}},
+                                                      "uint8 (default: what ONNX Runtime fuses on x86) or int8 (ARM)")
+                          ->group(statics);
+  app.add_option("--target-snr", opt.quant.target_snr_db,
+                 "the accuracy guard: while the worst output is under DB dB against\n"
+                 "FP32 (on held-out samples), the most sensitive quantized node goes\n"
+                 "back to float (default 25; 0 turns it off)")
+      ->check(CLI::Range(0.0, 200.0))
+      ->option_text(" DB")
+      ->group(statics);
+  for (auto* o : {preprocess, method, count, activations}) o->needs(calibration);
+
   const std::string output = "output";
   app.add_option("--report", opt.report_path, "also write the report as JSON (atomically, with the model)")
       ->option_text(" FILE.json")
@@ -244,6 +299,9 @@ int parse(int argc, char** argv, cli_options& opt) {
     fmt::print("{} {}\n", tool, mq::version());
     return exit_ok;
   }
+  if (!opt.calibration.empty() && opt.quant.format != mq::quant_format::automatic) {
+    return usage_error("--calibration works with --format auto (static INT8 is written as QDQ where ONNX Runtime fuses it)");
+  }
   const bool two = opt.paths.size() == 2;
   if (!(two || (opt.quant.dry_run && opt.paths.size() == 1))) {
     return usage_error(opt.quant.dry_run ? "expected IN.onnx" : "expected IN.onnx and OUT.onnx");
@@ -252,6 +310,31 @@ int parse(int argc, char** argv, cli_options& opt) {
 }
 
 int fail(const std::string& message) { return mq::cli::fail(tool, message); }
+
+// Calibration progress on stderr: one line rewritten in place on a terminal, a line per stage
+// (and every tenth of it) otherwise.
+std::function<void(const mq::calibration_progress&)> progress_printer() {
+  const bool tty = isatty(fileno(stderr)) != 0;
+  auto last = std::make_shared<std::string>();
+  auto shown = std::make_shared<std::size_t>(0);
+  return [tty, last, shown](const mq::calibration_progress& p) {
+    const double rate = p.seconds > 0 ? static_cast<double>(p.done) / p.seconds : 0;
+    std::string line = p.total > 0 ? fmt::format("{}: {}/{} samples ({:.1f}/s)", p.stage, p.done, p.total, rate)
+                                   : fmt::format("{}: step {} ({:.0f} s)", p.stage, p.done, p.seconds);
+    if (tty) {
+      fmt::print(stderr, "\r{}\x1b[K", line);
+      if (p.total > 0 && p.done == p.total) fmt::print(stderr, "\n");
+      std::fflush(stderr);
+      return;
+    }
+    const std::size_t tenth = p.total > 0 ? (p.done * 10) / p.total : p.done;
+    if (p.stage != *last || tenth != *shown || (p.total > 0 && p.done == p.total)) {
+      fmt::print(stderr, "{}: {}\n", tool, line);
+      *last = p.stage;
+      *shown = tenth;
+    }
+  };
+}
 
 // Every output path is checked before the model is read: a run never works for minutes and
 // then fails to write, and never writes one output when another cannot be.
@@ -295,6 +378,23 @@ int main(int argc, char** argv) {
   const std::filesystem::path input = opt.paths[0];
   if (int code = check_output_paths(opt, input); code >= 0) return code;
 
+  if (!opt.calibration.empty()) {
+    std::optional<mq::preprocess_spec> spec;
+    if (!opt.preprocess.empty()) {
+      auto parsed = mq::preprocess_spec::parse(opt.preprocess);
+      if (!parsed) return fail("--preprocess: " + parsed.error().message);
+      spec = std::move(*parsed);
+    }
+    auto data = mq::calibration_data::from_folder(opt.calibration, spec);
+    if (!data) return fail(data.error().message);
+    mq::calibration_options c;
+    c.data = std::move(*data);
+    c.method = opt.method;
+    c.count = opt.calibration_count;
+    c.activations = opt.activations;
+    if (!opt.quiet) c.on_progress = progress_printer();
+    opt.quant.calibration = std::move(c);
+  }
   // ONNX's schema table (needed to verify the output) is built on the other core meanwhile.
   std::jthread schemas(mq::preload_operator_schemas);
   auto model = mq::model::load(input);
