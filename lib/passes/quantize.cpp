@@ -415,6 +415,8 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
   return std::move(report);
 }
 
+result<quantize_report> run_guarded(model::impl& impl, const quantize_options& options);
+
 }  // namespace passes
 
 const std::vector<std::string>& quantizable_op_types() {
@@ -477,7 +479,7 @@ result<quantize_report> quantize(model& m, const quantize_options& options) {
     copy.base_dir = impl.base_dir;
     return passes::run(copy, options);
   }
-  auto report = MQ_TRY(passes::run(impl, options));
+  auto report = MQ_TRY(passes::run_guarded(impl, options));
   const bool untouched = std::any_of(report.warnings.begin(), report.warnings.end(),
                                      [](const std::string& n) { return n.rfind("the model is already quantized", 0) == 0; });
   if (untouched) return report;  // an already quantized model stays exactly as it was

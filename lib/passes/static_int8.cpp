@@ -782,6 +782,7 @@ mq::model model_around(const mq::model::impl& source, onnx::ModelProto proto) {
   auto state = std::make_unique<mq::model::impl>();
   state->proto = std::move(proto);
   state->label = source.label;
+  state->input_name = source.input_name;
   state->source = source.source;
   state->base_dir = source.base_dir;
   state->self_location = source.self_location;
@@ -797,10 +798,6 @@ std::vector<std::string> compared_values(const onnx::GraphProto& g) {
   std::vector<std::string> out;
   std::set<std::string> seen;
   for (const auto& o : g.output()) {
-    if (o.type().has_tensor_type() && o.type().tensor_type().elem_type() != onnx::TensorProto::FLOAT &&
-        o.type().tensor_type().elem_type() != 0) {
-      // Integer outputs (labels, indices) are compared through what they come from.
-    }
     std::vector<std::string> topk_inputs;
     std::set<std::string> visited;
     std::vector<std::string> stack{o.name()};
@@ -812,7 +809,8 @@ std::vector<std::string> compared_values(const onnx::GraphProto& g) {
       if (it == producer.end()) continue;
       const auto& n = g.node(it->second);
       if (n.op_type() == "TopK") {
-        topk_inputs.push_back(n.input(0));
+        // Its values output is sorted: comparable element by element whatever order ties take.
+        topk_inputs.push_back(n.output(0));
         continue;
       }
       for (const auto& in : n.input()) {

@@ -27,7 +27,7 @@ mq::model model_around(const mq::model::impl& source, onnx::ModelProto proto);
 
 /// The worst SNR (dB) over the float outputs, and the SNR of each compared value, of `candidate`
 /// against `reference` on `inputs`. Outputs that come from a TopK (data-dependent order) are
-/// compared through the TopK's input instead.
+/// compared through the TopK's values output instead (sorted, so ties do not reorder it).
 struct snr_result {
   double worst_db = 0;
   std::map<std::string, double> per_value;  // compared value -> dB
@@ -36,7 +36,7 @@ struct snr_result {
                                              const std::vector<std::map<std::string, tensor>>& inputs, unsigned threads);
 
 /// The values measure_snr compares for a graph: each float output, or for outputs downstream of
-/// a TopK, that TopK's input.
+/// a TopK, that TopK's values.
 std::vector<std::string> compared_values(const onnx::GraphProto& g);
 
 }  // namespace mq::passes

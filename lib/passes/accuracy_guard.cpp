@@ -1,0 +1,161 @@
+// The accuracy guard of dynamic `auto` (no calibration): the quantized model is run by the
+// executor next to the FP32 one on seeded inputs; while the worst output is under the target,
+// the quantized node that helps most when left in float (measured among the weakest weights) is
+// excluded and the model quantized again from the FP32 original.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "mq/quantize.h"
+#include "onnx_io/model_impl.h"
+#include "passes/static_int8.h"
+#include "util/try.h"
+
+namespace mq::passes {
+
+result<quantize_report> run(model::impl& impl, const quantize_options& options);
+
+namespace {
+
+constexpr std::size_t guard_inputs = 4;   // seeded input sets
+constexpr int max_steps = 8;              // binary-search steps (up to 256 nodes to the exact count)
+
+std::string db(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+}  // namespace
+
+result<quantize_report> run_guarded(model::impl& impl, const quantize_options& options) {
+  const bool guarded = options.format == quant_format::automatic && !options.calibration && options.target_snr_db > 0 &&
+                       !options.dry_run;
+  if (!guarded) return run(impl, options);
+  // The FP32 original, kept for re-quantizing with more nodes in float.
+  const onnx::ModelProto original = impl.proto;
+  quantize_report report = MQ_TRY(run(impl, options));
+  const bool already = std::any_of(report.warnings.begin(), report.warnings.end(), [](const std::string& w) {
+    return w.rfind("the model is already quantized", 0) == 0;
+  });
+  if (report.quantized_count == 0 || already) return report;
+
+  mq::model reference = model_around(impl, original);
+  session_options so;
+  so.threads = options.threads;
+  so.fuse = false;
+  auto probe = session::create(reference, so);
+  if (!probe) {
+    report.notes.push_back("accuracy guard skipped: the executor cannot run the model (" + probe.error().message + ")");
+    report.output_snr_db = std::numeric_limits<double>::quiet_NaN();
+    return report;
+  }
+  std::vector<std::map<std::string, tensor>> inputs;
+  for (std::uint32_t seed = 0; seed < guard_inputs; ++seed) {
+    input_options io;
+    io.seed = seed;
+    auto feeds = generate_inputs(*probe, io);
+    if (!feeds) {
+      report.notes.push_back("accuracy guard skipped: " + feeds.error().message);
+      return report;
+    }
+    inputs.push_back(std::move(*feeds));
+  }
+  auto measure = [&](const onnx::ModelProto& candidate) -> result<double> {
+    auto m = model_around(impl, candidate);
+    auto r = MQ_TRY(measure_snr(reference, m, inputs, options.threads));
+    return r.worst_db;
+  };
+  auto first = measure(impl.proto);
+  if (!first) {
+    report.notes.push_back("accuracy guard skipped: the executor cannot run the quantized model (" + first.error().message + ")");
+    return report;
+  }
+  double worst = *first;
+  report.guard_samples = inputs.size();
+  std::vector<guard_step> steps;
+  onnx::ModelProto best_proto = impl.proto;
+  quantize_report best_report = report;
+  if (worst < options.target_snr_db) {
+    // The quantized nodes, weakest weight first (the SQNR each weight measured). The guard keeps
+    // the k weakest in float, with the smallest k (binary search) whose worst output reaches the
+    // target: errors of weight-only layers add up over many layers, so one node at a time would
+    // take as many runs as there are layers.
+    std::vector<const node_report*> order;
+    for (const auto& n : report.nodes) {
+      if (n.quantized) order.push_back(&n);
+    }
+    std::stable_sort(order.begin(), order.end(), [](const node_report* a, const node_report* b) {
+      const double x = std::isnan(a->sqnr_db) ? 1e9 : a->sqnr_db, y = std::isnan(b->sqnr_db) ? 1e9 : b->sqnr_db;
+      return x < y;
+    });
+    struct trial {
+      double worst = 0;
+      onnx::ModelProto proto;
+      quantize_report report;
+    };
+    auto keep_float = [&](std::size_t k) -> result<trial> {
+      quantize_options o = options;
+      for (std::size_t i = 0; i < k; ++i) o.exclude.push_back(order[i]->node);
+      model::impl fresh;
+      fresh.proto = original;
+      fresh.label = impl.label;
+      fresh.input_name = impl.input_name;
+      fresh.source = impl.source;
+      fresh.base_dir = impl.base_dir;
+      fresh.self_location = impl.self_location;
+      auto r = MQ_TRY(run(fresh, o));
+      const double w = MQ_TRY(measure(fresh.proto));
+      return trial{w, std::move(fresh.proto), std::move(r)};
+    };
+    std::size_t lo = 0, hi = order.size();  // lo fails the target; hi (all float) is the fallback
+    std::optional<trial> found;
+    for (int step = 0; step < max_steps && hi - lo > 1; ++step) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      auto t = keep_float(mid);
+      if (!t) break;
+      if (t->worst >= options.target_snr_db) {
+        hi = mid;
+        found = std::move(*t);
+      } else {
+        lo = mid;
+      }
+    }
+    if (!found && hi == order.size() && !order.empty()) {
+      auto t = keep_float(hi);
+      if (t) found = std::move(*t);
+    }
+    if (found) {
+      for (std::size_t i = 0; i < hi; ++i) steps.push_back(guard_step{order[i]->node, order[i]->op_type, worst, found->worst});
+      worst = found->worst;
+      best_proto = std::move(found->proto);
+      best_report = std::move(found->report);
+    }
+  }
+  if (!steps.empty()) {
+    impl.proto.Swap(&best_proto);
+    for (auto& n : best_report.nodes) {
+      for (const auto& st : steps) {
+        if (n.node == st.node) {
+          n.reason = "kept in float by the accuracy guard: its weight is among the " + std::to_string(steps.size()) +
+                     " weakest, which together took the worst output from " + db(st.snr_before_db) + " to " +
+                     db(st.snr_after_db) + " dB on seeded inputs";
+        }
+      }
+    }
+  }
+  best_report.guard = std::move(steps);
+  best_report.guard_samples = inputs.size();
+  best_report.output_snr_db = worst;
+  best_report.options = report.options;  // the user's options (the guard's exclusions are in the report)
+  if (worst < options.target_snr_db) {
+    best_report.notes.push_back("accuracy guard: the worst output is at " + db(worst) + " dB on seeded inputs, under the target of " +
+                                db(options.target_snr_db) + " dB");
+  }
+  return best_report;
+}
+
+}  // namespace mq::passes
