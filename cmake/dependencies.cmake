@@ -7,6 +7,7 @@ find_package(Eigen3 3.4 REQUIRED CONFIG)  # header-only; only lib/kernels/eigen.
 find_package(fmt REQUIRED CONFIG)
 find_package(tomlplusplus REQUIRED CONFIG)
 find_package(CURL REQUIRED)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 (EVP) in mq::fetch; libcurl links it anyway
 
 if(MQ_BUILD_TESTS)
   find_package(Catch2 2 REQUIRED CONFIG)

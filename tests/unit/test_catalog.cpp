@@ -1,4 +1,4 @@
-// The catalog parser (errors name file, line and entry; unknown keys warn), SHA-256 on the NIST
+// The catalog parser (errors name file, line and entry; unknown keys warn), SHA-256 (EVP) on the NIST
 // vectors, the JSON writer/reader and config.json.
 #include <catch2/catch.hpp>
 
