@@ -6,6 +6,7 @@ find_package(ONNX REQUIRED CONFIG)        # targets: onnx (checker, shape infere
 find_package(Eigen3 3.4 REQUIRED CONFIG)  # header-only; only lib/kernels/eigen.cpp includes it
 find_package(fmt REQUIRED CONFIG)
 find_package(tomlplusplus REQUIRED CONFIG)
+find_package(nlohmann_json 3 REQUIRED CONFIG)  # header-only; mq::fetch reads and writes config.json with it
 find_package(CURL REQUIRED)
 find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 (EVP) in mq::fetch; libcurl links it anyway
 

@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev
   libcurl4-openssl-dev libtomlplusplus-dev libfmt-dev catch2
-  libbenchmark-dev libcpp-httplib-dev libssl-dev
+  libbenchmark-dev libcpp-httplib-dev libssl-dev libcli11-dev nlohmann-json3-dev
 )
 # Node.js (tests only, for onnxruntime-node): some images ship their own node/npm,
 # which conflicts with Debian's npm package, so only install it when absent.

@@ -6,22 +6,36 @@ namespace mq::fetch {
 namespace {
 
 json values(const std::vector<value_info>& list) {
-  json::array out;
+  json out = json::array();
   for (const auto& v : list) {
-    json::array shape;
+    json shape = json::array();
     for (std::size_t i = 0; i < v.shape.size(); ++i) {
-      if (v.shape[i] >= 0) shape.emplace_back(v.shape[i]);
-      else if (!v.dim_names[i].empty()) shape.emplace_back(v.dim_names[i]);
-      else shape.emplace_back(nullptr);
+      if (v.shape[i] >= 0) shape.push_back(v.shape[i]);
+      else if (!v.dim_names[i].empty()) shape.push_back(v.dim_names[i]);
+      else shape.push_back(nullptr);
     }
-    out.push_back(json::object{{"name", v.name},
-                               {"type", v.type},
-                               {"shape", v.has_shape ? json(std::move(shape)) : json(nullptr)}});
+    out.push_back(json{{"name", v.name}, {"type", v.type}, {"shape", v.has_shape ? shape : json(nullptr)}});
   }
   return out;
 }
 
 json or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+const json* find(const json& doc, const char* pointer) {
+  const json* at = &doc;
+  std::string_view rest(pointer);
+  while (!rest.empty()) {
+    rest.remove_prefix(1);  // '/'
+    const auto end = rest.find('/');
+    const std::string key(rest.substr(0, end));
+    rest = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+    if (!at->is_object()) return nullptr;
+    const auto it = at->find(key);
+    if (it == at->end()) return nullptr;
+    at = &*it;
+  }
+  return at;
+}
 
 }  // namespace
 
@@ -30,7 +44,7 @@ json config_document(const model_config& c) {
   // An INT8 file in which nothing was quantized (every weight under the size floor) is the FP32
   // model: it stays cached, but the app is told to load the FP32 one.
   const bool use_int8 = c.has_int8 && c.quantized_nodes > 0;
-  return json::object{
+  return json{
       {"name", e.name},
       {"description", e.description},
       {"task", e.task},
@@ -41,28 +55,47 @@ json config_document(const model_config& c) {
       {"labels_path", c.has_labels ? json("labels.txt") : json(nullptr)},
       {"inputs", values(c.inputs)},
       {"outputs", values(c.outputs)},
-      {"source", json::object{{"url", c.url},
-                              {"repo", e.repo},
-                              {"filename", e.filename},
-                              {"revision", e.revision},
-                              {"sha256", c.sha256},
-                              {"sha256_from_catalog", !e.sha256.empty()},
-                              {"etag", or_null(c.etag)},
-                              {"bytes", c.fp32_bytes}}},
+      {"source", json{{"url", c.url},
+                      {"repo", e.repo},
+                      {"filename", e.filename},
+                      {"revision", e.revision},
+                      {"sha256", c.sha256},
+                      {"sha256_from_catalog", !e.sha256.empty()},
+                      {"etag", or_null(c.etag)},
+                      {"bytes", c.fp32_bytes}}},
       {"quantization",
-       json::object{{"enabled", e.quantize.enabled},
-                    {"method", e.quantize.method},
-                    {"options", or_null(c.quantize_options)},
-                    {"library_version", c.library_version},
-                    {"cache_key", or_null(c.cache_key)},
-                    {"status", c.quantize_status},
-                    {"error", or_null(c.quantize_error)},
-                    {"int8_bytes", c.int8_bytes},
-                    {"summary", json::object{{"quantized_nodes", static_cast<std::uint64_t>(c.quantized_nodes)},
-                                             {"skipped_nodes", static_cast<std::uint64_t>(c.skipped_nodes)},
-                                             {"model_bytes_before", c.model_bytes_before},
-                                             {"model_bytes_after", c.model_bytes_after}}}}},
+       json{{"enabled", e.quantize.enabled},
+            {"method", e.quantize.method},
+            {"options", or_null(c.quantize_options)},
+            {"library_version", c.library_version},
+            {"cache_key", or_null(c.cache_key)},
+            {"status", c.quantize_status},
+            {"error", or_null(c.quantize_error)},
+            {"int8_bytes", c.int8_bytes},
+            {"summary", json{{"quantized_nodes", static_cast<std::uint64_t>(c.quantized_nodes)},
+                             {"skipped_nodes", static_cast<std::uint64_t>(c.skipped_nodes)},
+                             {"model_bytes_before", c.model_bytes_before},
+                             {"model_bytes_after", c.model_bytes_after}}}}},
   };
+}
+
+std::string dump(const json& doc) { return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n"; }
+
+json parse(std::string_view text) { return json::parse(text, nullptr, /*allow_exceptions=*/false); }
+
+std::string string_at(const json& doc, const char* pointer) {
+  const json* v = find(doc, pointer);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+std::uint64_t uint_at(const json& doc, const char* pointer) {
+  const json* v = find(doc, pointer);
+  return v != nullptr && v->is_number_unsigned() ? v->get<std::uint64_t>() : 0;
+}
+
+bool bool_at(const json& doc, const char* pointer) {
+  const json* v = find(doc, pointer);
+  return v != nullptr && v->is_boolean() && v->get<bool>();
 }
 
 std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version) {

@@ -6,10 +6,12 @@
 #include <vector>
 
 #include "catalog/catalog.h"
-#include "fetch/json.h"
 #include "mq/signature.h"
+#include "util/json.h"
 
 namespace mq::fetch {
+
+using util::json;
 
 /// Everything config.json records. Paths in it are file names relative to config.json's folder.
 struct model_config {
@@ -36,6 +38,19 @@ struct model_config {
 
 /// The config.json document.
 json config_document(const model_config& config);
+
+/// `doc` as config.json's text: two-space indentation, a final newline; bytes that are not
+/// UTF-8 (names inside a model may hold any) are replaced by U+FFFD instead of failing.
+std::string dump(const json& doc);
+
+/// Parses JSON text; a discarded value (`is_discarded()`) when it is not valid JSON.
+json parse(std::string_view text);
+
+// Readers that never throw: a missing member, or one of another type, gives the default.
+// `pointer` is a JSON pointer into objects, e.g. "/source/etag".
+std::string string_at(const json& doc, const char* pointer);
+std::uint64_t uint_at(const json& doc, const char* pointer);
+bool bool_at(const json& doc, const char* pointer);
 
 /// The INT8 cache key: sha256 over the FP32 hash, the quantization options and the library
 /// version, so a change in any of them rebuilds the INT8 model.

@@ -9,7 +9,6 @@
 #include "catalog/catalog.h"
 #include "fetch/config.h"
 #include "fetch/http.h"
-#include "fetch/json.h"
 #include "fetch/lock.h"
 #include "fetch/sha256.h"
 #include "mq/model.h"
@@ -79,18 +78,24 @@ struct recorded_state {
   std::string url;
   std::string sha256;
   std::string etag;
-  fetch::json quant_summary;
+  std::uint64_t quantized_nodes = 0;
+  std::uint64_t skipped_nodes = 0;
+  std::uint64_t model_bytes_before = 0;
+  std::uint64_t model_bytes_after = 0;
 };
 
 recorded_state read_recorded(const fs::path& config) {
   recorded_state out;
   if (!is_file(config)) return out;
-  auto doc = fetch::json::parse(read_text(config), config.string());
-  if (!doc) return out;
-  out.url = (*doc)["source"]["url"].str();
-  out.sha256 = (*doc)["source"]["sha256"].str();
-  out.etag = (*doc)["source"]["etag"].str();
-  out.quant_summary = (*doc)["quantization"]["summary"];
+  const auto doc = fetch::parse(read_text(config));
+  if (doc.is_discarded()) return out;
+  out.url = fetch::string_at(doc, "/source/url");
+  out.sha256 = fetch::string_at(doc, "/source/sha256");
+  out.etag = fetch::string_at(doc, "/source/etag");
+  out.quantized_nodes = fetch::uint_at(doc, "/quantization/summary/quantized_nodes");
+  out.skipped_nodes = fetch::uint_at(doc, "/quantization/summary/skipped_nodes");
+  out.model_bytes_before = fetch::uint_at(doc, "/quantization/summary/model_bytes_before");
+  out.model_bytes_after = fetch::uint_at(doc, "/quantization/summary/model_bytes_after");
   return out;
 }
 
@@ -180,8 +185,7 @@ model_entry model_store::impl::describe(const catalog::entry& e) const {
   const fs::path config = m.dir / config_name;
   if (is_file(m.dir / fp32_name) && is_file(config)) {
     m.fp32_bytes = size_of(m.dir / fp32_name);
-    auto doc = fetch::json::parse(read_text(config), config.string());
-    const bool use_int8 = doc && (*doc)["use_int8"].boolean();
+    const bool use_int8 = fetch::bool_at(fetch::parse(read_text(config)), "/use_int8");
     if (use_int8 && is_file(m.dir / int8_name)) {
       m.int8_bytes = size_of(m.dir / int8_name);
       m.state = cache_state::fp32_int8;
@@ -327,11 +331,10 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   } else if (int8_matches) {
     config.quantize_status = "cached";
     config.has_int8 = true;
-    const auto& s = recorded.quant_summary;
-    config.quantized_nodes = static_cast<std::size_t>(s["quantized_nodes"].number());
-    config.skipped_nodes = static_cast<std::size_t>(s["skipped_nodes"].number());
-    config.model_bytes_before = static_cast<std::uint64_t>(s["model_bytes_before"].number());
-    config.model_bytes_after = static_cast<std::uint64_t>(s["model_bytes_after"].number());
+    config.quantized_nodes = static_cast<std::size_t>(recorded.quantized_nodes);
+    config.skipped_nodes = static_cast<std::size_t>(recorded.skipped_nodes);
+    config.model_bytes_before = recorded.model_bytes_before;
+    config.model_bytes_after = recorded.model_bytes_after;
     report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), {}});
   } else if (options.quantize == quantize_mode::never) {
     config.quantize_status = "skipped";
@@ -376,7 +379,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   }
 
   // 4. config.json last: its presence means everything it names is complete.
-  out.config_json = fetch::config_document(config).dump();
+  out.config_json = fetch::dump(fetch::config_document(config));
   MQ_TRY_VOID(write_text_atomic(out.config, out.config_json));
   if (!failure.empty() && options.on_quantize_failure == quantize_failure::error) {
     return fail(errc::invalid_model, "model '" + e.name + "': quantization failed (--strict): " + failure);

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "fetch/json.h"
+#include "fetch/config.h"
 #include "fetch/sha256.h"
 #include "mq/model.h"
 #include "mq/store.h"
@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 using mq::test::hub_fault;
 using mq::test::hub_server;
 using mq::test::temp_dir;
+using mq::test::config_of;
 
 namespace {
 
@@ -98,12 +99,6 @@ std::size_t count(const hub_server& hub, const std::string& path, const std::str
   return n;
 }
 
-mq::fetch::json config_of(const fs::path& dir) {
-  auto doc = mq::fetch::json::parse(mq::test::read_bytes(dir / "config.json"), "config.json");
-  REQUIRE_OK(doc);
-  return *doc;
-}
-
 // Nothing in the model folder that an app could mistake for a usable model.
 void require_no_model(const fs::path& dir) {
   CHECK_FALSE(fs::exists(dir / "model.onnx"));
@@ -127,21 +122,21 @@ TEST_CASE("pull publishes fp32, int8 and config.json; a second pull reuses them"
   REQUIRE(fs::exists(pulled->int8));
   CHECK(std::find(stages.begin(), stages.end(), mq::pull_stage::quantizing) != stages.end());
 
-  const auto config = config_of(s.model_dir());
-  CHECK(config["use_int8"].boolean());
-  CHECK(config["task"].str() == "test");
-  CHECK(config["model_path"].str() == "model.onnx");
-  CHECK(config["int8_model_path"].str() == "model-int8.onnx");
-  CHECK(config["source"]["url"].str() == s.hub.endpoint() + s.path);
-  CHECK(config["source"]["sha256"].str() == mq::fetch::sha256_hex(s.model));
-  CHECK(config["source"]["etag"].str() == "\"etag-" + std::to_string(s.model.size()) + "\"");
+  auto config = config_of(s.model_dir());
+  CHECK(config["use_int8"].get<bool>());
+  CHECK(config["task"].get<std::string>() == "test");
+  CHECK(config["model_path"].get<std::string>() == "model.onnx");
+  CHECK(config["int8_model_path"].get<std::string>() == "model-int8.onnx");
+  CHECK(config["source"]["url"].get<std::string>() == s.hub.endpoint() + s.path);
+  CHECK(config["source"]["sha256"].get<std::string>() == mq::fetch::sha256_hex(s.model));
+  CHECK(config["source"]["etag"].get<std::string>() == "\"etag-" + std::to_string(s.model.size()) + "\"");
   CHECK(config["inputs"].dump().find("\"batch\"") != std::string::npos);
   CHECK(config["inputs"].dump().find("\"x\"") != std::string::npos);
-  CHECK(config["quantization"]["status"].str() == "quantized");
+  CHECK(config["quantization"]["status"].get<std::string>() == "quantized");
   auto int8 = mq::model::load(pulled->int8);
   REQUIRE_OK(int8);
-  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
-  CHECK(config["quantization"]["cache_key"].str().size() == 64);
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].get<std::string>());
+  CHECK(config["quantization"]["cache_key"].get<std::string>().size() == 64);
 
   const auto before = count(s.hub, s.path, "GET");
   auto again = store.pull("m");
@@ -294,7 +289,7 @@ TEST_CASE("wrong bytes: nothing that looks like a model is left", "[fetch]") {
     setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
     auto pulled = s.store().pull("m");
     REQUIRE_OK(pulled);
-    CHECK(config_of(s.model_dir())["source"]["sha256_from_catalog"].boolean());
+    CHECK(config_of(s.model_dir())["source"]["sha256_from_catalog"].get<bool>());
   }
 }
 
@@ -332,7 +327,7 @@ TEST_CASE("the int8 model is rebuilt when the quantization options change, and o
   setup s;
   auto first = s.store().pull("m");
   REQUIRE_OK(first);
-  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].str();
+  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].get<std::string>();
 
   auto same = s.store().pull("m");
   REQUIRE_OK(same);
@@ -343,12 +338,12 @@ TEST_CASE("the int8 model is rebuilt when the quantization options change, and o
   REQUIRE_OK(changed);
   CHECK(changed->quantized);
   CHECK_FALSE(changed->downloaded);
-  const auto config = config_of(s.model_dir());
-  CHECK(config["quantization"]["cache_key"].str() != key1);
-  CHECK_THAT(config["quantization"]["options"].str(), Catch::Contains("format=qdq") && Catch::Contains("per_channel=true"));
+  auto config = config_of(s.model_dir());
+  CHECK(config["quantization"]["cache_key"].get<std::string>() != key1);
+  CHECK_THAT(config["quantization"]["options"].get<std::string>(), Catch::Contains("format=qdq") && Catch::Contains("per_channel=true"));
   auto int8 = mq::model::load(s.model_dir() / "model-int8.onnx");
   REQUIRE_OK(int8);
-  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].get<std::string>());
 
   SECTION("an int8 file with a stale key is not reused") {
     // Put the old int8 model back under the new config: its key does not match, so it is rebuilt.
@@ -384,8 +379,8 @@ TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream fi
   s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
   auto first = s.store().pull("m");
   REQUIRE_OK(first);
-  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"v1\"");
-  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].str();
+  CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"v1\"");
+  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].get<std::string>();
   const std::string changed = mq::test::matmul_model_bytes(32, 16, false, 2.0f);
   REQUIRE(changed != s.model);
 
@@ -414,13 +409,13 @@ TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream fi
     REQUIRE(messages.size() == 1);
     CHECK_THAT(messages[0], Catch::Contains("\"v1\"") && Catch::Contains("\"v2\""));
     CHECK(mq::test::read_bytes(again->fp32) == changed);
-    const auto config = config_of(s.model_dir());
-    CHECK(config["source"]["etag"].str() == "\"v2\"");
-    CHECK(config["source"]["sha256"].str() == mq::fetch::sha256_hex(changed));
-    CHECK(config["quantization"]["cache_key"].str() != key1);
+    auto config = config_of(s.model_dir());
+    CHECK(config["source"]["etag"].get<std::string>() == "\"v2\"");
+    CHECK(config["source"]["sha256"].get<std::string>() == mq::fetch::sha256_hex(changed));
+    CHECK(config["quantization"]["cache_key"].get<std::string>() != key1);
     auto int8 = mq::model::load(again->int8);
     REQUIRE_OK(int8);
-    CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+    CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].get<std::string>());
     CHECK(count(s.hub, s.path, "GET") == 2);
     CHECK(count(s.hub, s.path, "HEAD") == 1);
 
@@ -436,7 +431,7 @@ TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream fi
     CHECK(again->downloaded);
     CHECK_FALSE(again->quantized);  // same sha256, options and version: same key
     CHECK(again->use_int8);
-    CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"v1-repacked\"");
+    CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"v1-repacked\"");
   }
   SECTION("the check fails: the cached model is used, with a warning") {
     s.hub.fault(s.path, status_fault(503));
@@ -479,7 +474,7 @@ TEST_CASE("the hub's X-Linked-Etag on its redirect is what is recorded and compa
   redirect.linked_etag = "\"lfs-1\"";
   s.hub.fault(s.path, redirect);
   REQUIRE(s.store().pull("m"));
-  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"lfs-1\"");
+  CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"lfs-1\"");
 
   // The CDN's own ETag changes (another edge, another upload id); the hub's does not.
   cdn.put("cdn", "blob", s.model, "main", "\"cdn-2\"");
@@ -499,7 +494,7 @@ TEST_CASE("the hub's X-Linked-Etag on its redirect is what is recorded and compa
   CHECK(changed->upstream_changed);
   CHECK(changed->downloaded);
   CHECK(count(cdn, cdn_path, "GET") == 2);
-  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"lfs-2\"");
+  CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"lfs-2\"");
 }
 
 TEST_CASE("a failed quantization keeps the fp32 model usable, or fails with strict", "[fetch]") {
@@ -513,10 +508,10 @@ TEST_CASE("a failed quantization keeps the fp32 model usable, or fails with stri
   REQUIRE(pulled->warnings.size() == 1);
   CHECK_THAT(pulled->warnings[0], Catch::Contains("quantization failed"));
   CHECK_FALSE(fs::exists(s.model_dir() / "model-int8.onnx"));
-  const auto config = config_of(s.model_dir());
-  CHECK_FALSE(config["use_int8"].boolean());
+  auto config = config_of(s.model_dir());
+  CHECK_FALSE(config["use_int8"].get<bool>());
   CHECK(config["int8_model_path"].is_null());
-  CHECK(config["quantization"]["status"].str() == "failed");
+  CHECK(config["quantization"]["status"].get<std::string>() == "failed");
 
   auto o = s.options();
   o.on_quantize_failure = mq::quantize_failure::error;
@@ -573,7 +568,7 @@ TEST_CASE("file:// endpoints work as local mirrors, with labels", "[fetch]") {
   REQUIRE_OK(pulled);
   CHECK(mq::test::read_bytes(pulled->fp32) == model);
   CHECK(mq::test::read_bytes(pulled->labels) == "cat\ndog\n");
-  CHECK(config_of(pulled->dir)["labels_path"].str() == "labels.txt");
+  CHECK(config_of(pulled->dir)["labels_path"].get<std::string>() == "labels.txt");
 
   mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("gone", "revision = \"v1\"\n"));
   auto reopened = mq::model_store::open(o);
@@ -636,9 +631,9 @@ TEST_CASE("a model in which auto quantizes nothing is pulled with use_int8 = fal
   REQUIRE_OK(pulled);
   CHECK(pulled->quantized);
   CHECK_FALSE(pulled->use_int8);
-  const auto config = config_of(s.model_dir());
-  CHECK_FALSE(config["use_int8"].boolean());
-  CHECK(config["quantization"]["summary"]["quantized_nodes"].number() == 0);
+  auto config = config_of(s.model_dir());
+  CHECK_FALSE(config["use_int8"].get<bool>());
+  CHECK(config["quantization"]["summary"]["quantized_nodes"].get<double>() == 0);
   auto again = store.pull("m");
   REQUIRE_OK(again);
   CHECK_FALSE(again->quantized);  // cached

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "fetch/json.h"
+#include "fetch/config.h"
 #include "mq/model.h"
 #include "support/fetch_fixture.h"
 #include "support/hub_server.h"
@@ -23,6 +23,7 @@
 
 namespace fs = std::filesystem;
 using mq::test::process_result;
+using mq::test::config_of;
 
 namespace {
 
@@ -42,12 +43,6 @@ process_result pull(const mq::test::temp_dir& dir, std::vector<std::string> args
 }
 
 std::size_t line_count(const std::string& text) { return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')); }
-
-mq::fetch::json config_of(const fs::path& dir) {
-  auto doc = mq::fetch::json::parse(mq::test::read_bytes(dir / "config.json"), "config.json");
-  REQUIRE(doc);
-  return *doc;
-}
 
 }  // namespace
 
@@ -71,9 +66,9 @@ TEST_CASE("mq-pull pulls, quantizes, rebuilds on option changes and works offlin
     CHECK_THAT(r.err, Catch::Contains("quantizing"));
     CHECK(fs::exists(model_dir / "model.onnx"));
     CHECK(fs::exists(model_dir / "model-int8.onnx"));
-    const auto config = config_of(model_dir);
-    CHECK(config["use_int8"].boolean());
-    first_key = config["quantization"]["cache_key"].str();
+    auto config = config_of(model_dir);
+    CHECK(config["use_int8"].get<bool>());
+    first_key = config["quantization"]["cache_key"].get<std::string>();
     CHECK(hub.requests(path).back().range == "bytes=500-");
 
     auto listed = pull(dir, {"--list"});
@@ -84,7 +79,7 @@ TEST_CASE("mq-pull pulls, quantizes, rebuilds on option changes and works offlin
     auto again = pull(dir, {"m"}, hub.endpoint());
     REQUIRE(again.exit_code == exit_ok);
     CHECK_THAT(again.err, !Catch::Contains("quantizing"));
-    CHECK(config_of(model_dir)["quantization"]["cache_key"].str() == first_key);
+    CHECK(config_of(model_dir)["quantization"]["cache_key"].get<std::string>() == first_key);
 
     // The upstream file changes (new ETag, no sha256 in the catalog): downloaded and quantized again.
     hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes(32, 16, false, 2.0f), "main", "\"v2\"");
@@ -92,7 +87,7 @@ TEST_CASE("mq-pull pulls, quantizes, rebuilds on option changes and works offlin
     INFO(changed.err);
     REQUIRE(changed.exit_code == exit_ok);
     CHECK_THAT(changed.err, Catch::Contains("upstream file changed") && Catch::Contains("quantizing"));
-    first_key = config_of(model_dir)["quantization"]["cache_key"].str();
+    first_key = config_of(model_dir)["quantization"]["cache_key"].get<std::string>();
   }
   // Changed options, offline (no server at all): the INT8 model is rebuilt from the cached FP32.
   mq::test::write_bytes(dir / "catalog.toml",
@@ -101,12 +96,12 @@ TEST_CASE("mq-pull pulls, quantizes, rebuilds on option changes and works offlin
   INFO(offline.err);
   REQUIRE(offline.exit_code == exit_ok);
   CHECK_THAT(offline.err, Catch::Contains("quantizing"));
-  const auto config = config_of(model_dir);
-  CHECK(config["use_int8"].boolean());
-  CHECK(config["quantization"]["cache_key"].str() != first_key);
+  auto config = config_of(model_dir);
+  CHECK(config["use_int8"].get<bool>());
+  CHECK(config["quantization"]["cache_key"].get<std::string>() != first_key);
   auto int8 = mq::model::load(model_dir / "model-int8.onnx");
   REQUIRE(int8);
-  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].get<std::string>());
 
   auto info = pull(dir, {"--info", "m"});
   REQUIRE(info.exit_code == exit_ok);
@@ -140,7 +135,7 @@ TEST_CASE("mq-pull: two processes pulling the same model both succeed", "[cli]")
   CHECK(ra.exit_code == exit_ok);
   CHECK(rb.exit_code == exit_ok);
   CHECK(mq::test::read_bytes(dir / "models" / "m" / "model.onnx") == model);
-  CHECK(config_of(dir / "models" / "m")["use_int8"].boolean());
+  CHECK(config_of(dir / "models" / "m")["use_int8"].get<bool>());
   std::size_t gets = 0;
   for (const auto& r : hub.requests(path)) gets += r.method == "GET" ? 1 : 0;
   CHECK(gets == 2);  // one transfer and its resume (the later pull may check the ETag with HEAD)

@@ -1,13 +1,24 @@
 // Shared pieces of the fetch tests: a small quantizable model and catalog text for it.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "fetch/config.h"
 #include "support/test_models.h"
 
 namespace mq::test {
+
+/// The config.json in `dir`, parsed (a discarded value when it is not JSON; the test fails).
+inline fetch::json config_of(const std::filesystem::path& dir) {
+  auto doc = fetch::parse(read_bytes(dir / "config.json"));
+  REQUIRE_FALSE(doc.is_discarded());
+  return doc;
+}
 
 /// y = MatMul(x, w), w [rows, cols] of smooth values (NaN everywhere with `poison`), serialized.
 inline std::string matmul_model_bytes(std::int64_t rows = 64, std::int64_t cols = 64, bool poison = false,
