@@ -5,6 +5,7 @@ find_package(Protobuf REQUIRED)           # before ONNX: ONNX's config does not 
 find_package(ONNX REQUIRED CONFIG)        # targets: onnx (checker, shape inference, parser), onnx_proto
 find_package(Eigen3 3.4 REQUIRED CONFIG)  # header-only; only lib/kernels/eigen.cpp includes it
 find_package(fmt REQUIRED CONFIG)
+find_package(CLI11 REQUIRED CONFIG)          # header-only; mq-pull's command line
 find_package(tomlplusplus REQUIRED CONFIG)
 find_package(nlohmann_json 3 REQUIRED CONFIG)  # header-only; mq::fetch reads and writes config.json with it
 find_package(CURL REQUIRED)

@@ -174,3 +174,66 @@ TEST_CASE("mq-pull errors: one stderr line, exit 1; usage errors exit 2", "[cli]
   CHECK(version.exit_code == exit_ok);
   CHECK_THAT(version.out, Catch::StartsWith("mq-pull "));
 }
+
+TEST_CASE("mq-pull command line: --opt=value, --, conflicts and unknown options (CLI11)", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::test::hub_server hub;
+  hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes());
+  const std::string models = "--models-dir=" + (dir / "models").string();
+  const std::string catalog = "--catalog=" + (dir / "catalog.toml").string();
+
+  SECTION("usage errors exit 2 before any request or folder") {
+    struct usage_case {
+      std::vector<std::string> args;
+      std::string message;
+    };
+    const std::vector<usage_case> cases = {
+        {{"m", "--endpont=" + hub.endpoint()}, "unknown option '--endpont' (did you mean '--endpoint'?)"},
+        {{"m", "--forse"}, "unknown option '--forse' (did you mean '--force'?)"},
+        {{"m", "-Q"}, "unknown option '-Q' (did you mean '-q'?)"},
+        {{"m", "--completely-different"}, "unknown option '--completely-different'\n"},
+        {{"m", "--force", "--offline"}, "excludes"},
+        {{"m", "--no-quantize", "--strict"}, "excludes"},
+        {{"--list", "m"}, "excludes --list"},
+        {{"--list", "--info", "m"}, "excludes"},
+        {{"--list", "--force"}, "excludes"},
+        {{"m", "--endpoint", hub.endpoint(), "--endpoint=" + hub.endpoint()}, "--endpoint can be given only once"},
+        {{"m", "--stall-timeout=0"}, "--stall-timeout"},
+        {{"m", "--stall-timeout"}, "--stall-timeout"},
+        {{"-q"}, "expected a model name"},
+    };
+    for (const auto& c : cases) {
+      std::vector<std::string> argv = {MQ_PULL_PATH, models, catalog, "--endpoint=" + hub.endpoint()};
+      if (c.message.find("--endpoint can be given") != std::string::npos) argv.pop_back();
+      argv.insert(argv.end(), c.args.begin(), c.args.end());
+      const auto r = mq::test::run_process(argv);
+      INFO(c.args.back() << ": " << r.err);
+      CHECK(r.exit_code == exit_usage);
+      CHECK_THAT(r.err, Catch::StartsWith("mq-pull: ") && Catch::Contains(c.message) &&
+                            Catch::Contains("run 'mq-pull --help' for usage"));
+      CHECK(r.out.empty());
+    }
+    CHECK(hub.requests().empty());
+    CHECK_FALSE(fs::exists(dir / "models"));
+  }
+  SECTION("--opt=value and -- work") {
+    auto r = mq::test::run_process({MQ_PULL_PATH, models, catalog, "--endpoint=" + hub.endpoint(), "-q", "--", "m"});
+    INFO(r.err);
+    REQUIRE(r.exit_code == exit_ok);
+    CHECK(fs::exists(dir / "models" / "m" / "config.json"));
+    // After `--` an option-looking word is a model name, not an option.
+    auto name = mq::test::run_process({MQ_PULL_PATH, models, catalog, "--offline", "--", "--list"});
+    CHECK(name.exit_code == exit_failure);
+    CHECK_THAT(name.err, Catch::Contains("'--list'"));
+  }
+  SECTION("--help lists every option and the conflicts") {
+    auto help = mq::test::run_process({MQ_PULL_PATH, "--help"});
+    CHECK(help.exit_code == exit_ok);
+    for (const char* option : {"--list", "--info", "--rm", "--catalog", "--models-dir", "--endpoint", "--offline",
+                               "--no-quantize", "--force", "--strict", "--stall-timeout", "--quiet", "--version"}) {
+      CHECK_THAT(help.out, Catch::Contains(option));
+    }
+    CHECK_THAT(help.out, Catch::Contains("--force excludes --offline") && Catch::Contains("--opt=VALUE"));
+  }
+}
