@@ -148,7 +148,7 @@ class model_store {
   [[nodiscard]] result<model_entry> info(std::string_view name) const;
 
   /// Deletes the model's folder (waiting for a pull in progress). `errc::not_found` when the
-  /// model is neither in the catalog nor in the cache.
+  /// model has no folder in the cache ("not pulled"), or is not in the catalog either.
   [[nodiscard]] result<void> remove(std::string_view name);
 
   /// Warnings from reading the catalogs (unknown keys), "'file':line: ...".

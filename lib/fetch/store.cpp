@@ -433,7 +433,7 @@ result<void> model_store::remove(std::string_view name) {
     if (impl_->catalog.find(name) == nullptr) {
       return fail(errc::not_found, "model '" + n + "' is not in the catalog nor in " + fetch::quote(impl_->options.models_dir));
     }
-    return {};  // in the catalog, not pulled: nothing to do
+    return fail(errc::not_found, "model '" + n + "' is not pulled (there is no " + fetch::quote(dir) + ")");
   }
   {
     auto lock = MQ_TRY(fetch::file_lock::acquire(dir / lock_name));

@@ -587,6 +587,12 @@ TEST_CASE("remove deletes a pulled model; unknown names are errors", "[fetch]") 
   auto entry = store.info("m");
   REQUIRE_OK(entry);
   CHECK(entry->state == mq::cache_state::not_pulled);
+  // In the catalog but not pulled (any more): an error that says so, not a silent success.
+  auto again = store.remove("m");
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == mq::errc::not_found);
+  CHECK_THAT(again.error().message, Catch::Contains("model 'm' is not pulled") && Catch::Contains(s.model_dir().string()));
+  CHECK_FALSE(fs::exists(s.model_dir()));
   CHECK_FALSE(store.remove("nope"));
   CHECK_FALSE(store.remove("../m"));
   auto unknown = store.pull("nope");

@@ -110,6 +110,11 @@ TEST_CASE("mq-pull pulls, quantizes, rebuilds on option changes and works offlin
   auto removed = pull(dir, {"--rm", "m"});
   REQUIRE(removed.exit_code == exit_ok);
   CHECK_FALSE(fs::exists(model_dir));
+  auto not_pulled = pull(dir, {"--rm", "m"});
+  CHECK(not_pulled.exit_code == exit_failure);
+  CHECK(not_pulled.out.empty());
+  CHECK(line_count(not_pulled.err) == 1);
+  CHECK_THAT(not_pulled.err, Catch::StartsWith("mq-pull: error: model 'm' is not pulled"));
 
   auto missing = pull(dir, {"m", "--offline"});
   CHECK(missing.exit_code == exit_failure);
