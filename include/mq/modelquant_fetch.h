@@ -108,7 +108,8 @@ MQ_API mq_status mq_store_options_set_force(mq_store_options* options, int force
 
 /** Opens a store: loads the built-in catalog and the options' catalog file. `options` may be NULL
  * for mq_store_options_create_from_environment's values; it is copied (free it any time).
- * Errors: MQ_ERR_INVALID_ARGUMENT (out is NULL; a catalog error, naming file, line and entry),
+ * Errors: MQ_ERR_INVALID_ARGUMENT (out is NULL; a malformed endpoint, the message showing a valid
+ * one; a catalog error, naming file, line and entry),
  * MQ_ERR_IO, MQ_ERR_NOT_FOUND (the catalog file does not exist). */
 MQ_API mq_status mq_store_open(const mq_store_options* options, mq_store** out);
 /** Closes a store (NULL is ignored). Pulled models stay valid. */

@@ -127,6 +127,12 @@ struct model_entry {
   std::filesystem::path dir;
 };
 
+/// Checks that `endpoint` is a usable endpoint URL: `https://host[:port][/base]`,
+/// `http://host[:port][/base]` or `file:///absolute/path` (also `file://localhost/path`).
+/// `errc::invalid_argument` otherwise, with a message that shows what a valid one looks like
+/// (`file://tmp/x` names the host "tmp": it means `file:///tmp/x`).
+[[nodiscard]] result<void> check_endpoint(std::string_view endpoint);
+
 /// The models folder and the catalog. Movable; one store may be used from one thread at a time,
 /// while several stores (threads or processes) may pull the same model at once: a lock file per
 /// model serialises them and the later one reuses what the first one published.

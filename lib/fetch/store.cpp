@@ -2,6 +2,7 @@
 // atomic publishing of <models-dir>/<name>/{model.onnx, model-int8.onnx, labels.txt, config.json}.
 #include "mq/store.h"
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -34,6 +35,11 @@ constexpr const char* cache_key_metadata = "mq.cache_key";
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? v : "";
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 bool env_true(const char* name) {
@@ -115,9 +121,24 @@ store_options store_options::from_environment() {
 struct model_store::impl {
   store_options options;
   catalog::catalog catalog;
+  bool token_warned = false;  // the plain-http token warning is given once per store
 
   void report(const progress_callback& progress, pull_progress p) const {
     if (progress) progress(p);
+  }
+
+  // A warning: kept in the result and reported as it happens.
+  void warn(pulled_model& out, const progress_callback& progress, const std::string& file, std::string message) const {
+    report(progress, {out.name, pull_stage::warning, file, 0, 0, message});
+    out.warnings.push_back(std::move(message));
+  }
+
+  // Before a request to `url`: a token about to travel over plain http is worth one warning.
+  void check_token_transport(const std::string& url, pulled_model& out, const progress_callback& progress) {
+    if (token_warned || options.token.empty() || fetch::url_origin(url).rfind("http://", 0) != 0) return;
+    token_warned = true;
+    warn(out, progress, {}, "HF_TOKEN is sent to " + fetch::url_origin(url) + " over plain http://, unencrypted: anyone on the "
+                            "network path can read it; use an https:// endpoint");
   }
 
   fetch::transfer_options transfer() const {
@@ -239,6 +260,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   if (reuse && !offline && e.sha256.empty() && !recorded.etag.empty() && !is_file_url(url)) {
     // No pinned sha256: the recorded ETag tells whether the upstream file changed. One HEAD
     // request; when it cannot be made the cached file is used, with a warning.
+    check_token_transport(url, out, progress);
     auto remote = fetch::probe(url, check_transfer());
     if (!remote) {
       const std::string warning = "model '" + e.name + "': cannot check whether the upstream file changed, using the "
@@ -257,6 +279,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   if (reuse) {
     report(progress, {e.name, pull_stage::cached, fp32_name, size_of(out.fp32), size_of(out.fp32), {}});
   } else {
+    check_token_transport(url, out, progress);
     auto got = MQ_TRY(download_file(e.name, url, out.fp32, progress));
     const fs::path partial = fs::path(out.fp32).concat(".partial");
     report(progress, {e.name, pull_stage::verifying, fp32_name, got.bytes, got.bytes, {}});
@@ -288,6 +311,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
       if (is_file(labels)) out.labels = labels;
       else out.warnings.push_back("offline: labels file " + fetch::quote(labels) + " is missing");
     } else {
+      check_token_transport(options.endpoint, out, progress);
       auto got = download_file(e.name, url_for(options.endpoint, e, e.labels), labels, progress);
       if (!got) return unexpected_error{std::move(got).error()};
       MQ_TRY_VOID(publish(fs::path(labels).concat(".partial"), labels));
@@ -387,7 +411,39 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   return out;
 }
 
+result<void> check_endpoint(std::string_view endpoint) {
+  const std::string e(endpoint);
+  const std::string shown = "endpoint '" + e + "'";
+  const std::string forms = "use https://host[:port], http://host[:port] or file:///absolute/path";
+  if (e.empty()) return fail(errc::invalid_argument, shown + " is empty: " + forms);
+  const auto sep = e.find("://");
+  if (sep == std::string::npos) {
+    if (e.front() == '/') {
+      return fail(errc::invalid_argument, shown + " is not a url: a local mirror folder is given as 'file://" + e + "'");
+    }
+    return fail(errc::invalid_argument, shown + " is not a url: " + forms + " (e.g. 'https://" + e + "')");
+  }
+  const std::string scheme = lower(e.substr(0, sep));
+  const std::string rest = e.substr(sep + 3);
+  if (scheme == "file") {
+    if (rest.rfind('/', 0) == 0 || lower(rest).rfind("localhost/", 0) == 0) return {};
+    const std::string host = rest.substr(0, rest.find('/'));
+    return fail(errc::invalid_argument, shown + " names the host '" + host +
+                                            "': a local mirror is file:// followed by an absolute path, e.g. 'file:///" +
+                                            rest + "'");
+  }
+  if (scheme != "http" && scheme != "https") {
+    return fail(errc::invalid_argument, shown + ": unsupported scheme '" + scheme + "': " + forms);
+  }
+  const std::string host = rest.substr(0, rest.find_first_of("/?#"));
+  if (host.empty() || host.find_first_of(" \t\\") != std::string::npos) {
+    return fail(errc::invalid_argument, shown + " has no valid host: use " + scheme + "://host[:port]");
+  }
+  return {};
+}
+
 result<model_store> model_store::open(store_options options) {
+  MQ_TRY_VOID(check_endpoint(options.endpoint));
   auto builtin = MQ_TRY(catalog::builtin());
   if (!options.catalog_file.empty()) {
     auto user = MQ_TRY(catalog::load_file(options.catalog_file));

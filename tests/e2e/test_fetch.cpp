@@ -645,3 +645,63 @@ TEST_CASE("a model in which auto quantizes nothing is pulled with use_int8 = fal
   CHECK_FALSE(again->quantized);  // cached
   CHECK_FALSE(again->use_int8);
 }
+
+TEST_CASE("a token sent over plain http is warned about, once per store", "[fetch]") {
+  setup s;
+  s.write_catalog(mq::test::catalog_entry("m") + mq::test::catalog_entry("n"));
+  s.hub.put("test/n", "model.onnx", s.model);
+  auto count_token_warnings = [](const mq::pulled_model& p) {
+    return std::count_if(p.warnings.begin(), p.warnings.end(), [](const std::string& w) {
+      return w.find("HF_TOKEN") != std::string::npos && w.find("unencrypted") != std::string::npos;
+    });
+  };
+  auto o = s.options();
+  o.token = "secret-token";
+  auto store = s.store(o);
+  std::vector<std::string> messages;
+  auto first = store.pull("m", [&](const mq::pull_progress& p) {
+    if (p.stage == mq::pull_stage::warning) messages.push_back(p.message);
+  });
+  REQUIRE_OK(first);
+  CHECK(count_token_warnings(*first) == 1);
+  REQUIRE(messages.size() == 1);
+  CHECK_THAT(messages[0], Catch::Contains(s.hub.endpoint()) && Catch::Contains("https://"));
+  auto second = store.pull("n");
+  REQUIRE_OK(second);
+  CHECK(count_token_warnings(*second) == 0);
+
+  SECTION("no token: no warning") {
+    auto plain = s.store().pull("m");
+    REQUIRE_OK(plain);
+    CHECK(count_token_warnings(*plain) == 0);
+  }
+}
+
+TEST_CASE("malformed endpoints are errors that show a valid one", "[fetch]") {
+  setup s;
+  struct bad_case {
+    std::string endpoint;
+    std::string hint;
+  };
+  for (const auto& c : std::vector<bad_case>{{"file://tmp/x", "file:///tmp/x"},
+                                             {"/srv/mirror", "file:///srv/mirror"},
+                                             {"models.example.com", "https://models.example.com"},
+                                             {"ftp://example.com", "https://"},
+                                             {"http://", "http://host"},
+                                             {"https:///x", "https://host"},
+                                             {"", "https://"}}) {
+    auto o = s.options();
+    o.endpoint = c.endpoint;
+    auto store = mq::model_store::open(o);
+    INFO(c.endpoint);
+    REQUIRE_FALSE(store);
+    CHECK(store.error().code == mq::errc::invalid_argument);
+    CHECK_THAT(store.error().message, Catch::StartsWith("endpoint '" + c.endpoint + "'") && Catch::Contains(c.hint));
+    CHECK_FALSE(mq::check_endpoint(c.endpoint));
+  }
+  for (const std::string good : {"file:///srv/mirror", "file://localhost/srv/mirror", "http://127.0.0.1:8080",
+                                 "https://huggingface.co/", "HTTPS://hub.example.com:8443/base"}) {
+    INFO(good);
+    CHECK(mq::check_endpoint(good));
+  }
+}

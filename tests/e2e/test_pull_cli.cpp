@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <string>
@@ -172,6 +173,9 @@ TEST_CASE("mq-pull errors: one stderr line, exit 1; usage errors exit 2", "[cli]
   CHECK(mq::test::run_process({MQ_PULL_PATH, "--bogus"}).exit_code == exit_usage);
   CHECK(mq::test::run_process({MQ_PULL_PATH, "--list", "--rm", "m"}).exit_code == exit_usage);
   CHECK(mq::test::run_process({MQ_PULL_PATH, "m", "--stall-timeout", "x"}).exit_code == exit_usage);
+  auto endpoint = mq::test::run_process({MQ_PULL_PATH, "m", "--endpoint", "file://tmp/mirror"});
+  CHECK(endpoint.exit_code == exit_usage);
+  CHECK_THAT(endpoint.err, Catch::Contains("endpoint 'file://tmp/mirror'") && Catch::Contains("file:///tmp/mirror"));
   auto help = mq::test::run_process({MQ_PULL_PATH, "--help"});
   CHECK(help.exit_code == exit_ok);
   CHECK_THAT(help.out, Catch::Contains("--offline") && Catch::Contains("HF_TOKEN") && Catch::Contains("--strict"));
@@ -241,4 +245,22 @@ TEST_CASE("mq-pull command line: --opt=value, --, conflicts and unknown options 
     }
     CHECK_THAT(help.out, Catch::Contains("--force excludes --offline") && Catch::Contains("--opt=VALUE"));
   }
+}
+
+TEST_CASE("mq-pull warns once that HF_TOKEN travels unencrypted over http://", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m") + mq::test::catalog_entry("n"));
+  mq::test::hub_server hub;
+  hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes());
+  hub.put("test/n", "model.onnx", mq::test::matmul_model_bytes());
+  ::setenv("HF_TOKEN", "secret-token", 1);  // inherited by the child only for this run
+  auto r = pull(dir, {"m", "n"}, hub.endpoint());
+  ::unsetenv("HF_TOKEN");
+  INFO(r.err);
+  REQUIRE(r.exit_code == exit_ok);
+  std::size_t warnings = 0;
+  for (std::size_t at = r.err.find("HF_TOKEN"); at != std::string::npos; at = r.err.find("HF_TOKEN", at + 1)) ++warnings;
+  CHECK(warnings == 1);
+  CHECK_THAT(r.err, Catch::Contains("mq-pull: warning: ") && Catch::Contains("unencrypted"));
+  for (const auto& req : hub.requests()) CHECK(req.authorization == "Bearer secret-token");
 }

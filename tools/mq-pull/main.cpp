@@ -204,7 +204,7 @@ int parse(int argc, char** argv, cli_options& opt) {
       ->type_name("FILE");
   app.add_option("--models-dir", models_dir, "where models go (env MQ_MODELS_DIR; default ./models)")
       ->type_name("DIR");
-  app.add_option("--endpoint", endpoint,
+  auto* endpoint_opt = app.add_option("--endpoint", endpoint,
                  "hub endpoint, http(s)://host or file:///path for a local mirror (env MQ_ENDPOINT, then "
                  "HF_ENDPOINT; default https://huggingface.co); files are fetched from "
                  "{endpoint}/{repo}/resolve/{revision}/{filename}")
@@ -272,7 +272,10 @@ int parse(int argc, char** argv, cli_options& opt) {
   if (opt.cmd == command::pull && opt.names.empty()) return usage_error("expected a model name (or --list)");
   if (!catalog.empty()) opt.store.catalog_file = catalog;
   if (!models_dir.empty()) opt.store.models_dir = models_dir;
-  if (!endpoint.empty()) opt.store.endpoint = endpoint;
+  if (endpoint_opt->count() > 0) {
+    if (auto valid = mq::check_endpoint(endpoint); !valid) return usage_error(valid.error().message);
+    opt.store.endpoint = endpoint;
+  }
   if (offline) opt.store.network = mq::network_mode::offline;
   if (no_quantize) opt.store.quantize = mq::quantize_mode::never;
   if (force) opt.store.cache = mq::cache_policy::refresh;
