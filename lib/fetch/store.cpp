@@ -2,6 +2,7 @@
 // atomic publishing of <models-dir>/<name>/{model.onnx, model-int8.onnx, labels.txt, config.json}.
 #include "mq/store.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -78,6 +79,27 @@ std::string url_for(const std::string& endpoint, const catalog::entry& e, const 
   while (!base.empty() && base.back() == '/') base.pop_back();
   return base + "/" + e.repo + "/resolve/" + e.revision + "/" + file;
 }
+
+// Folders created along the way, removed (when empty) on destruction, deepest first.
+struct removable_dirs {
+  std::vector<fs::path> dirs;
+  void add_missing(const fs::path& dir) {
+    std::error_code ec;
+    for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      if (std::find(dirs.begin(), dirs.end(), p) == dirs.end()) dirs.push_back(p);
+    }
+    std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+      return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
+    });
+  }
+  removable_dirs() = default;
+  removable_dirs(const removable_dirs&) = delete;
+  removable_dirs& operator=(const removable_dirs&) = delete;
+  ~removable_dirs() {
+    std::error_code ec;
+    for (const auto& d : dirs) fs::remove(d, ec);  // fails (and is left) when not empty
+  }
+};
 
 // What the previous pull recorded, read from config.json (empty when absent or unreadable).
 struct recorded_state {
@@ -231,11 +253,25 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     return fail(errc::not_found, "offline: model '" + e.name + "' is not in the cache (" + fetch::quote(out.fp32) +
                                      " is missing); pull it once without --offline");
   }
-  fs::create_directories(out.dir, ec);
-  if (ec) return fail(errc::io, "cannot create " + fetch::quote(out.dir) + ": " + ec.message());
-  auto lock = MQ_TRY(fetch::file_lock::acquire(out.dir / lock_name, [&] {
-    report(progress, {e.name, pull_stage::waiting, {}, 0, 0, "waiting for another pull of '" + e.name + "' to finish"});
-  }));
+  // Folders this pull creates are removed again when it leaves them empty (a failed first pull
+  // leaves nothing behind). Declared before the lock: the lock file goes first.
+  removable_dirs created;
+  fetch::file_lock lock;
+  for (;;) {
+    created.add_missing(out.dir);
+    fs::create_directories(out.dir, ec);
+    if (ec) return fail(errc::io, "cannot create " + fetch::quote(out.dir) + ": " + ec.message());
+    auto locked = fetch::file_lock::acquire(out.dir / lock_name, [&] {
+      report(progress, {e.name, pull_stage::waiting, {}, 0, 0, "waiting for another pull of '" + e.name + "' to finish"});
+    });
+    if (locked) {
+      lock = std::move(*locked);
+      break;
+    }
+    // The pull we waited for failed and removed the folder it had made: make it again.
+    if (!fs::is_directory(out.dir, ec)) continue;
+    return unexpected_error{std::move(locked).error()};
+  }
 
   // 1. The FP32 model: reuse when it still is what the catalog names, else download.
   const std::string url = url_for(options.endpoint, e, e.filename);

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -704,4 +705,88 @@ TEST_CASE("malformed endpoints are errors that show a valid one", "[fetch]") {
     INFO(good);
     CHECK(mq::check_endpoint(good));
   }
+}
+
+namespace {
+
+std::vector<std::string> entries_of(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("a failed first pull leaves nothing behind; no pull leaves its lock file", "[fetch]") {
+  setup s;
+  SECTION("404 with no models folder: none is left") {
+    s.hub.fault(s.path, status_fault(404, -1));
+    REQUIRE_FALSE(s.store().pull("m"));
+    CHECK_FALSE(fs::exists(s.dir / "models"));
+  }
+  SECTION("404 into an existing models folder: it stays as it was, empty") {
+    fs::create_directories(s.dir / "models");
+    s.hub.fault(s.path, status_fault(404, -1));
+    REQUIRE_FALSE(s.store().pull("m"));
+    CHECK(entries_of(s.dir / "models").empty());
+  }
+  SECTION("a nested models folder that did not exist is removed up to what existed") {
+    auto o = s.options();
+    o.models_dir = s.dir / "a" / "b" / "models";
+    s.hub.fault(s.path, status_fault(403, -1));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    CHECK_FALSE(fs::exists(s.dir / "a"));
+  }
+  SECTION("sha256 mismatch: nothing left") {
+    s.write_catalog(mq::test::catalog_entry("m", "sha256 = \"" + mq::fetch::sha256_hex("other") + "\"\n"));
+    REQUIRE_FALSE(s.store().pull("m"));
+    CHECK_FALSE(fs::exists(s.dir / "models"));
+  }
+  SECTION("success: the model files only") {
+    REQUIRE(s.store().pull("m"));
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+    REQUIRE(s.store().pull("m"));  // cached
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+  }
+  SECTION("an interrupted download keeps what resumes it, and no lock") {
+    auto o = s.options();
+    o.max_attempts = 1;
+    s.hub.fault(s.path, drop_fault(700));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    const auto names = entries_of(s.model_dir());
+    CHECK(std::find(names.begin(), names.end(), "model.onnx.partial") != names.end());
+    CHECK(std::find(names.begin(), names.end(), ".lock") == names.end());
+    REQUIRE(s.store(o).pull("m"));
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+  }
+  SECTION("a failed pull of a cached model keeps the cache") {
+    REQUIRE(s.store().pull("m"));
+    auto o = s.options();
+    o.cache = mq::cache_policy::refresh;
+    s.hub.fault(s.path, status_fault(404, -1));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+  }
+}
+
+TEST_CASE("pulls waiting on one another while the lock file comes and goes all succeed", "[fetch]") {
+  // Each pull deletes its lock file when it is done; a pull that waited on the deleted file must
+  // notice and lock the new one, or two pulls would run at once.
+  setup s;
+  s.hub.fault(s.path, drop_fault(2000, std::chrono::milliseconds(100)));
+  auto o = s.options();
+  o.stall_timeout = std::chrono::milliseconds(5000);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto store = mq::model_store::open(o);
+      if (store && store->pull("m")) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 4);
+  CHECK(count(s.hub, s.path, "GET") == 2);  // one transfer and its resume
+  CHECK_FALSE(fs::exists(s.model_dir() / ".lock"));
 }
