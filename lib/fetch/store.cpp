@@ -180,30 +180,47 @@ struct model_store::impl {
     return t;
   }
 
-  // Downloads `url` into `target` via `<target>.partial`, resuming a partial download of the same
-  // URL (recorded in `<target>.partial.url`).
+  // Downloads `url` into `target` via `<target>.partial`. The version of the bytes there is
+  // recorded in `<target>.partial.json` (URL, ETag, Last-Modified, size) as soon as they start:
+  // a later run resumes them only from the same URL, with If-Range, and only when a validator
+  // can tell versions apart or a pinned sha256 will check the result; else it starts again.
   result<fetch::transfer_result> download_file(const std::string& model, const std::string& url, const fs::path& target,
-                                               const progress_callback& progress) const {
+                                               bool pinned, const progress_callback& progress) const {
     const fs::path partial = fs::path(target).concat(".partial");
-    const fs::path partial_url = fs::path(target).concat(".partial.url");
+    const fs::path record = fs::path(target).concat(".partial.json");
     std::error_code ec;
-    if (options.cache == cache_policy::refresh || !is_file(partial_url) || read_text(partial_url) != url) {
-      fs::remove(partial, ec);
-      MQ_TRY_VOID(write_text_atomic(partial_url, url));
+    fs::remove(fs::path(target).concat(".partial.url"), ec);  // older versions' record, without a validator
+    fetch::resume_from from;
+    if (options.cache != cache_policy::refresh && size_of(partial) > 0 && is_file(record)) {
+      const auto doc = fetch::parse(read_text(record));
+      if (!doc.is_discarded() && fetch::string_at(doc, "/url") == url) {
+        from.version.etag = fetch::string_at(doc, "/etag");
+        from.version.last_modified = fetch::string_at(doc, "/last_modified");
+        from.version.linked_etag = fetch::string_at(doc, "/linked_etag");
+        from.version.size = fetch::uint_at(doc, "/size");
+        from.resume = from.version.can_tell_versions() || pinned;
+      }
     }
+    from.on_new_version = [&](const fetch::validators& v) {
+      const fetch::json doc = {{"url", url}, {"etag", v.etag}, {"last_modified", v.last_modified},
+                               {"linked_etag", v.linked_etag}, {"size", v.size}};
+      // Without the record the bytes are not resumed next time (nothing worse).
+      if (!write_text_atomic(record, fetch::dump(doc))) fs::remove(record, ec);
+    };
     const std::string file = target.filename().string();
-    auto result = fetch::download(url, partial, transfer(), [&](std::uint64_t done, std::uint64_t total) {
+    auto result = fetch::download(url, partial, transfer(), from, [&](std::uint64_t done, std::uint64_t total) {
       report(progress, {model, pull_stage::downloading, file, done, total, {}});
     });
-    if (result) fs::remove(partial_url, ec);
+    if (result) fs::remove(record, ec);
     else if (size_of(partial) == 0) discard_partial(target);  // nothing to resume: leave no trace
     return result;
   }
 
-  // Removes a partial download and its URL record (after a failed verification).
+  // Removes a partial download and its record (after a failed verification).
   static void discard_partial(const fs::path& target) {
     std::error_code ec;
     fs::remove(fs::path(target).concat(".partial"), ec);
+    fs::remove(fs::path(target).concat(".partial.json"), ec);
     fs::remove(fs::path(target).concat(".partial.url"), ec);
   }
 
@@ -303,12 +320,12 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
                                   "cached one: " + remote.error().message;
       out.warnings.push_back(warning);
       report(progress, {e.name, pull_stage::warning, fp32_name, 0, 0, warning});
-    } else if (!remote->etag.empty() && remote->etag != recorded.etag) {
+    } else if (!remote->version.identity().empty() && remote->version.identity() != recorded.etag) {
       reuse = false;
       out.upstream_changed = true;
       discard_partial(out.fp32);  // a partial download of the old file must not be resumed
-      report(progress, {e.name, pull_stage::upstream_changed, fp32_name, 0, remote->size,
-                        "the upstream file changed (ETag " + recorded.etag + " -> " + remote->etag +
+      report(progress, {e.name, pull_stage::upstream_changed, fp32_name, 0, remote->version.size,
+                        "the upstream file changed (ETag " + recorded.etag + " -> " + remote->version.identity() +
                             "): downloading it again"});
     }
   }
@@ -316,7 +333,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     report(progress, {e.name, pull_stage::cached, fp32_name, size_of(out.fp32), size_of(out.fp32), {}});
   } else {
     check_token_transport(url, out, progress);
-    auto got = MQ_TRY(download_file(e.name, url, out.fp32, progress));
+    auto got = MQ_TRY(download_file(e.name, url, out.fp32, !e.sha256.empty(), progress));
     const fs::path partial = fs::path(out.fp32).concat(".partial");
     report(progress, {e.name, pull_stage::verifying, fp32_name, got.bytes, got.bytes, {}});
     sha = MQ_TRY(fetch::sha256_file(partial));
@@ -334,7 +351,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     // model appears, so nothing pairs the new model with stale files.
     fs::remove(out.config, ec);
     MQ_TRY_VOID(publish(partial, out.fp32));
-    etag = got.etag;
+    etag = got.version.identity();
     out.downloaded = true;
   }
 
@@ -348,7 +365,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
       else out.warnings.push_back("offline: labels file " + fetch::quote(labels) + " is missing");
     } else {
       check_token_transport(options.endpoint, out, progress);
-      auto got = download_file(e.name, url_for(options.endpoint, e, e.labels), labels, progress);
+      auto got = download_file(e.name, url_for(options.endpoint, e, e.labels), labels, false, progress);
       if (!got) return unexpected_error{std::move(got).error()};
       MQ_TRY_VOID(publish(fs::path(labels).concat(".partial"), labels));
       out.labels = labels;

@@ -179,6 +179,7 @@ TEST_CASE("a partial file left by an earlier run is resumed", "[fetch]") {
   auto second = s.store(o).pull("m");
   REQUIRE_OK(second);
   CHECK(s.hub.requests(s.path).back().range == "bytes=700-");
+  CHECK(s.hub.requests(s.path).back().if_range == "\"etag-" + std::to_string(s.model.size()) + "\"");
   CHECK(mq::test::read_bytes(second->fp32) == s.model);
   CHECK_FALSE(fs::exists(s.model_dir() / "model.onnx.partial"));
 }
@@ -789,4 +790,111 @@ TEST_CASE("pulls waiting on one another while the lock file comes and goes all s
   CHECK(ok == 4);
   CHECK(count(s.hub, s.path, "GET") == 2);  // one transfer and its resume
   CHECK_FALSE(fs::exists(s.model_dir() / ".lock"));
+}
+
+TEST_CASE("a file that changed between the interruption and the resume is never spliced", "[fetch]") {
+  setup s;
+  const std::string v2 = mq::test::matmul_model_bytes(64, 64, false, 2.0f);
+  REQUIRE(v2.size() == s.model.size());  // same size: only a validator tells the versions apart
+  REQUIRE(v2 != s.model);
+  auto o = s.options();
+  o.max_attempts = 1;
+  auto interrupt = [&] {
+    s.hub.fault(s.path, drop_fault(1000));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    REQUIRE(fs::file_size(s.model_dir() / "model.onnx.partial") == 1000);
+  };
+
+  SECTION("ETag: If-Range, and the server sends the new file whole") {
+    s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2, "main", "\"v2\"");
+    auto pulled = s.store(o).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    const auto last = s.hub.requests(s.path).back();
+    CHECK(last.range == "bytes=1000-");
+    CHECK(last.if_range == "\"v1\"");
+    CHECK(config_of(s.model_dir())["source"]["etag"] == "\"v2\"");
+  }
+  SECTION("Last-Modified only: If-Range with the date") {
+    s.hub.headers(s.path, {false, "Mon, 01 Jan 2024 00:00:00 GMT", true});
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2);
+    s.hub.headers(s.path, {false, "Tue, 02 Jan 2024 00:00:00 GMT", true});
+    auto pulled = s.store(o).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    CHECK(s.hub.requests(s.path).back().if_range == "Mon, 01 Jan 2024 00:00:00 GMT");
+  }
+  SECTION("a server that ignores If-Range: its 206 of another ETag is refused, the file restarts") {
+    s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2, "main", "\"v2\"");
+    hub_fault f;
+    f.ignore_if_range = true;
+    s.hub.fault(s.path, f);
+    auto again = s.options();
+    again.max_attempts = 2;
+    auto pulled = s.store(again).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    const auto requests = s.hub.requests(s.path);
+    REQUIRE(requests.size() == 3);
+    CHECK(requests[1].range == "bytes=1000-");
+    CHECK(requests[2].range.empty());
+  }
+  SECTION("no ETag and no Last-Modified: an unpinned partial is not resumed") {
+    s.hub.headers(s.path, {false, "", true});
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2);
+    auto pulled = s.store(o).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    CHECK(s.hub.requests(s.path).back().range.empty());
+  }
+  SECTION("the file changes between two attempts of one pull") {
+    s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+    auto f = drop_fault(1000);
+    f.then = [&] { s.hub.put("test/m", "model.onnx", v2, "main", "\"v2\""); };
+    s.hub.fault(s.path, f);
+    auto pulled = s.store().pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    CHECK(s.hub.requests(s.path).back().if_range == "\"v1\"");
+  }
+}
+
+TEST_CASE("a pinned partial download resumes even from a server without validators", "[fetch]") {
+  setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
+  s.hub.headers(s.path, {false, "", true});
+  auto o = s.options();
+  o.max_attempts = 1;
+  s.hub.fault(s.path, drop_fault(700));
+  REQUIRE_FALSE(s.store(o).pull("m"));
+  auto pulled = s.store(o).pull("m");
+  REQUIRE_OK(pulled);  // the pinned sha256 checks the joined file
+  CHECK(s.hub.requests(s.path).back().range == "bytes=700-");
+  CHECK(s.hub.requests(s.path).back().if_range.empty());
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+}
+
+TEST_CASE("a complete partial file answered with 416 and Content-Range */N is complete", "[fetch]") {
+  setup s;
+  auto o = s.options();
+  o.max_attempts = 1;
+  s.hub.fault(s.path, drop_fault(700));
+  REQUIRE_FALSE(s.store(o).pull("m"));
+  // The rest arrived just before the process died (the transfer was not seen to end).
+  {
+    std::ofstream partial(s.model_dir() / "model.onnx.partial", std::ios::binary | std::ios::app);
+    partial << s.model.substr(700);
+  }
+  const auto before = s.hub.requests(s.path).size();
+  auto pulled = s.store(o).pull("m");
+  REQUIRE_OK(pulled);
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+  const auto requests = s.hub.requests(s.path);
+  REQUIRE(requests.size() == before + 1);  // no download again
+  CHECK(requests.back().range == "bytes=" + std::to_string(s.model.size()) + "-");
 }

@@ -37,7 +37,8 @@ An app then reads config.json:
 Every file is published atomically (temporary file + rename), config.json last.
 
 Downloads: interrupted downloads resume from <file>.partial with a Range
-request (a server that ignores Range restarts from zero); connection resets,
+request and If-Range (a file that changed meanwhile, or a server that ignores
+Range, restarts from zero: two versions are never spliced); connection resets,
 timeouts, stalls and 5xx are retried with backoff; 401/403/404 are not (the
 error names the URL, the status and what to check). A sha256 from the catalog
 is checked; a mismatch, or bytes that are not an ONNX model, deletes the
