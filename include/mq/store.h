@@ -70,7 +70,8 @@ enum class pull_stage {
   downloading,  ///< `bytes_done` of `bytes_total` (0 when unknown) of `file`
   verifying,
   quantizing,
-  cached,       ///< a file was already in the cache and still matches
+  cached,       ///< a file was already in the cache and still matches; `message` says how that was
+                ///< checked ("up to date: same ETag", "freshness cannot be checked", ...)
   warning,      ///< `message` says what went wrong (e.g. quantization failed, FP32 kept)
   upstream_changed,  ///< the file's ETag differs from the recorded one (no catalog sha256): `message` says so; it is downloaded again
 };

@@ -62,6 +62,7 @@ json config_document(const model_config& c) {
                       {"sha256", c.sha256},
                       {"sha256_from_catalog", !e.sha256.empty()},
                       {"etag", or_null(c.etag)},
+                      {"last_modified", or_null(c.last_modified)},
                       {"bytes", c.fp32_bytes}}},
       {"quantization",
        json{{"enabled", e.quantize.enabled},

@@ -18,7 +18,8 @@ struct model_config {
   const catalog::entry* entry = nullptr;
   std::string url;
   std::string sha256;  ///< of model.onnx
-  std::string etag;
+  std::string etag;           ///< the hub's X-Linked-Etag, else the ETag ("" when none)
+  std::string last_modified;  ///< the server's Last-Modified ("" when none)
   std::uint64_t fp32_bytes = 0;
   bool has_labels = false;
   bool has_int8 = false;  ///< model-int8.onnx exists and matches `cache_key`

@@ -462,6 +462,17 @@ result<transfer_result> run_transfer(const std::string& url, int fd, bool head, 
       }
       if (chain.linked_etag.empty()) chain.linked_etag = out.version.linked_etag;
       if (chain.linked_size == 0) chain.linked_size = out.version.size;
+      if (head && !chain.linked_etag.empty()) {
+        // The hub names the file on its redirect (X-Linked-Etag, X-Linked-Size): that answers a
+        // HEAD without a request to the CDN.
+        out.version = {};
+        out.version.linked_etag = chain.linked_etag;
+        out.version.size = chain.linked_size;
+        out.bytes = chain.linked_size;
+        out.final_url = current_url;
+        out.attempts = attempt;
+        return out;
+      }
       current_url = resolve_location(current_url, outcome.location);
       continue;
     }
@@ -507,9 +518,6 @@ result<transfer_result> download(const std::string& url, const std::filesystem::
 
 result<remote_file> probe(const std::string& url, const transfer_options& options) {
   global_init();
-  if (lower(url.substr(0, 7)) == "file://") {
-    return fail(errc::invalid_argument, "'" + url + "': file:// URLs have no ETag to check");
-  }
   auto got = run_transfer(url, -1, true, options, {}, {}, nullptr);
   if (!got) return unexpected_error{std::move(got).error()};
   remote_file out;

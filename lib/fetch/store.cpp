@@ -72,8 +72,6 @@ result<void> write_text_atomic(const fs::path& target, std::string_view text) {
 
 result<void> publish(const fs::path& partial, const fs::path& target) { return fetch::publish_file(partial, target); }
 
-bool is_file_url(const std::string& url) { return url.rfind("file://", 0) == 0 || url.rfind("FILE://", 0) == 0; }
-
 std::string url_for(const std::string& endpoint, const catalog::entry& e, const std::string& file) {
   std::string base = endpoint;
   while (!base.empty() && base.back() == '/') base.pop_back();
@@ -106,6 +104,8 @@ struct recorded_state {
   std::string url;
   std::string sha256;
   std::string etag;
+  std::string last_modified;
+  std::uint64_t bytes = 0;
   std::uint64_t quantized_nodes = 0;
   std::uint64_t skipped_nodes = 0;
   std::uint64_t model_bytes_before = 0;
@@ -120,6 +120,8 @@ recorded_state read_recorded(const fs::path& config) {
   out.url = fetch::string_at(doc, "/source/url");
   out.sha256 = fetch::string_at(doc, "/source/sha256");
   out.etag = fetch::string_at(doc, "/source/etag");
+  out.last_modified = fetch::string_at(doc, "/source/last_modified");
+  out.bytes = fetch::uint_at(doc, "/source/bytes");
   out.quantized_nodes = fetch::uint_at(doc, "/quantization/summary/quantized_nodes");
   out.skipped_nodes = fetch::uint_at(doc, "/quantization/summary/skipped_nodes");
   out.model_bytes_before = fetch::uint_at(doc, "/quantization/summary/model_bytes_before");
@@ -295,6 +297,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   const recorded_state recorded = read_recorded(out.config);
   std::string sha;
   std::string etag = recorded.etag;
+  std::string last_modified = recorded.last_modified;
   bool reuse = false;
   if (is_file(out.fp32) && (!force || offline)) {
     sha = MQ_TRY(fetch::sha256_file(out.fp32));
@@ -310,27 +313,46 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
       reuse = true;  // no recorded hash to compare with (e.g. config.json lost): trust the file
     }
   }
-  if (reuse && !offline && e.sha256.empty() && !recorded.etag.empty() && !is_file_url(url)) {
-    // No pinned sha256: the recorded ETag tells whether the upstream file changed. One HEAD
-    // request; when it cannot be made the cached file is used, with a warning.
+  std::string cached_note = !e.sha256.empty() ? "sha256 matches the catalog" : offline ? "offline: not checked" : "";
+  if (reuse && !offline && e.sha256.empty()) {
+    // No pinned sha256: the recorded ETag, Last-Modified and size tell whether the upstream file
+    // changed. One HEAD request; when it cannot be made the cached file is used, with a warning.
     check_token_transport(url, out, progress);
     auto remote = fetch::probe(url, check_transfer());
+    fetch::validators had;
+    had.etag = recorded.etag;
+    had.last_modified = recorded.last_modified;
+    had.size = recorded.bytes;
     if (!remote) {
-      const std::string warning = "model '" + e.name + "': cannot check whether the upstream file changed, using the "
-                                  "cached one: " + remote.error().message;
-      out.warnings.push_back(warning);
-      report(progress, {e.name, pull_stage::warning, fp32_name, 0, 0, warning});
-    } else if (!remote->version.identity().empty() && remote->version.identity() != recorded.etag) {
+      cached_note = "the server could not be asked";
+      warn(out, progress, fp32_name,
+           "model '" + e.name + "': cannot check whether the upstream file changed, using the cached one: " +
+               remote.error().message);
+    } else if (const std::string change = fetch::version_change(had, remote->version); !change.empty()) {
       reuse = false;
       out.upstream_changed = true;
       discard_partial(out.fp32);  // a partial download of the old file must not be resumed
       report(progress, {e.name, pull_stage::upstream_changed, fp32_name, 0, remote->version.size,
-                        "the upstream file changed (ETag " + recorded.etag + " -> " + remote->version.identity() +
-                            "): downloading it again"});
+                        "the upstream file changed (" + change + "): downloading it again"});
+    } else if ((!had.identity().empty() && !remote->version.identity().empty()) ||
+               (!had.last_modified.empty() && !remote->version.last_modified.empty())) {
+      cached_note = !had.identity().empty() && !remote->version.identity().empty() ? "up to date: same ETag"
+                                                                                     : "up to date: same Last-Modified";
+    } else if (had.size != 0 && remote->version.size != 0) {
+      cached_note = "same size; no ETag or Last-Modified to compare";
+      warn(out, progress, fp32_name,
+           "model '" + e.name + "': '" + url + "' gives no ETag or Last-Modified, only a size (unchanged): an upstream "
+           "change that keeps the size is not noticed; pin the file's sha256 in the catalog, or pull with --force "
+           "to download it again");
+    } else {
+      cached_note = "freshness cannot be checked";
+      warn(out, progress, fp32_name,
+           "model '" + e.name + "': '" + url + "' gives no ETag, Last-Modified or size: whether the upstream file "
+           "changed cannot be checked; pin the file's sha256 in the catalog, or pull with --force to download it again");
     }
   }
   if (reuse) {
-    report(progress, {e.name, pull_stage::cached, fp32_name, size_of(out.fp32), size_of(out.fp32), {}});
+    report(progress, {e.name, pull_stage::cached, fp32_name, size_of(out.fp32), size_of(out.fp32), cached_note});
   } else {
     check_token_transport(url, out, progress);
     auto got = MQ_TRY(download_file(e.name, url, out.fp32, !e.sha256.empty(), progress));
@@ -352,6 +374,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     fs::remove(out.config, ec);
     MQ_TRY_VOID(publish(partial, out.fp32));
     etag = got.version.identity();
+    last_modified = got.version.last_modified;
     out.downloaded = true;
   }
 
@@ -386,6 +409,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   config.url = url;
   config.sha256 = sha;
   config.etag = etag;
+  config.last_modified = last_modified;
   config.fp32_bytes = size_of(out.fp32);
   config.has_labels = !out.labels.empty();
   config.library_version = mq::version();
@@ -412,7 +436,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     config.skipped_nodes = static_cast<std::size_t>(recorded.skipped_nodes);
     config.model_bytes_before = recorded.model_bytes_before;
     config.model_bytes_after = recorded.model_bytes_after;
-    report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), {}});
+    report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), "its key matches"});
   } else if (options.quantize == quantize_mode::never) {
     config.quantize_status = "skipped";
     fs::remove(int8, ec);  // it does not match this FP32 model / these options

@@ -387,7 +387,8 @@ TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream fi
   REQUIRE(changed != s.model);
 
   SECTION("same ETag: one HEAD request, no download (even if the bytes differ)") {
-    s.hub.put("test/m", "model.onnx", changed, "main", "\"v1\"");
+    // Same size too: a size that differs would say the file changed whatever the ETag.
+    s.hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes(64, 64, false, 2.0f), "main", "\"v1\"");
     auto again = s.store().pull("m");
     REQUIRE_OK(again);
     CHECK_FALSE(again->downloaded);
@@ -484,7 +485,7 @@ TEST_CASE("the hub's X-Linked-Etag on its redirect is what is recorded and compa
   auto same = s.store().pull("m");
   REQUIRE_OK(same);
   CHECK_FALSE(same->downloaded);
-  CHECK(count(cdn, cdn_path, "HEAD") == 1);
+  CHECK(count(cdn, cdn_path, "HEAD") == 0);  // the hub's redirect answers the check: no CDN request
   CHECK(count(cdn, cdn_path, "GET") == 1);
 
   // The hub's changes: downloaded again.
@@ -897,4 +898,115 @@ TEST_CASE("a complete partial file answered with 416 and Content-Range */N is co
   const auto requests = s.hub.requests(s.path);
   REQUIRE(requests.size() == before + 1);  // no download again
   CHECK(requests.back().range == "bytes=" + std::to_string(s.model.size()) + "-");
+}
+
+TEST_CASE("without an ETag, Last-Modified and the size tell a changed upstream file, or the pull says it cannot",
+          "[fetch]") {
+  setup s;
+  const std::string same_size = mq::test::matmul_model_bytes(64, 64, false, 2.0f);
+  const std::string other_size = mq::test::matmul_model_bytes(32, 16, false, 2.0f);
+  REQUIRE(same_size.size() == s.model.size());
+  std::vector<std::string> cached_notes;
+  auto note = [&](const mq::pull_progress& p) {
+    if (p.stage == mq::pull_stage::cached && p.file == "model.onnx") cached_notes.push_back(p.message);
+  };
+  auto has_warning = [](const mq::pulled_model& p, const std::string& text) {
+    return std::any_of(p.warnings.begin(), p.warnings.end(),
+                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  };
+
+  SECTION("Last-Modified only") {
+    s.hub.headers(s.path, {false, "Mon, 01 Jan 2024 00:00:00 GMT", true});
+    REQUIRE(s.store().pull("m"));
+    auto config = config_of(s.model_dir());
+    CHECK(config["source"]["etag"].is_null());
+    CHECK(config["source"]["last_modified"] == "Mon, 01 Jan 2024 00:00:00 GMT");
+    auto same = s.store().pull("m", note);
+    REQUIRE_OK(same);
+    CHECK_FALSE(same->downloaded);
+    CHECK(same->warnings.empty());
+    CHECK(cached_notes == std::vector<std::string>{"up to date: same Last-Modified"});
+    s.hub.put("test/m", "model.onnx", same_size);
+    s.hub.headers(s.path, {false, "Tue, 02 Jan 2024 00:00:00 GMT", true});
+    auto changed = s.store().pull("m");
+    REQUIRE_OK(changed);
+    CHECK(changed->upstream_changed);
+    CHECK((mq::test::read_bytes(changed->fp32) == same_size));
+  }
+  SECTION("a size only: a new size is noticed, the same size is said to be unverifiable") {
+    s.hub.headers(s.path, {false, "", true});
+    REQUIRE(s.store().pull("m"));
+    s.hub.put("test/m", "model.onnx", same_size);
+    auto same = s.store().pull("m", note);
+    REQUIRE_OK(same);
+    CHECK_FALSE(same->downloaded);
+    CHECK(has_warning(*same, "only a size"));
+    REQUIRE(cached_notes.size() == 1);
+    CHECK_THAT(cached_notes[0], !Catch::Contains("up to date"));
+    s.hub.put("test/m", "model.onnx", other_size);
+    auto changed = s.store().pull("m");
+    REQUIRE_OK(changed);
+    CHECK(changed->upstream_changed);
+    CHECK((mq::test::read_bytes(changed->fp32) == other_size));
+  }
+  SECTION("nothing to compare (no ETag, Last-Modified or length): the pull says so") {
+    s.hub.headers(s.path, {false, "", false});
+    REQUIRE(s.store().pull("m"));
+    auto again = s.store().pull("m", note);
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK(has_warning(*again, "cannot be checked"));
+    CHECK(cached_notes == std::vector<std::string>{"freshness cannot be checked"});
+    CHECK(count(s.hub, s.path, "HEAD") == 1);
+  }
+  SECTION("the hub's X-Linked-Size on its redirect is compared too") {
+    hub_server cdn;
+    const std::string cdn_path = cdn.put("cdn", "blob", s.model);
+    auto redirect = redirect_fault(cdn.endpoint() + cdn_path);
+    redirect.linked_etag = "\"lfs-1\"";
+    redirect.linked_size = std::to_string(s.model.size());
+    redirect.times = 2;
+    s.hub.fault(s.path, redirect);
+    REQUIRE(s.store().pull("m"));
+    auto same = s.store().pull("m");
+    REQUIRE_OK(same);
+    CHECK_FALSE(same->downloaded);
+    redirect.linked_size = std::to_string(s.model.size() + 1);
+    redirect.times = 1;
+    s.hub.fault(s.path, redirect);
+    std::vector<std::string> changes;
+    auto changed = s.store().pull("m", [&](const mq::pull_progress& p) {
+      if (p.stage == mq::pull_stage::upstream_changed) changes.push_back(p.message);
+    });
+    REQUIRE_OK(changed);
+    REQUIRE(changes.size() == 1);
+    CHECK_THAT(changes[0], Catch::Contains("size"));
+  }
+}
+
+TEST_CASE("a file:// mirror's changed file is noticed by its mtime and size", "[fetch]") {
+  temp_dir dir;
+  const auto mirror = dir / "mirror" / "test" / "m" / "resolve" / "main";
+  fs::create_directories(mirror);
+  mq::test::write_bytes(mirror / "model.onnx", mq::test::matmul_model_bytes());
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  o.endpoint = "file://" + (dir / "mirror").string();
+  auto store = mq::model_store::open(o);
+  REQUIRE_OK(store);
+  REQUIRE(store->pull("m"));
+  auto same = store->pull("m");
+  REQUIRE_OK(same);
+  CHECK_FALSE(same->downloaded);
+  CHECK(same->warnings.empty());
+  const std::string v2 = mq::test::matmul_model_bytes(64, 64, false, 2.0f);
+  const auto mtime = fs::last_write_time(mirror / "model.onnx");
+  mq::test::write_bytes(mirror / "model.onnx", v2);
+  fs::last_write_time(mirror / "model.onnx", mtime + std::chrono::seconds(10));  // Last-Modified has 1 s steps
+  auto changed = store->pull("m");
+  REQUIRE_OK(changed);
+  CHECK(changed->upstream_changed);
+  CHECK((mq::test::read_bytes(changed->fp32) == v2));
 }

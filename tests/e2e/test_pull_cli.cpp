@@ -247,6 +247,20 @@ TEST_CASE("mq-pull command line: --opt=value, --, conflicts and unknown options 
   }
 }
 
+TEST_CASE("mq-pull says when a cached file's freshness cannot be checked", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::test::hub_server hub;
+  const std::string path = hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes());
+  hub.headers(path, {false, "", false});  // a plain server: no ETag, no Last-Modified, no length
+  REQUIRE(pull(dir, {"m"}, hub.endpoint()).exit_code == exit_ok);
+  auto again = pull(dir, {"m"}, hub.endpoint());
+  INFO(again.err);
+  CHECK(again.exit_code == exit_ok);
+  CHECK_THAT(again.err, Catch::Contains("model.onnx is cached") && Catch::Contains("freshness cannot be checked") &&
+                            Catch::Contains("mq-pull: warning: ") && !Catch::Contains("up to date"));
+}
+
 TEST_CASE("mq-pull warns once that HF_TOKEN travels unencrypted over http://", "[cli]") {
   mq::test::temp_dir dir;
   mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m") + mq::test::catalog_entry("n"));

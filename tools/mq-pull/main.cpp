@@ -42,9 +42,11 @@ Range, restarts from zero: two versions are never spliced); connection resets,
 timeouts, stalls and 5xx are retried with backoff; 401/403/404 are not (the
 error names the URL, the status and what to check). A sha256 from the catalog
 is checked; a mismatch, or bytes that are not an ONNX model, deletes the
-download. Without a catalog sha256 the file's sha256 and ETag are recorded, and
-a later online pull sends one HEAD request: a changed ETag means the upstream
-file changed, and it is downloaded (and quantized) again. Two pulls of the same
+download. Without a catalog sha256 the file's sha256, ETag, Last-Modified and
+size are recorded, and a later online pull sends one HEAD request: a changed
+ETag, date or size means the upstream file changed, and it is downloaded (and
+quantized) again; a server that gives none of them gets a warning that the
+cached file's freshness cannot be checked. Two pulls of the same
 model, in threads or processes, wait for each other (lock file per model).
 Quantization: when the catalog entry's [models.quantize] is enabled, right
 after the download; the INT8 model is reused only while its key (sha256 of the
@@ -317,7 +319,9 @@ class progress_printer {
         fmt::print(stderr, "{}: downloaded {} ({}), verifying\n", p.model, p.file, human_bytes(p.bytes_done));
         break;
       case mq::pull_stage::cached:
-        fmt::print(stderr, "{}: {} is cached and up to date ({})\n", p.model, p.file, human_bytes(p.bytes_done));
+        // The message says how the cached file was checked (pinned hash, ETag, ... or not at all).
+        fmt::print(stderr, "{}: {} is cached ({}{})\n", p.model, p.file, human_bytes(p.bytes_done),
+                   p.message.empty() ? std::string() : "; " + p.message);
         break;
       case mq::pull_stage::warning:
         fmt::print(stderr, "mq-pull: warning: {}\n", mq::cli::one_line(p.message));
