@@ -53,6 +53,8 @@ typedef enum mq_pull_stage {
   MQ_PULL_CACHED = 4,      /**< a file was already in the cache and still matches */
   MQ_PULL_WARNING = 5,     /**< `message` says what went wrong (e.g. quantization failed); also
                                 any later stage this header does not name yet, with its message */
+  MQ_PULL_RETRYING = 6,    /**< a transfer of `file` failed and is tried again: `message` says what failed,
+                                the attempt ("attempt 1 of 5") and when the next one starts */
   MQ_PULL_STAGE_MAX_ENUM = 0x7fffffff /**< not a stage (see MQ_STATUS_MAX_ENUM) */
 } mq_pull_stage;
 

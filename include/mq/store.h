@@ -74,6 +74,8 @@ enum class pull_stage {
                 ///< checked ("up to date: same ETag", "freshness cannot be checked", ...)
   warning,      ///< `message` says what went wrong (e.g. quantization failed, FP32 kept)
   upstream_changed,  ///< the file's ETag differs from the recorded one (no catalog sha256): `message` says so; it is downloaded again
+  retrying,     ///< a transfer of `file` failed and is tried again: `message` says what failed, the attempt
+                ///< ("attempt 1 of 5") and when the next one starts
 };
 
 /// One progress report.

@@ -59,6 +59,7 @@ mq_pull_stage to_c(mq::pull_stage stage) noexcept {
     case mq::pull_stage::quantizing: return MQ_PULL_QUANTIZING;
     case mq::pull_stage::cached: return MQ_PULL_CACHED;
     case mq::pull_stage::warning: return MQ_PULL_WARNING;
+    case mq::pull_stage::retrying: return MQ_PULL_RETRYING;
     default: break;  // a stage newer than the C enum: reported as a warning with its message
   }
   return MQ_PULL_WARNING;

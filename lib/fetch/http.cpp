@@ -484,6 +484,7 @@ result<transfer_result> run_transfer(const std::string& url, int fd, bool head, 
     }
     // Transient: wait, then try again from the original URL (redirect targets may be signed
     // URLs that expire), resuming from what the file holds.
+    if (options.on_retry) options.on_retry({outcome.message, attempt, options.max_attempts, delay});
     std::this_thread::sleep_for(delay);
     delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::milliseconds(30000));
     current_url = url;

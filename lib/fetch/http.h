@@ -33,6 +33,14 @@ struct validators {
 /// nothing to compare).
 std::string version_change(const validators& had, const validators& now);
 
+/// One transient failure that will be retried, for a progress display.
+struct retry_notice {
+  std::string message;  ///< what failed, naming the URL
+  int attempt = 0;      ///< the attempt that failed, from 1
+  int max_attempts = 0;
+  std::chrono::milliseconds delay{0};  ///< the wait before the next attempt
+};
+
 /// How hard to try.
 struct transfer_options {
   std::string token;  ///< sent as "Authorization: Bearer ..." to the URL's own scheme+host+port only
@@ -42,6 +50,7 @@ struct transfer_options {
   int max_attempts = 5;  ///< attempts in total, for transient failures (reset, timeout, stall, 5xx)
   std::chrono::milliseconds backoff{500};  ///< wait before the 2nd attempt; doubles each time (max 30 s)
   int max_redirects = 10;
+  std::function<void(const retry_notice&)> on_retry;  ///< called before each wait (none: silent)
 };
 
 /// What a finished transfer reports.

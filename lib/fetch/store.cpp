@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -210,7 +211,15 @@ struct model_store::impl {
       if (!write_text_atomic(record, fetch::dump(doc))) fs::remove(record, ec);
     };
     const std::string file = target.filename().string();
-    auto result = fetch::download(url, partial, transfer(), from, [&](std::uint64_t done, std::uint64_t total) {
+    auto t = transfer();
+    t.on_retry = [&](const fetch::retry_notice& r) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(r.delay.count()) / 1000.0);
+      report(progress, {model, pull_stage::retrying, file, 0, 0,
+                        r.message + " (attempt " + std::to_string(r.attempt) + " of " + std::to_string(r.max_attempts) +
+                            " failed; next try in " + seconds + " s)"});
+    };
+    auto result = fetch::download(url, partial, t, from, [&](std::uint64_t done, std::uint64_t total) {
       report(progress, {model, pull_stage::downloading, file, done, total, {}});
     });
     if (result) fs::remove(record, ec);

@@ -1010,3 +1010,29 @@ TEST_CASE("a file:// mirror's changed file is noticed by its mtime and size", "[
   CHECK(changed->upstream_changed);
   CHECK((mq::test::read_bytes(changed->fp32) == v2));
 }
+
+TEST_CASE("each retry is reported: what failed, attempt k of n, the wait", "[fetch]") {
+  setup s;
+  s.hub.fault(s.path, status_fault(503, 2));
+  std::vector<mq::pull_progress> retries;
+  auto pulled = s.store().pull("m", [&](const mq::pull_progress& p) {
+    if (p.stage == mq::pull_stage::retrying) retries.push_back(p);
+  });
+  REQUIRE_OK(pulled);
+  REQUIRE(retries.size() == 2);
+  CHECK(retries[0].file == "model.onnx");
+  CHECK_THAT(retries[0].message, Catch::Contains(s.hub.endpoint() + s.path) && Catch::Contains("http 503") &&
+                                     Catch::Contains("attempt 1 of 3 failed; next try in 0.0 s"));
+  CHECK_THAT(retries[1].message, Catch::Contains("attempt 2 of 3 failed"));
+  SECTION("a stall too") {
+    s.hub.fault(s.path, drop_fault(900, std::chrono::milliseconds(5000)));
+    retries.clear();
+    auto o = s.options();
+    o.cache = mq::cache_policy::refresh;
+    REQUIRE(s.store(o).pull("m", [&](const mq::pull_progress& p) {
+      if (p.stage == mq::pull_stage::retrying) retries.push_back(p);
+    }));
+    REQUIRE(retries.size() == 1);
+    CHECK_THAT(retries[0].message, Catch::Contains("stalled: no data for 300 ms") && Catch::Contains("attempt 1 of 3"));
+  }
+}

@@ -3,10 +3,17 @@
 // catalog rebuilds INT8; offline pulls work with no server; errors are one line with exit 1/2.
 #include <catch2/catch.hpp>
 
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -277,4 +284,99 @@ TEST_CASE("mq-pull warns once that HF_TOKEN travels unencrypted over http://", "
   CHECK(warnings == 1);
   CHECK_THAT(r.err, Catch::Contains("mq-pull: warning: ") && Catch::Contains("unencrypted"));
   for (const auto& req : hub.requests()) CHECK(req.authorization == "Bearer secret-token");
+}
+
+namespace {
+
+struct terminal_run {
+  std::string output;   // what the program wrote to its terminal (stdout and stderr)
+  int term_signal = 0;  // the signal that ended it, 0 when it exited
+  int exit_code = -1;
+};
+
+// Runs `argv` on a pseudo-terminal (so mq-pull draws its progress bar) and sends it SIGINT, as
+// Ctrl-C does, once its output contains `trigger`.
+terminal_run run_on_terminal_and_interrupt(const std::vector<std::string>& argv, const std::string& trigger) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) throw std::runtime_error("forkpty failed");
+  if (pid == 0) {
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  terminal_run out;
+  bool interrupted = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buffer[4096];
+    const ssize_t n = ::read(master, buffer, sizeof buffer);
+    if (n <= 0) break;  // EIO: the program ended and the terminal closed
+    out.output.append(buffer, static_cast<std::size_t>(n));
+    if (!interrupted && out.output.find(trigger) != std::string::npos) {
+      ::kill(pid, SIGINT);
+      interrupted = true;
+    }
+  }
+  if (std::chrono::steady_clock::now() >= deadline) ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ::close(master);
+  if (WIFSIGNALED(status)) out.term_signal = WTERMSIG(status);
+  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("mq-pull prints each retry, and Ctrl-C ends the bar's line and says the pull resumes", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::test::hub_server hub;
+  const std::string model = mq::test::matmul_model_bytes();
+  const std::string path = hub.put("test/m", "model.onnx", model);
+
+  SECTION("retries: one line each") {
+    mq::test::hub_fault f;
+    f.status = 503;
+    f.times = 2;
+    hub.fault(path, f);
+    auto r = pull(dir, {"m"}, hub.endpoint());
+    INFO(r.err);
+    REQUIRE(r.exit_code == exit_ok);
+    CHECK_THAT(r.err, Catch::Contains("m: '" + hub.endpoint() + path + "': http 503 server error (attempt 1 of 5 "
+                                      "failed; next try in 0.5 s)\n") &&
+                          Catch::Contains("(attempt 2 of 5 failed; next try in 1.0 s)\n"));
+  }
+  SECTION("Ctrl-C") {
+    mq::test::hub_fault f;
+    f.drop_after = 2000;
+    f.stall = std::chrono::seconds(30);  // the server goes quiet after 2000 bytes
+    hub.fault(path, f);
+    auto r = run_on_terminal_and_interrupt(
+        {MQ_PULL_PATH, "m", "--models-dir", (dir / "models").string(), "--catalog", (dir / "catalog.toml").string(),
+         "--endpoint", hub.endpoint()},
+        "m model.onnx [");
+    INFO(r.output);
+    CHECK(r.term_signal == SIGINT);
+    const auto at = r.output.find("mq-pull: interrupted; the download resumes where it stopped");
+    REQUIRE(at != std::string::npos);
+    // The message is on its own line, right after the bar's (which the handler ended).
+    const auto bar = r.output.rfind("m model.onnx [", at);
+    REQUIRE(bar != std::string::npos);
+    const std::string between = r.output.substr(bar, at - bar);
+    CHECK(std::count(between.begin(), between.end(), '\n') == 1);
+    CHECK(r.output[at - 1] == '\n');
+    CHECK(fs::file_size(dir / "models" / "m" / "model.onnx.partial") == 2000);
+    // And it does resume.
+    auto again = pull(dir, {"m"}, hub.endpoint());
+    INFO(again.err);
+    REQUIRE(again.exit_code == exit_ok);
+    CHECK(hub.requests(path).back().range == "bytes=2000-");
+    CHECK((mq::test::read_bytes(dir / "models" / "m" / "model.onnx") == model));
+  }
 }

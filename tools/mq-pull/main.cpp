@@ -1,5 +1,6 @@
 // mq-pull: download catalog models, verify them and quantize them, for robot apps.
 #include <fmt/core.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -7,6 +8,7 @@
 #include <cctype>
 #include <memory>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -39,7 +41,7 @@ Every file is published atomically (temporary file + rename), config.json last.
 Downloads: interrupted downloads resume from <file>.partial with a Range
 request and If-Range (a file that changed meanwhile, or a server that ignores
 Range, restarts from zero: two versions are never spliced); connection resets,
-timeouts, stalls and 5xx are retried with backoff; 401/403/404 are not (the
+timeouts, stalls and 5xx are retried with backoff (one line per retry); 401/403/404 are not (the
 error names the URL, the status and what to check). A sha256 from the catalog
 is checked; a mismatch, or bytes that are not an ONNX model, deletes the
 download. Without a catalog sha256 the file's sha256, ETag, Last-Modified and
@@ -300,12 +302,39 @@ std::string human_bytes(std::uint64_t bytes) {
   return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
 }
 
+// Ctrl-C (or SIGTERM) in the middle of a pull: the signal handler ends an open progress bar's
+// line and says what happens next, then lets the signal end the process as usual (the partial
+// download and its record stay; the next pull resumes them). Only async-signal-safe calls here.
+volatile std::sig_atomic_t g_bar_open = 0;
+volatile std::sig_atomic_t g_downloading = 0;
+
+extern "C" void on_interrupt(int sig) {
+  static const char newline[] = "\n";
+  static const char resumes[] =
+      "mq-pull: interrupted; the download resumes where it stopped when you run the same command again\n";
+  static const char interrupted[] = "mq-pull: interrupted; run the same command again to finish the pull\n";
+  if (g_bar_open != 0) (void)!::write(STDERR_FILENO, newline, sizeof newline - 1);
+  if (g_downloading != 0) (void)!::write(STDERR_FILENO, resumes, sizeof resumes - 1);
+  else (void)!::write(STDERR_FILENO, interrupted, sizeof interrupted - 1);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void install_interrupt_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
 // Progress on stderr: a redrawn bar on a terminal, a few plain lines otherwise.
 class progress_printer {
  public:
   progress_printer(bool quiet) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
 
   void operator()(const mq::pull_progress& p) {
+    g_downloading = p.stage == mq::pull_stage::downloading || p.stage == mq::pull_stage::retrying ? 1 : 0;
     if (quiet_) return;
     if (p.stage == mq::pull_stage::downloading) return download(p);
     end_bar();
@@ -313,7 +342,8 @@ class progress_printer {
       case mq::pull_stage::waiting:
       case mq::pull_stage::quantizing:
       case mq::pull_stage::upstream_changed:
-        fmt::print(stderr, "{}: {}\n", p.model, p.message);
+      case mq::pull_stage::retrying:
+        fmt::print(stderr, "{}: {}\n", p.model, mq::cli::one_line(p.message));
         break;
       case mq::pull_stage::verifying:
         fmt::print(stderr, "{}: downloaded {} ({}), verifying\n", p.model, p.file, human_bytes(p.bytes_done));
@@ -334,6 +364,7 @@ class progress_printer {
   void end_bar() {
     if (bar_open_) fmt::print(stderr, "\n");
     bar_open_ = false;
+    g_bar_open = 0;
     file_.clear();
   }
 
@@ -371,6 +402,7 @@ class progress_printer {
           line += fmt::format(" eta {:.0f}s", static_cast<double>(p.bytes_total - p.bytes_done) / rate);
         }
       }
+      g_bar_open = 1;  // first: a signal may come as soon as the bar is visible
       fmt::print(stderr, "{}   ", line);
       bar_open_ = true;
     } else if (p.bytes_total > 0) {
@@ -461,6 +493,7 @@ int main(int argc, char** argv) {
     }
     case command::pull: break;
   }
+  install_interrupt_handler();
   progress_printer printer(opt.quiet);
   int status = exit_ok;
   for (const auto& name : opt.names) {
