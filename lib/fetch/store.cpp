@@ -311,9 +311,10 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   if (is_file(out.fp32) && (!force || offline)) {
     sha = MQ_TRY(fetch::sha256_file(out.fp32));
     const std::string expected = !e.sha256.empty() ? e.sha256 : recorded.sha256;
-    // Offline, a file whose URL changed in the catalog is still the best there is; online it is
-    // downloaded again.
-    reuse = sha == expected && (offline || recorded.url.empty() || recorded.url == url);
+    // A pinned file that matches is the file, wherever it came from (another endpoint or
+    // mirror). Unpinned, a recorded hash says nothing about another URL's file: online it is
+    // downloaded again; offline it is still the best there is.
+    reuse = sha == expected && (!e.sha256.empty() || offline || recorded.url.empty() || recorded.url == url);
     if (offline && !reuse) {
       if (!e.sha256.empty() && sha != e.sha256) {
         return fail(errc::integrity, "offline: cached " + fetch::quote(out.fp32) + " has sha256 " + sha +

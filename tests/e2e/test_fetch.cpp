@@ -1036,3 +1036,29 @@ TEST_CASE("each retry is reported: what failed, attempt k of n, the wait", "[fet
     CHECK_THAT(retries[0].message, Catch::Contains("stalled: no data for 300 ms") && Catch::Contains("attempt 1 of 3"));
   }
 }
+
+TEST_CASE("a pinned, verified file is kept when the endpoint changes; an unpinned one is fetched again", "[fetch]") {
+  const std::string pin = "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n";
+  setup s("m", pin);
+  REQUIRE(s.store().pull("m"));
+  hub_server mirror;  // another endpoint with the same layout
+  const std::string mirror_path = mirror.put("test/m", "model.onnx", s.model);
+  auto o = s.options();
+  o.endpoint = mirror.endpoint();
+  SECTION("pinned: the pin is the identity, nothing is requested") {
+    auto again = s.store(o).pull("m");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK_FALSE(again->quantized);
+    CHECK(mirror.requests().empty());
+    CHECK(config_of(s.model_dir())["source"]["url"] == mirror.endpoint() + mirror_path);  // where it is now named
+  }
+  SECTION("unpinned: a recorded hash from another server proves nothing about this one") {
+    s.write_catalog(mq::test::catalog_entry("m"));
+    REQUIRE(s.store().pull("m"));
+    auto again = s.store(o).pull("m");
+    REQUIRE_OK(again);
+    CHECK(again->downloaded);
+    CHECK(count(mirror, mirror_path, "GET") == 1);
+  }
+}
