@@ -8,13 +8,19 @@ namespace {
 json values(const std::vector<value_info>& list) {
   json out = json::array();
   for (const auto& v : list) {
+    // Numbers only in `shape` (null where the size is not fixed); the symbolic names, where the
+    // model gives them, in `dim_params` at the same index.
     json shape = json::array();
+    json dim_params = json::array();
     for (std::size_t i = 0; i < v.shape.size(); ++i) {
-      if (v.shape[i] >= 0) shape.push_back(v.shape[i]);
-      else if (!v.dim_names[i].empty()) shape.push_back(v.dim_names[i]);
-      else shape.push_back(nullptr);
+      shape.push_back(v.shape[i] >= 0 ? json(v.shape[i]) : json(nullptr));
+      const bool named = i < v.dim_names.size() && !v.dim_names[i].empty();
+      dim_params.push_back(named ? json(v.dim_names[i]) : json(nullptr));
     }
-    out.push_back(json{{"name", v.name}, {"type", v.type}, {"shape", v.has_shape ? shape : json(nullptr)}});
+    out.push_back(json{{"name", v.name},
+                       {"type", v.type},
+                       {"shape", v.has_shape ? shape : json(nullptr)},
+                       {"dim_params", v.has_shape ? dim_params : json(nullptr)}});
   }
   return out;
 }

@@ -25,14 +25,17 @@ struct model_config {
   bool has_int8 = false;  ///< model-int8.onnx exists and matches `cache_key`
   std::uint64_t int8_bytes = 0;
   std::string cache_key;
-  std::string quantize_status;  ///< "quantized", "cached", "failed", "disabled", "skipped"
+  /// The INT8 file's state, the same on every pull that finds it: "quantized" (use_int8),
+  /// "nothing_quantized" (the INT8 file is the FP32 model: use_int8 false), "failed", "disabled"
+  /// (the catalog says no), "skipped" (--no-quantize).
+  std::string quantize_status;
   std::string quantize_error;
   std::string quantize_options;  ///< mq::describe(options)
   std::string library_version;
   std::size_t quantized_nodes = 0;
   std::size_t skipped_nodes = 0;
-  std::uint64_t model_bytes_before = 0;
-  std::uint64_t model_bytes_after = 0;
+  std::uint64_t model_bytes_before = 0;  ///< the FP32 model on disk (= `fp32_bytes`)
+  std::uint64_t model_bytes_after = 0;   ///< the INT8 model on disk (= `int8_bytes`)
   std::vector<value_info> inputs;
   std::vector<value_info> outputs;
 };

@@ -109,8 +109,6 @@ struct recorded_state {
   std::uint64_t bytes = 0;
   std::uint64_t quantized_nodes = 0;
   std::uint64_t skipped_nodes = 0;
-  std::uint64_t model_bytes_before = 0;
-  std::uint64_t model_bytes_after = 0;
 };
 
 recorded_state read_recorded(const fs::path& config) {
@@ -125,8 +123,6 @@ recorded_state read_recorded(const fs::path& config) {
   out.bytes = fetch::uint_at(doc, "/source/bytes");
   out.quantized_nodes = fetch::uint_at(doc, "/quantization/summary/quantized_nodes");
   out.skipped_nodes = fetch::uint_at(doc, "/quantization/summary/skipped_nodes");
-  out.model_bytes_before = fetch::uint_at(doc, "/quantization/summary/model_bytes_before");
-  out.model_bytes_after = fetch::uint_at(doc, "/quantization/summary/model_bytes_after");
   return out;
 }
 
@@ -440,12 +436,9 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     config.quantize_status = "disabled";
     fs::remove(int8, ec);
   } else if (int8_matches) {
-    config.quantize_status = "cached";
     config.has_int8 = true;
     config.quantized_nodes = static_cast<std::size_t>(recorded.quantized_nodes);
     config.skipped_nodes = static_cast<std::size_t>(recorded.skipped_nodes);
-    config.model_bytes_before = recorded.model_bytes_before;
-    config.model_bytes_after = recorded.model_bytes_after;
     report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), "its key matches"});
   } else if (options.quantize == quantize_mode::never) {
     config.quantize_status = "skipped";
@@ -462,12 +455,9 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
       fp32_model.set_metadata(cache_key_metadata, config.cache_key);
       fp32_model.set_metadata("mq.source_sha256", sha);
       if (auto saved = fp32_model.save(int8); saved) {
-        config.quantize_status = "quantized";
         config.has_int8 = true;
         config.quantized_nodes = quant->quantized_count;
         config.skipped_nodes = quant->skipped_count;
-        config.model_bytes_before = quant->model_bytes_before;
-        config.model_bytes_after = quant->model_bytes_after;
         out.quantized = true;
       } else {
         failure = saved.error().message;
@@ -487,7 +477,12 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     out.int8 = int8;
     out.use_int8 = config.quantized_nodes > 0;  // see config_document
     config.int8_bytes = size_of(int8);
+    // The state of the INT8 file, not what this pull did (`out.quantized` says that).
+    config.quantize_status = out.use_int8 ? "quantized" : "nothing_quantized";
   }
+  // Sizes of the files on disk, so that they agree with `source.bytes` and `int8_bytes`.
+  config.model_bytes_before = config.fp32_bytes;
+  config.model_bytes_after = config.int8_bytes;
 
   // 4. config.json last: its presence means everything it names is complete.
   out.config_json = fetch::dump(fetch::config_document(config));

@@ -1062,3 +1062,41 @@ TEST_CASE("a pinned, verified file is kept when the endpoint changes; an unpinne
     CHECK(count(mirror, mirror_path, "GET") == 1);
   }
 }
+
+TEST_CASE("config.json: a status that agrees with use_int8, sizes that agree, shapes of numbers", "[fetch]") {
+  setup s;
+  auto store = s.store();
+  SECTION("quantized: the same status on every pull, sizes as on disk") {
+    REQUIRE(store.pull("m"));
+    for (int pull = 0; pull < 2; ++pull) {
+      if (pull == 1) REQUIRE(store.pull("m"));  // cached
+      auto config = config_of(s.model_dir());
+      CHECK(config["quantization"]["status"] == "quantized");
+      CHECK(config["use_int8"] == true);
+      const auto fp32_bytes = fs::file_size(s.model_dir() / "model.onnx");
+      const auto int8_bytes = fs::file_size(s.model_dir() / "model-int8.onnx");
+      CHECK(config["source"]["bytes"] == fp32_bytes);
+      CHECK(config["quantization"]["summary"]["model_bytes_before"] == fp32_bytes);
+      CHECK(config["quantization"]["int8_bytes"] == int8_bytes);
+      CHECK(config["quantization"]["summary"]["model_bytes_after"] == int8_bytes);
+    }
+    // x is float[batch, k], y float[batch, n]: the shape holds numbers or null, the names beside it.
+    auto config = config_of(s.model_dir());
+    const auto& x = config["inputs"][0];
+    CHECK(x["name"] == "x");
+    CHECK(x["shape"] == mq::fetch::json::parse("[null, null]"));
+    CHECK(x["dim_params"] == mq::fetch::json::parse(R"(["batch", "k"])"));
+    CHECK(config["outputs"][0]["dim_params"] == mq::fetch::json::parse(R"(["batch", "n"])"));
+  }
+  SECTION("nothing quantized: the status says so next to use_int8 false") {
+    s.model = mq::test::matmul_model_bytes(32, 16);  // 512 elements: under auto's floor
+    s.hub.put("test/m", "model.onnx", s.model);
+    for (int pull = 0; pull < 2; ++pull) {
+      REQUIRE(store.pull("m"));
+      auto config = config_of(s.model_dir());
+      CHECK(config["use_int8"] == false);
+      CHECK(config["quantization"]["status"] == "nothing_quantized");
+      CHECK(config["quantization"]["summary"]["quantized_nodes"] == 0);
+    }
+  }
+}

@@ -199,7 +199,8 @@ TEST_CASE("config.json records what an app needs", "[config]") {
   CHECK(doc["int8_model_path"].get<std::string>() == "model-int8.onnx");
   CHECK(doc["source"]["revision"].get<std::string>() == "v1.0");
   CHECK(doc["source"]["url"].get<std::string>() == config.url);
-  CHECK(doc["inputs"] == mq::fetch::json::parse(R"([{"name": "images", "type": "float", "shape": ["batch", 3, 640, 640]}])"));
+  CHECK(doc["inputs"] == mq::fetch::json::parse(R"([{"name": "images", "type": "float", "shape": [null, 3, 640, 640],
+                                                     "dim_params": ["batch", null, null, null]}])"));
   CHECK(doc["quantization"]["cache_key"].get<std::string>() == config.cache_key);
 
   // Nothing quantized (every weight under the size floor): the INT8 file is the FP32 model.
