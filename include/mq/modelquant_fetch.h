@@ -105,6 +105,10 @@ MQ_API mq_status mq_store_options_set_quantize(mq_store_options* options, int qu
 MQ_API mq_status mq_store_options_set_strict(mq_store_options* options, int strict);
 /** Non-zero: download and quantize again even when the cache matches. */
 MQ_API mq_status mq_store_options_set_force(mq_store_options* options, int force);
+/** Non-zero: hash the cached models and check the INT8 model's key again on every pull (by
+ * default a cached file whose size, mtime and inode are those recorded when it was verified is
+ * not read again). mq_store_options_set_force and this set one cache policy: the last call wins. */
+MQ_API mq_status mq_store_options_set_verify(mq_store_options* options, int verify);
 
 /* ---- store ------------------------------------------------------------------------------ */
 

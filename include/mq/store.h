@@ -36,7 +36,11 @@ enum class quantize_failure {
 /// What to do with files already in the cache.
 enum class cache_policy {
   reuse,    ///< keep files that still match (hash, source URL, INT8 key; without a catalog sha256,
-            ///< online: the upstream ETag, one HEAD request)
+            ///< online: the upstream ETag, Last-Modified and size, one HEAD request). A file whose
+            ///< size, mtime and inode are those recorded when it was verified is not read again
+            ///< (a cached start takes milliseconds, whatever the model's size).
+  verify,   ///< `--verify`: as `reuse`, but hash the cached models and check the INT8 model's key
+            ///< in the file again whatever their size, mtime and inode say
   refresh,  ///< `--force`: download and quantize again
 };
 

@@ -136,6 +136,13 @@ mq_status mq_store_options_set_force(mq_store_options* options, int force) {
   });
 }
 
+mq_status mq_store_options_set_verify(mq_store_options* options, int verify) {
+  return set_store_option("mq_store_options_set_verify", options, [&](mq::store_options& o) {
+    o.cache = verify != 0 ? mq::cache_policy::verify : mq::cache_policy::reuse;
+    return MQ_OK;
+  });
+}
+
 mq_status mq_store_open(const mq_store_options* options, mq_store** out) {
   if (out != nullptr) *out = nullptr;
   return guarded("mq_store_open", [&] {

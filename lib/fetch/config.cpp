@@ -3,9 +3,8 @@
 #include "fetch/sha256.h"
 
 namespace mq::fetch {
-namespace {
 
-json values(const std::vector<value_info>& list) {
+json signature_json(const std::vector<value_info>& list) {
   json out = json::array();
   for (const auto& v : list) {
     // Numbers only in `shape` (null where the size is not fixed); the symbolic names, where the
@@ -25,7 +24,13 @@ json values(const std::vector<value_info>& list) {
   return out;
 }
 
+namespace {
+
 json or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+json stamp_json(const file_stamp& s, const char* what, const std::string& value) {
+  return json{{"bytes", s.bytes}, {"mtime_ns", s.mtime_ns}, {"inode", s.inode}, {what, value}};
+}
 
 const json* find(const json& doc, const char* pointer) {
   const json* at = &doc;
@@ -50,7 +55,7 @@ json config_document(const model_config& c) {
   // An INT8 file in which nothing was quantized (every weight under the size floor) is the FP32
   // model: it stays cached, but the app is told to load the FP32 one.
   const bool use_int8 = c.has_int8 && c.quantized_nodes > 0;
-  return json{
+  json doc = json{
       {"name", e.name},
       {"description", e.description},
       {"task", e.task},
@@ -59,8 +64,8 @@ json config_document(const model_config& c) {
       {"int8_model_path", c.has_int8 ? json("model-int8.onnx") : json(nullptr)},
       {"use_int8", use_int8},
       {"labels_path", c.has_labels ? json("labels.txt") : json(nullptr)},
-      {"inputs", values(c.inputs)},
-      {"outputs", values(c.outputs)},
+      {"inputs", c.inputs},
+      {"outputs", c.outputs},
       {"source", json{{"url", c.url},
                       {"repo", e.repo},
                       {"filename", e.filename},
@@ -84,6 +89,26 @@ json config_document(const model_config& c) {
                              {"model_bytes_before", c.model_bytes_before},
                              {"model_bytes_after", c.model_bytes_after}}}}},
   };
+  // What was verified, so that a later pull need not read the files again (apps ignore it).
+  json verified = json::object();
+  if (c.fp32_stamp) verified["model.onnx"] = stamp_json(*c.fp32_stamp, "sha256", c.sha256);
+  if (c.int8_stamp && c.has_int8) verified["model-int8.onnx"] = stamp_json(*c.int8_stamp, "cache_key", c.cache_key);
+  doc["verified"] = std::move(verified);
+  return doc;
+}
+
+std::optional<file_stamp> stamp_at(const json& doc, const char* pointer) {
+  const json* v = find(doc, pointer);
+  if (v == nullptr || !v->is_object()) return std::nullopt;
+  const auto number = [&](const char* key) -> const json* {
+    const auto it = v->find(key);
+    return it != v->end() && it->is_number_integer() ? &*it : nullptr;
+  };
+  const json* bytes = number("bytes");
+  const json* mtime = number("mtime_ns");
+  const json* inode = number("inode");
+  if (bytes == nullptr || mtime == nullptr || inode == nullptr) return std::nullopt;
+  return file_stamp{bytes->get<std::uint64_t>(), mtime->get<std::int64_t>(), inode->get<std::uint64_t>()};
 }
 
 std::string dump(const json& doc) { return doc.dump(2, ' ', false, json::error_handler_t::replace) + "\n"; }

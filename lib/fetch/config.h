@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
 #include "catalog/catalog.h"
+#include "fetch/files.h"
 #include "mq/signature.h"
 #include "util/json.h"
 
@@ -36,9 +39,18 @@ struct model_config {
   std::size_t skipped_nodes = 0;
   std::uint64_t model_bytes_before = 0;  ///< the FP32 model on disk (= `fp32_bytes`)
   std::uint64_t model_bytes_after = 0;   ///< the INT8 model on disk (= `int8_bytes`)
-  std::vector<value_info> inputs;
-  std::vector<value_info> outputs;
+  json inputs = json::array();   ///< signature_json(graph_inputs(model)), or as recorded for the same file
+  json outputs = json::array();
+  std::optional<file_stamp> fp32_stamp;  ///< model.onnx as it was when it was seen to have `sha256`
+  std::optional<file_stamp> int8_stamp;  ///< model-int8.onnx as it was when it was seen to hold `cache_key`
 };
+
+/// Graph inputs or outputs as config.json lists them: name, type, shape (numbers, null where the
+/// size is not fixed) and dim_params (the symbolic names, or null).
+json signature_json(const std::vector<value_info>& values);
+
+/// The file stamp recorded at `pointer` (an object with bytes, mtime_ns, inode), if any.
+std::optional<file_stamp> stamp_at(const json& doc, const char* pointer);
 
 /// The config.json document.
 json config_document(const model_config& config);

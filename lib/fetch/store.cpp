@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
@@ -109,12 +110,21 @@ struct recorded_state {
   std::uint64_t bytes = 0;
   std::uint64_t quantized_nodes = 0;
   std::uint64_t skipped_nodes = 0;
+  std::string library_version;
+  fetch::json inputs;   // null when absent
+  fetch::json outputs;
+  std::optional<fetch::file_stamp> fp32_stamp;  // model.onnx when it had `sha256`
+  std::string fp32_stamp_sha256;
+  std::optional<fetch::file_stamp> int8_stamp;  // model-int8.onnx when it held `int8_stamp_key`
+  std::string int8_stamp_key;
+  std::string text;  // config.json as it is
 };
 
 recorded_state read_recorded(const fs::path& config) {
   recorded_state out;
   if (!is_file(config)) return out;
-  const auto doc = fetch::parse(read_text(config));
+  out.text = read_text(config);
+  const auto doc = fetch::parse(out.text);
   if (doc.is_discarded()) return out;
   out.url = fetch::string_at(doc, "/source/url");
   out.sha256 = fetch::string_at(doc, "/source/sha256");
@@ -123,6 +133,13 @@ recorded_state read_recorded(const fs::path& config) {
   out.bytes = fetch::uint_at(doc, "/source/bytes");
   out.quantized_nodes = fetch::uint_at(doc, "/quantization/summary/quantized_nodes");
   out.skipped_nodes = fetch::uint_at(doc, "/quantization/summary/skipped_nodes");
+  out.library_version = fetch::string_at(doc, "/quantization/library_version");
+  if (doc.contains("inputs") && doc["inputs"].is_array()) out.inputs = doc["inputs"];
+  if (doc.contains("outputs") && doc["outputs"].is_array()) out.outputs = doc["outputs"];
+  out.fp32_stamp = fetch::stamp_at(doc, "/verified/model.onnx");
+  out.fp32_stamp_sha256 = fetch::string_at(doc, "/verified/model.onnx/sha256");
+  out.int8_stamp = fetch::stamp_at(doc, "/verified/model-int8.onnx");
+  out.int8_stamp_key = fetch::string_at(doc, "/verified/model-int8.onnx/cache_key");
   return out;
 }
 
@@ -231,6 +248,14 @@ struct model_store::impl {
     fs::remove(fs::path(target).concat(".partial.url"), ec);
   }
 
+  // The sha256 of `file` (whose stamp is `now`): the recorded one while `now` is the recorded
+  // stamp, without reading the file (unless --verify); else the file is hashed.
+  result<std::string> sha256_of(const fs::path& file, const std::optional<fetch::file_stamp>& now,
+                                const std::optional<fetch::file_stamp>& stamp, const std::string& sha) const {
+    if (options.cache != cache_policy::verify && now && stamp && *now == *stamp && !sha.empty()) return sha;
+    return fetch::sha256_file(file);
+  }
+
   result<pulled_model> pull(const catalog::entry& e, const progress_callback& progress);
   model_entry describe(const catalog::entry& e) const;
 };
@@ -303,9 +328,11 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   std::string sha;
   std::string etag = recorded.etag;
   std::string last_modified = recorded.last_modified;
+  std::optional<fetch::file_stamp> fp32_stamp;
   bool reuse = false;
   if (is_file(out.fp32) && (!force || offline)) {
-    sha = MQ_TRY(fetch::sha256_file(out.fp32));
+    fp32_stamp = fetch::stamp_of(out.fp32);  // before reading: a change while hashing shows next time
+    sha = MQ_TRY(sha256_of(out.fp32, fp32_stamp, recorded.fp32_stamp, recorded.fp32_stamp_sha256));
     const std::string expected = !e.sha256.empty() ? e.sha256 : recorded.sha256;
     // A pinned file that matches is the file, wherever it came from (another endpoint or
     // mirror). Unpinned, a recorded hash says nothing about another URL's file: online it is
@@ -379,6 +406,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     // model appears, so nothing pairs the new model with stale files.
     fs::remove(out.config, ec);
     MQ_TRY_VOID(publish(partial, out.fp32));
+    fp32_stamp = fetch::stamp_of(out.fp32);  // the file just hashed (a rename keeps inode and mtime)
     etag = got.version.identity();
     last_modified = got.version.last_modified;
     out.downloaded = true;
@@ -409,7 +437,12 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   }
 
   // 3. Quantize (or reuse an INT8 model whose key still matches).
-  auto fp32_model = MQ_TRY(model::load(out.fp32));
+  // The FP32 model is parsed only when something needs it: a cached start reads none of it.
+  std::optional<model> fp32_model;
+  const auto load_fp32 = [&]() -> result<model*> {
+    if (!fp32_model) fp32_model.emplace(MQ_TRY(model::load(out.fp32)));
+    return &*fp32_model;
+  };
   fetch::model_config config;
   config.entry = &e;
   config.url = url;
@@ -417,10 +450,18 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   config.etag = etag;
   config.last_modified = last_modified;
   config.fp32_bytes = size_of(out.fp32);
+  config.fp32_stamp = fp32_stamp;
   config.has_labels = !out.labels.empty();
   config.library_version = mq::version();
-  config.inputs = graph_inputs(fp32_model);
-  config.outputs = graph_outputs(fp32_model);
+  if (!out.downloaded && sha == recorded.sha256 && recorded.library_version == config.library_version &&
+      recorded.inputs.is_array() && recorded.outputs.is_array()) {
+    config.inputs = recorded.inputs;  // the same file, described by the same version
+    config.outputs = recorded.outputs;
+  } else {
+    const model* m = MQ_TRY(load_fp32());
+    config.inputs = fetch::signature_json(graph_inputs(*m));
+    config.outputs = fetch::signature_json(graph_outputs(*m));
+  }
   const fs::path int8 = out.dir / int8_name;
   if (e.quantize.enabled) {
     config.quantize_options = mq::describe(e.quantize.options);
@@ -428,8 +469,16 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   }
   bool int8_matches = false;
   if (e.quantize.enabled && is_file(int8) && !force) {
-    auto cached = model::load(int8);
-    int8_matches = cached && cached->metadata(cache_key_metadata) == config.cache_key;
+    // Its key is in its metadata; recorded beside its stamp, it need not be parsed again.
+    const auto stamp = fetch::stamp_of(int8);
+    if (options.cache != cache_policy::verify && stamp && recorded.int8_stamp && *stamp == *recorded.int8_stamp &&
+        recorded.int8_stamp_key == config.cache_key) {
+      int8_matches = true;
+    } else {
+      auto cached = model::load(int8);
+      int8_matches = cached && cached->metadata(cache_key_metadata) == config.cache_key;
+    }
+    if (int8_matches) config.int8_stamp = stamp;
   }
   std::string failure;
   if (!e.quantize.enabled) {
@@ -450,11 +499,13 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     auto quant_options = e.quantize.options;
     quant_options.measure_error = false;  // config.json records no per-weight error
     quant_options.threads = options.quantize_threads;
-    auto quant = quantize(fp32_model, quant_options);
+    model* m = MQ_TRY(load_fp32());
+    auto quant = quantize(*m, quant_options);
     if (quant) {
-      fp32_model.set_metadata(cache_key_metadata, config.cache_key);
-      fp32_model.set_metadata("mq.source_sha256", sha);
-      if (auto saved = fp32_model.save(int8); saved) {
+      m->set_metadata(cache_key_metadata, config.cache_key);
+      m->set_metadata("mq.source_sha256", sha);
+      if (auto saved = m->save(int8); saved) {
+        config.int8_stamp = fetch::stamp_of(int8);
         config.has_int8 = true;
         config.quantized_nodes = quant->quantized_count;
         config.skipped_nodes = quant->skipped_count;

@@ -1100,3 +1100,66 @@ TEST_CASE("config.json: a status that agrees with use_int8, sizes that agree, sh
     }
   }
 }
+
+namespace {
+
+// Overwrites `path` in place (same inode, same size) with bytes that are neither the model nor
+// ONNX, and puts its mtime back: only reading the file could tell.
+void corrupt_in_place(const fs::path& path) {
+  const auto mtime = fs::last_write_time(path);
+  const auto size = fs::file_size(path);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.write(std::string(size, 'x').data(), static_cast<std::streamsize>(size));
+  }
+  fs::last_write_time(path, mtime);
+}
+
+}  // namespace
+
+TEST_CASE("a cached pull does not read the models again while their size, mtime and inode match", "[fetch]") {
+  setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
+  REQUIRE(s.store().pull("m"));
+  corrupt_in_place(s.model_dir() / "model.onnx");
+  corrupt_in_place(s.model_dir() / "model-int8.onnx");
+
+  SECTION("not hashed nor parsed: the changed bytes go unnoticed") {
+    auto cached = s.store().pull("m");
+    REQUIRE_OK(cached);  // a parse of either file would fail; a hash would not match the pin
+    CHECK_FALSE(cached->downloaded);
+    CHECK_FALSE(cached->quantized);
+    CHECK(cached->use_int8);
+    CHECK((mq::test::read_bytes(s.model_dir() / "model.onnx") == std::string(s.model.size(), 'x')));
+  }
+  SECTION("--verify hashes and checks them again") {
+    auto o = s.options();
+    o.cache = mq::cache_policy::verify;
+    auto verified = s.store(o).pull("m");
+    REQUIRE_OK(verified);
+    CHECK(verified->downloaded);  // the hash did not match the pin
+    CHECK(verified->quantized);   // the INT8 file did not load
+    CHECK((mq::test::read_bytes(verified->fp32) == s.model));
+    auto int8 = mq::model::load(verified->int8);
+    REQUIRE_OK(int8);
+  }
+  SECTION("a new mtime: hashed again (and the pin finds the change)") {
+    fs::last_write_time(s.model_dir() / "model.onnx", fs::last_write_time(s.model_dir() / "model.onnx") +
+                                                          std::chrono::seconds(5));
+    auto again = s.store().pull("m");
+    REQUIRE_OK(again);
+    CHECK(again->downloaded);
+    CHECK((mq::test::read_bytes(again->fp32) == s.model));
+  }
+}
+
+TEST_CASE("a touched but unchanged model is hashed again and kept", "[fetch]") {
+  setup s;
+  REQUIRE(s.store().pull("m"));
+  const auto path = s.model_dir() / "model.onnx";
+  fs::last_write_time(path, fs::last_write_time(path) + std::chrono::seconds(5));
+  auto again = s.store().pull("m");
+  REQUIRE_OK(again);
+  CHECK_FALSE(again->downloaded);
+  CHECK_FALSE(again->quantized);
+  CHECK(count(s.hub, s.path, "GET") == 1);
+}

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <stdexcept>
 #include <string>
@@ -210,6 +211,7 @@ TEST_CASE("mq-pull command line: --opt=value, --, conflicts and unknown options 
         {{"m", "-Q"}, "unknown option '-Q' (did you mean '-q'?)"},
         {{"m", "--completely-different"}, "unknown option '--completely-different'\n"},
         {{"m", "--force", "--offline"}, "excludes"},
+        {{"m", "--force", "--verify"}, "excludes"},
         {{"m", "--no-quantize", "--strict"}, "excludes"},
         {{"--list", "m"}, "excludes --list"},
         {{"--list", "--info", "m"}, "excludes"},
@@ -247,7 +249,8 @@ TEST_CASE("mq-pull command line: --opt=value, --, conflicts and unknown options 
     auto help = mq::test::run_process({MQ_PULL_PATH, "--help"});
     CHECK(help.exit_code == exit_ok);
     for (const char* option : {"--list", "--info", "--rm", "--catalog", "--models-dir", "--endpoint", "--offline",
-                               "--no-quantize", "--force", "--strict", "--stall-timeout", "--quiet", "--version"}) {
+                               "--no-quantize", "--force", "--verify", "--strict", "--stall-timeout", "--quiet",
+                               "--version"}) {
       CHECK_THAT(help.out, Catch::Contains(option));
     }
     CHECK_THAT(help.out, Catch::Contains("--force excludes --offline") && Catch::Contains("--opt=VALUE"));
@@ -379,4 +382,29 @@ TEST_CASE("mq-pull prints each retry, and Ctrl-C ends the bar's line and says th
     CHECK(hub.requests(path).back().range == "bytes=2000-");
     CHECK((mq::test::read_bytes(dir / "models" / "m" / "model.onnx") == model));
   }
+}
+
+TEST_CASE("mq-pull --verify hashes a cached model that looks unchanged", "[cli]") {
+  mq::test::temp_dir dir;
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::test::hub_server hub;
+  const std::string model = mq::test::matmul_model_bytes();
+  const std::string path = hub.put("test/m", "model.onnx", model);
+  REQUIRE(pull(dir, {"m"}, hub.endpoint()).exit_code == exit_ok);
+  // Same size, same inode, same mtime, other bytes: only reading the file shows it.
+  const fs::path file = dir / "models" / "m" / "model.onnx";
+  const auto mtime = fs::last_write_time(file);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.write(std::string(model.size(), 'x').data(), static_cast<std::streamsize>(model.size()));
+  }
+  fs::last_write_time(file, mtime);
+  auto plain = pull(dir, {"m"}, hub.endpoint());
+  CHECK(plain.exit_code == exit_ok);
+  CHECK_THAT(plain.err, Catch::Contains("model.onnx is cached"));
+  auto verified = pull(dir, {"m", "--verify"}, hub.endpoint());
+  INFO(verified.err);
+  CHECK(verified.exit_code == exit_ok);
+  CHECK_THAT(verified.err, Catch::Contains("downloaded model.onnx"));
+  CHECK((mq::test::read_bytes(file) == model));
 }

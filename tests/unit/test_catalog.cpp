@@ -189,7 +189,7 @@ TEST_CASE("config.json records what an app needs", "[config]") {
   config.cache_key = mq::fetch::int8_cache_key(config.sha256, "opts", "0.1.0");
   config.quantize_status = "quantized";
   config.quantized_nodes = 3;
-  config.inputs.push_back({"images", "float", {-1, 3, 640, 640}, {"batch", "", "", ""}, true});
+  config.inputs = mq::fetch::signature_json({{"images", "float", {-1, 3, 640, 640}, {"batch", "", "", ""}, true}});
   auto doc = mq::fetch::parse(mq::fetch::dump(mq::fetch::config_document(config)));
   REQUIRE_FALSE(doc.is_discarded());
   CHECK(doc["use_int8"].get<bool>());

@@ -55,9 +55,9 @@ after the download; the INT8 model is reused only while its key (sha256 of the
 FP32 file + quantization options + library version) matches, else rebuilt.
 )";
 
-constexpr const char* footer_text = R"(--list, --info, --rm and NAMEs exclude each other; --force, --no-quantize,
---strict and --stall-timeout are for pulls only; --force excludes --offline and
---no-quantize excludes --strict.
+constexpr const char* footer_text = R"(--list, --info, --rm and NAMEs exclude each other; --force, --verify,
+--no-quantize, --strict and --stall-timeout are for pulls only;
+--force excludes --offline and --verify; --no-quantize excludes --strict.
 Options take their value as `--opt VALUE` or `--opt=VALUE`; after `--` every
 argument is a model name.
 HF_TOKEN, when set, is sent as a bearer token to the endpoint's host only (never
@@ -194,6 +194,7 @@ int parse(int argc, char** argv, cli_options& opt) {
   bool offline = false;
   bool no_quantize = false;
   bool force = false;
+  bool verify = false;
   bool strict = false;
 
   auto* names = app.add_option("NAME", opt.names, "models to pull (download, verify, quantize)");
@@ -220,6 +221,10 @@ int parse(int argc, char** argv, cli_options& opt) {
   auto* no_quantize_opt = app.add_flag("--no-quantize", no_quantize,
                                        "do not quantize (FP32 only; an INT8 model that still matches its key is kept)");
   auto* force_opt = app.add_flag("--force", force, "download and quantize again even when cached");
+  auto* verify_opt = app.add_flag("--verify", verify,
+                                  "hash the cached files and check the INT8 model again (by default a file "
+                                  "whose size, mtime and inode are those recorded when it was verified is "
+                                  "not read again)");
   auto* strict_opt = app.add_flag("--strict", strict,
                                   "a failed quantization is an error (default: a warning that says why, "
                                   "use_int8 = false, exit 0)");
@@ -243,9 +248,12 @@ int parse(int argc, char** argv, cli_options& opt) {
   info_opt->excludes(rm_opt)->excludes(names);
   rm_opt->excludes(names);
   for (auto* command_opt : {list_opt, info_opt, rm_opt}) {
-    for (auto* pull_only : {no_quantize_opt, force_opt, strict_opt, stall_opt}) command_opt->excludes(pull_only);
+    for (auto* pull_only : {no_quantize_opt, force_opt, verify_opt, strict_opt, stall_opt}) {
+      command_opt->excludes(pull_only);
+    }
   }
   force_opt->excludes(offline_opt);
+  force_opt->excludes(verify_opt);
   no_quantize_opt->excludes(strict_opt);
 
   try {
@@ -284,6 +292,7 @@ int parse(int argc, char** argv, cli_options& opt) {
   if (offline) opt.store.network = mq::network_mode::offline;
   if (no_quantize) opt.store.quantize = mq::quantize_mode::never;
   if (force) opt.store.cache = mq::cache_policy::refresh;
+  if (verify) opt.store.cache = mq::cache_policy::verify;
   if (strict) opt.store.on_quantize_failure = mq::quantize_failure::error;
   if (stall_opt->count() > 0) {
     opt.store.stall_timeout = std::chrono::milliseconds(static_cast<long long>(stall_seconds * 1000));
