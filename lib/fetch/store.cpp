@@ -537,7 +537,11 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
 
   // 4. config.json last: its presence means everything it names is complete.
   out.config_json = fetch::dump(fetch::config_document(config));
-  MQ_TRY_VOID(write_text_atomic(out.config, out.config_json));
+  // On a cache hit nothing changed: the same text, the same file (an app watching it, or its
+  // inode, sees no change).
+  if (out.config_json != recorded.text || !is_file(out.config)) {
+    MQ_TRY_VOID(write_text_atomic(out.config, out.config_json));
+  }
   if (!failure.empty() && options.on_quantize_failure == quantize_failure::error) {
     return fail(errc::invalid_model, "model '" + e.name + "': quantization failed (--strict): " + failure);
   }

@@ -1163,3 +1163,22 @@ TEST_CASE("a touched but unchanged model is hashed again and kept", "[fetch]") {
   CHECK_FALSE(again->quantized);
   CHECK(count(s.hub, s.path, "GET") == 1);
 }
+
+TEST_CASE("config.json is not rewritten when a pull changes nothing", "[fetch]") {
+  setup s("m", "classes = [\"cat\", \"dog\"]\n");
+  REQUIRE(s.store().pull("m"));
+  const auto before = mq::fetch::stamp_of(s.model_dir() / "config.json");
+  const auto labels = mq::fetch::stamp_of(s.model_dir() / "labels.txt");
+  REQUIRE(before);
+  auto again = s.store().pull("m");
+  REQUIRE_OK(again);
+  CHECK(mq::fetch::stamp_of(s.model_dir() / "config.json") == before);  // same inode: not replaced
+  CHECK(mq::fetch::stamp_of(s.model_dir() / "labels.txt") == labels);
+  CHECK(again->config_json == mq::test::read_bytes(s.model_dir() / "config.json"));
+  SECTION("but it is when something changed") {
+    s.write_catalog(mq::test::catalog_entry("m", "classes = [\"cat\", \"dog\"]\ndescription = \"new\"\n"));
+    REQUIRE(s.store().pull("m"));
+    CHECK(mq::fetch::stamp_of(s.model_dir() / "config.json") != before);
+    CHECK(config_of(s.model_dir())["description"] == "new");
+  }
+}
