@@ -32,6 +32,20 @@ json stamp_json(const file_stamp& s, const char* what, const std::string& value)
   return json{{"bytes", s.bytes}, {"mtime_ns", s.mtime_ns}, {"inode", s.inode}, {what, value}};
 }
 
+json extra_files(const std::vector<extra_record>& extras) {
+  json out = json::array();
+  for (const auto& x : extras) {
+    out.push_back(json{{"path", x.path},
+                       {"url", x.url},
+                       {"sha256", x.sha256},
+                       {"sha256_from_catalog", x.pinned},
+                       {"etag", or_null(x.etag)},
+                       {"last_modified", or_null(x.last_modified)},
+                       {"bytes", x.bytes}});
+  }
+  return out;
+}
+
 const json* find(const json& doc, const char* pointer) {
   const json* at = &doc;
   std::string_view rest(pointer);
@@ -74,7 +88,8 @@ json config_document(const model_config& c) {
                       {"sha256_from_catalog", !e.sha256.empty()},
                       {"etag", or_null(c.etag)},
                       {"last_modified", or_null(c.last_modified)},
-                      {"bytes", c.fp32_bytes}}},
+                      {"bytes", c.fp32_bytes},
+                      {"extra_files", extra_files(c.extras)}}},
       {"quantization",
        json{{"enabled", e.quantize.enabled},
             {"method", e.quantize.method},
@@ -92,14 +107,25 @@ json config_document(const model_config& c) {
   // What was verified, so that a later pull need not read the files again (apps ignore it).
   json verified = json::object();
   if (c.fp32_stamp) verified["model.onnx"] = stamp_json(*c.fp32_stamp, "sha256", c.sha256);
+  for (const auto& x : c.extras) {
+    if (x.stamp) verified[x.path] = stamp_json(*x.stamp, "sha256", x.sha256);
+  }
   if (c.int8_stamp && c.has_int8) verified["model-int8.onnx"] = stamp_json(*c.int8_stamp, "cache_key", c.cache_key);
+  if (c.int8_data_stamp && c.has_int8) {
+    verified["model-int8.onnx.data"] = stamp_json(*c.int8_data_stamp, "cache_key", c.cache_key);
+  }
   doc["verified"] = std::move(verified);
   return doc;
 }
 
 std::optional<file_stamp> stamp_at(const json& doc, const char* pointer) {
   const json* v = find(doc, pointer);
-  if (v == nullptr || !v->is_object()) return std::nullopt;
+  return v != nullptr ? stamp_in(*v) : std::nullopt;
+}
+
+std::optional<file_stamp> stamp_in(const json& object) {
+  const json* v = &object;
+  if (!v->is_object()) return std::nullopt;
   const auto number = [&](const char* key) -> const json* {
     const auto it = v->find(key);
     return it != v->end() && it->is_number_integer() ? &*it : nullptr;
@@ -130,8 +156,11 @@ bool bool_at(const json& doc, const char* pointer) {
   return v != nullptr && v->is_boolean() && v->get<bool>();
 }
 
-std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version) {
-  return sha256_hex("fp32=" + fp32_sha256 + "\noptions=" + options + "\nversion=" + version + "\n");
+std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version,
+                           const std::vector<std::pair<std::string, std::string>>& extras) {
+  std::string text = "fp32=" + fp32_sha256 + "\n";
+  for (const auto& [path, sha] : extras) text += "extra=" + path + ":" + sha + "\n";
+  return sha256_hex(text + "options=" + options + "\nversion=" + version + "\n");
 }
 
 }  // namespace mq::fetch

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include <optional>
+#include <utility>
 
 #include "catalog/catalog.h"
 #include "fetch/files.h"
@@ -15,6 +16,18 @@
 namespace mq::fetch {
 
 using util::json;
+
+/// One extra file of the model (external data), as config.json records it.
+struct extra_record {
+  std::string path;  ///< in the model's folder, as the model's external data names it
+  std::string url;
+  std::string sha256;
+  bool pinned = false;  ///< `sha256` is the catalog's
+  std::string etag;
+  std::string last_modified;
+  std::uint64_t bytes = 0;
+  std::optional<file_stamp> stamp;  ///< as it was when it was seen to have `sha256`
+};
 
 /// Everything config.json records. Paths in it are file names relative to config.json's folder.
 struct model_config {
@@ -43,6 +56,8 @@ struct model_config {
   json outputs = json::array();
   std::optional<file_stamp> fp32_stamp;  ///< model.onnx as it was when it was seen to have `sha256`
   std::optional<file_stamp> int8_stamp;  ///< model-int8.onnx as it was when it was seen to hold `cache_key`
+  std::optional<file_stamp> int8_data_stamp;  ///< model-int8.onnx.data, when the INT8 model has external data
+  std::vector<extra_record> extras;
 };
 
 /// Graph inputs or outputs as config.json lists them: name, type, shape (numbers, null where the
@@ -51,6 +66,8 @@ json signature_json(const std::vector<value_info>& values);
 
 /// The file stamp recorded at `pointer` (an object with bytes, mtime_ns, inode), if any.
 std::optional<file_stamp> stamp_at(const json& doc, const char* pointer);
+/// The same, of an object (null or another type: none).
+std::optional<file_stamp> stamp_in(const json& object);
 
 /// The config.json document.
 json config_document(const model_config& config);
@@ -68,8 +85,10 @@ std::string string_at(const json& doc, const char* pointer);
 std::uint64_t uint_at(const json& doc, const char* pointer);
 bool bool_at(const json& doc, const char* pointer);
 
-/// The INT8 cache key: sha256 over the FP32 hash, the quantization options and the library
+/// The INT8 cache key: sha256 over the FP32 hash, the hashes of its extra files (path, sha256;
+/// none: the key of a model without external data), the quantization options and the library
 /// version, so a change in any of them rebuilds the INT8 model.
-std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version);
+std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version,
+                           const std::vector<std::pair<std::string, std::string>>& extras = {});
 
 }  // namespace mq::fetch

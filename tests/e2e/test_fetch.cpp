@@ -1182,3 +1182,114 @@ TEST_CASE("config.json is not rewritten when a pull changes nothing", "[fetch]")
     CHECK(config_of(s.model_dir())["description"] == "new");
   }
 }
+
+TEST_CASE("a model with external data: extra_files are fetched, verified, cached and quantized", "[fetch]") {
+  temp_dir dir;
+  hub_server hub;
+  // In the repo the model is onnx/model.onnx and names its data "weights.bin" (beside it).
+  const auto [model, data] = mq::test::matmul_model_external("weights.bin");
+  const std::string model_path = hub.put("test/x", "onnx/model.onnx", model);
+  const std::string data_path = hub.put("test/x", "onnx/weights.bin", data, "main", "\"w1\"");
+  auto write_catalog = [&](const std::string& extra) {
+    mq::test::write_bytes(dir / "catalog.toml", "[[models]]\nname = \"x\"\nrepo = \"test/x\"\nfilename = \"onnx/model.onnx\"\n" +
+                                                    extra + "[models.quantize]\nenabled = true\n");
+  };
+  write_catalog("extra_files = [\"weights.bin\"]\n");
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  o.endpoint = hub.endpoint();
+  o.retry_backoff = std::chrono::milliseconds(10);
+  const fs::path folder = dir / "models" / "x";
+  auto open = [&] {
+    auto s = mq::model_store::open(o);
+    REQUIRE_OK(s);
+    return std::move(*s);
+  };
+
+  auto pulled = open().pull("x");
+  REQUIRE_OK(pulled);
+  CHECK(pulled->use_int8);
+  CHECK((mq::test::read_bytes(folder / "model.onnx") == model));
+  CHECK((mq::test::read_bytes(folder / "weights.bin") == data));
+  // The renamed model still finds its data; the INT8 model has its own beside it.
+  auto fp32 = mq::model::load(folder / "model.onnx");
+  REQUIRE_OK(fp32);
+  auto int8 = mq::model::load(pulled->int8);
+  REQUIRE_OK(int8);
+  CHECK(fs::exists(folder / "model-int8.onnx.data"));
+  auto config = config_of(folder);
+  const auto& extra = config["source"]["extra_files"][0];
+  CHECK(extra["path"] == "weights.bin");
+  CHECK(extra["url"] == hub.endpoint() + data_path);
+  CHECK(extra["sha256"] == mq::fetch::sha256_hex(data));
+  CHECK(extra["etag"] == "\"w1\"");
+  CHECK(config["quantization"]["summary"]["model_bytes_before"] == model.size() + data.size());
+  CHECK(config["quantization"]["int8_bytes"] ==
+        fs::file_size(folder / "model-int8.onnx") + fs::file_size(folder / "model-int8.onnx.data"));
+
+  SECTION("cached: nothing downloaded, each file checked upstream") {
+    auto again = open().pull("x");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK_FALSE(again->quantized);
+    CHECK(count(hub, data_path, "GET") == 1);
+    CHECK(count(hub, data_path, "HEAD") == 1);
+    CHECK(count(hub, model_path, "HEAD") == 1);
+  }
+  SECTION("the data file changes upstream: fetched again and quantized again") {
+    const auto [model2, data2] = mq::test::matmul_model_external("weights.bin", 2.0f);
+    REQUIRE(model2 == model);  // only the data differs
+    hub.put("test/x", "onnx/weights.bin", data2, "main", "\"w2\"");
+    auto again = open().pull("x");
+    REQUIRE_OK(again);
+    CHECK(again->upstream_changed);
+    CHECK(again->quantized);  // the key covers the data file's hash
+    CHECK((mq::test::read_bytes(folder / "weights.bin") == data2));
+    CHECK(count(hub, model_path, "GET") == 1);
+  }
+  SECTION("a per-file pin is checked") {
+    write_catalog("extra_files = [{ path = \"weights.bin\", sha256 = \"" + mq::fetch::sha256_hex("other") + "\" }]\n");
+    auto o2 = o;
+    o2.cache = mq::cache_policy::refresh;
+    auto s = mq::model_store::open(o2);
+    REQUIRE_OK(s);
+    auto wrong = s->pull("x");
+    REQUIRE_FALSE(wrong);
+    CHECK(wrong.error().code == mq::errc::integrity);
+    CHECK_THAT(wrong.error().message, Catch::Contains(hub.endpoint() + data_path) && Catch::Contains("sha256 mismatch"));
+    write_catalog("extra_files = [{ path = \"weights.bin\", sha256 = \"" + mq::fetch::sha256_hex(data) + "\" }]\n");
+    auto right = open().pull("x");
+    REQUIRE_OK(right);
+    CHECK(config_of(folder)["source"]["extra_files"][0]["sha256_from_catalog"] == true);
+  }
+  SECTION("offline: a missing data file is named") {
+    fs::remove(folder / "weights.bin");
+    auto o2 = o;
+    o2.network = mq::network_mode::offline;
+    auto s = mq::model_store::open(o2);
+    REQUIRE_OK(s);
+    auto missing = s->pull("x");
+    REQUIRE_FALSE(missing);
+    CHECK_THAT(missing.error().message, Catch::Contains("offline") && Catch::Contains("weights.bin"));
+  }
+}
+
+TEST_CASE("a first pull of a model whose data file fails leaves nothing", "[fetch]") {
+  temp_dir dir;
+  hub_server hub;
+  const auto [model, data] = mq::test::matmul_model_external("data/weights.bin");
+  hub.put("test/x", "model.onnx", model);  // data/weights.bin is not served: 404
+  mq::test::write_bytes(dir / "catalog.toml", "[[models]]\nname = \"x\"\nrepo = \"test/x\"\nfilename = \"model.onnx\"\n"
+                                              "extra_files = [\"data/weights.bin\"]\n");
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  o.endpoint = hub.endpoint();
+  auto s = mq::model_store::open(o);
+  REQUIRE_OK(s);
+  auto pulled = s->pull("x");
+  REQUIRE_FALSE(pulled);
+  CHECK_THAT(pulled.error().message, Catch::Contains("data/weights.bin") && Catch::Contains("404"));
+  CHECK_FALSE(fs::exists(dir / "models"));
+}

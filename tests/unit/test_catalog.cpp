@@ -96,6 +96,36 @@ TEST_CASE("catalog errors name the file, the line and the entry", "[catalog]") {
   CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\n"), Contains("'cat.toml':3: invalid toml"));
 }
 
+TEST_CASE("extra_files: external data paths, plain or with a sha256 pin", "[catalog]") {
+  const std::string head = "[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"onnx/model.onnx\"\n";
+  const std::string pin(64, 'A');
+  auto c = mq::catalog::parse(head + "extra_files = [\"model.onnx.data\", { path = \"data/w.bin\", sha256 = \"" + pin +
+                                  "\" }]\n",
+                              "cat.toml");
+  REQUIRE(c);
+  CHECK(c->warnings.empty());
+  const auto& extras = c->models[0].extra_files;
+  REQUIRE(extras.size() == 2);
+  CHECK(extras[0].path == "model.onnx.data");
+  CHECK(extras[0].sha256.empty());
+  CHECK(extras[1].path == "data/w.bin");
+  CHECK(extras[1].sha256 == std::string(64, 'a'));
+  const std::vector<std::string> bad_items = {"\"../x.data\"", "\"/abs.data\"", "\"config.json\"", "\"model.onnx\"",
+                                             "\"model-int8.onnx.data\"", "\"labels.txt/x\"", "\".hidden\"",
+                                             "\"w.bin.partial\"", "{ sha256 = \"" + pin + "\" }",
+                                             "{ path = \"w.bin\", sha256 = \"abc\" }", "3"};
+  for (const auto& bad : bad_items) {
+    INFO(bad);
+    CHECK_THAT(error_of(head + "extra_files = [" + bad + "]\n"), Contains("'cat.toml':") && Contains("model 'a'"));
+  }
+  CHECK_THAT(error_of(head + "extra_files = [\"w.bin\", \"w.bin\"]\n"), Contains("listed twice"));
+  CHECK_THAT(error_of(head + "extra_files = \"w.bin\"\n"), Contains("'extra_files' must be an array"));
+  auto warned = mq::catalog::parse(head + "extra_files = [{ path = \"w.bin\", size = 3 }]\n", "cat.toml");
+  REQUIRE(warned);
+  REQUIRE(warned->warnings.size() == 1);
+  CHECK_THAT(warned->warnings[0], Contains("unknown key 'extra_files.size'"));
+}
+
 TEST_CASE("unknown keys are warnings naming file, line and entry", "[catalog]") {
   auto c = mq::catalog::parse("[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"m\"\nsize = 3\n[models.quantize]\nfast = true\n",
                               "cat.toml");
