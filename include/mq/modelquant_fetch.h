@@ -50,7 +50,8 @@ typedef enum mq_pull_stage {
   MQ_PULL_DOWNLOADING = 1, /**< `bytes_done` of `bytes_total` (0 when unknown) of `file` */
   MQ_PULL_VERIFYING = 2,
   MQ_PULL_QUANTIZING = 3,
-  MQ_PULL_CACHED = 4,      /**< a file was already in the cache and still matches */
+  MQ_PULL_CACHED = 4,      /**< a file was already in the cache and still matches; `message` says how that
+                                was checked ("up to date: same ETag", "freshness cannot be checked") */
   MQ_PULL_WARNING = 5,     /**< `message` says what went wrong (e.g. quantization failed); also
                                 any later stage this header does not name yet, with its message */
   MQ_PULL_RETRYING = 6,    /**< a transfer of `file` failed and is tried again: `message` says what failed,
@@ -65,7 +66,8 @@ typedef struct mq_pull_progress {
   const char* file;      /**< "model.onnx", "labels.txt", "model-int8.onnx" (or "") */
   uint64_t bytes_done;   /**< bytes of `file` so far */
   uint64_t bytes_total;  /**< size of `file` in bytes, 0 when unknown */
-  const char* message;   /**< for MQ_PULL_WARNING, else usually "" */
+  const char* message;   /**< what happened (MQ_PULL_WARNING, MQ_PULL_RETRYING, MQ_PULL_WAITING,
+                              MQ_PULL_QUANTIZING) or how a cached file was checked (MQ_PULL_CACHED) */
 } mq_pull_progress;
 
 /** Progress callback: called on the pulling thread with `user` as given to mq_pull. Keep it cheap;

@@ -106,8 +106,8 @@ struct pulled_model {
   bool use_int8 = false;         ///< true only when the INT8 model exists, passed its checks and has
                                  ///< at least one quantized node (else it is the FP32 model)
   std::string config_json;       ///< the content of config.json
-  bool downloaded = false;       ///< false when the FP32 model came from the cache
-  bool upstream_changed = false; ///< the cached FP32 model was replaced because the upstream ETag changed
+  bool downloaded = false;       ///< a file of the FP32 model (model.onnx or an extra file) was downloaded
+  bool upstream_changed = false; ///< a cached file was replaced because the upstream file changed (ETag, date, size)
   bool quantized = false;        ///< the INT8 model was (re)built by this pull
   std::vector<std::string> warnings;
 };
