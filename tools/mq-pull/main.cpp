@@ -40,16 +40,18 @@ Every file is published atomically (temporary file + rename), config.json last.
 
 Downloads: interrupted downloads resume from <file>.partial with a Range
 request and If-Range (a file that changed meanwhile, or a server that ignores
-Range, restarts from zero: two versions are never spliced); connection resets,
-timeouts, stalls and 5xx are retried with backoff (one line per retry); 401/403/404 are not (the
-error names the URL, the status and what to check). A sha256 from the catalog
-is checked; a mismatch, or bytes that are not an ONNX model, deletes the
-download. Without a catalog sha256 the file's sha256, ETag, Last-Modified and
-size are recorded, and a later online pull sends one HEAD request: a changed
-ETag, date or size means the upstream file changed, and it is downloaded (and
-quantized) again; a server that gives none of them gets a warning that the
-cached file's freshness cannot be checked. Two pulls of the same
-model, in threads or processes, wait for each other (lock file per model).
+Range, restarts from zero: two versions are never spliced). Connection resets,
+timeouts, stalls and 5xx are retried with backoff, one line per retry;
+401/403/404 are not (the error names the URL, the status and what to check).
+A sha256 from the catalog is checked; a mismatch, or bytes that are not an ONNX
+model, deletes the download. Without a catalog sha256 the file's sha256, ETag,
+Last-Modified and size are recorded, and a later online pull sends one HEAD
+request: a changed ETag, date or size means the upstream file changed, and it
+is downloaded (and quantized) again; a server that gives none of them gets a
+warning that the cached file's freshness cannot be checked. A cached file is
+not read again while its size, mtime and inode are unchanged (--verify reads
+it). Two pulls of the same model, in threads or processes, wait for each other
+(lock file per model). Models with external data: catalog extra_files.
 Quantization: when the catalog entry's [models.quantize] is enabled, right
 after the download; the INT8 model is reused only while its key (sha256 of the
 FP32 file + quantization options + library version) matches, else rebuilt.
