@@ -8,10 +8,11 @@ find_package(fmt REQUIRED CONFIG)
 find_package(nlohmann_json 3 REQUIRED CONFIG)  # header-only; enters through lib/util/json.h only
 find_package(CLI11 2 REQUIRED CONFIG)          # header-only; the tools' command lines
 find_package(tomlplusplus REQUIRED CONFIG)
+find_package(nlohmann_json 3 REQUIRED CONFIG)  # header-only; mq::fetch reads and writes config.json with it
 find_package(CURL REQUIRED)
 find_package(JPEG REQUIRED)                # libjpeg62-turbo-dev: calibration photos (lib/image)
 find_package(PNG REQUIRED)                 # libpng-dev
-find_package(CLI11 2 REQUIRED CONFIG)       # command-line parsing of the tools (libcli11-dev)
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)  # SHA-256 (EVP) in mq::fetch; libcurl links it anyway
 
 if(MQ_BUILD_TESTS)
   find_package(Catch2 2 REQUIRED CONFIG)

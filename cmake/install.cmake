@@ -41,12 +41,12 @@ install(TARGETS modelquant_fetch EXPORT modelquantTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # modelquant-fetch.pc (mq::fetch, mq/store.h and mq/modelquant_fetch.h); a static build also needs
-# libcurl and toml++ at link time (as -l flags: `pkg-config --static libcurl` would ask for static
+# libcurl, libcrypto and toml++ at link time (as -l flags: `pkg-config --static libcurl` would ask for static
 # builds of all of curl's own dependencies, which Debian does not ship).
 if(BUILD_SHARED_LIBS)
   set(mq_fetch_pc_private_libs "")
 else()
-  set(mq_fetch_pc_private_libs "-lcurl -ltomlplusplus")
+  set(mq_fetch_pc_private_libs "-lcurl -lcrypto -ltomlplusplus")
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/modelquant-fetch.pc.in ${PROJECT_BINARY_DIR}/modelquant-fetch.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/modelquant-fetch.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -50,9 +50,12 @@ typedef enum mq_pull_stage {
   MQ_PULL_DOWNLOADING = 1, /**< `bytes_done` of `bytes_total` (0 when unknown) of `file` */
   MQ_PULL_VERIFYING = 2,
   MQ_PULL_QUANTIZING = 3,
-  MQ_PULL_CACHED = 4,      /**< a file was already in the cache and still matches */
+  MQ_PULL_CACHED = 4,      /**< a file was already in the cache and still matches; `message` says how that
+                                was checked ("up to date: same ETag", "freshness cannot be checked") */
   MQ_PULL_WARNING = 5,     /**< `message` says what went wrong (e.g. quantization failed); also
                                 any later stage this header does not name yet, with its message */
+  MQ_PULL_RETRYING = 6,    /**< a transfer of `file` failed and is tried again: `message` says what failed,
+                                the attempt ("attempt 1 of 5") and when the next one starts */
   MQ_PULL_STAGE_MAX_ENUM = 0x7fffffff /**< not a stage (see MQ_STATUS_MAX_ENUM) */
 } mq_pull_stage;
 
@@ -63,7 +66,8 @@ typedef struct mq_pull_progress {
   const char* file;      /**< "model.onnx", "labels.txt", "model-int8.onnx" (or "") */
   uint64_t bytes_done;   /**< bytes of `file` so far */
   uint64_t bytes_total;  /**< size of `file` in bytes, 0 when unknown */
-  const char* message;   /**< for MQ_PULL_WARNING, else usually "" */
+  const char* message;   /**< what happened (MQ_PULL_WARNING, MQ_PULL_RETRYING, MQ_PULL_WAITING,
+                              MQ_PULL_QUANTIZING) or how a cached file was checked (MQ_PULL_CACHED) */
 } mq_pull_progress;
 
 /** Progress callback: called on the pulling thread with `user` as given to mq_pull. Keep it cheap;
@@ -103,12 +107,17 @@ MQ_API mq_status mq_store_options_set_quantize(mq_store_options* options, int qu
 MQ_API mq_status mq_store_options_set_strict(mq_store_options* options, int strict);
 /** Non-zero: download and quantize again even when the cache matches. */
 MQ_API mq_status mq_store_options_set_force(mq_store_options* options, int force);
+/** Non-zero: hash the cached models and check the INT8 model's key again on every pull (by
+ * default a cached file whose size, mtime and inode are those recorded when it was verified is
+ * not read again). mq_store_options_set_force and this set one cache policy: the last call wins. */
+MQ_API mq_status mq_store_options_set_verify(mq_store_options* options, int verify);
 
 /* ---- store ------------------------------------------------------------------------------ */
 
 /** Opens a store: loads the built-in catalog and the options' catalog file. `options` may be NULL
  * for mq_store_options_create_from_environment's values; it is copied (free it any time).
- * Errors: MQ_ERR_INVALID_ARGUMENT (out is NULL; a catalog error, naming file, line and entry),
+ * Errors: MQ_ERR_INVALID_ARGUMENT (out is NULL; a malformed endpoint, the message showing a valid
+ * one; a catalog error, naming file, line and entry),
  * MQ_ERR_IO, MQ_ERR_NOT_FOUND (the catalog file does not exist). */
 MQ_API mq_status mq_store_open(const mq_store_options* options, mq_store** out);
 /** Closes a store (NULL is ignored). Pulled models stay valid. */

@@ -36,7 +36,11 @@ enum class quantize_failure {
 /// What to do with files already in the cache.
 enum class cache_policy {
   reuse,    ///< keep files that still match (hash, source URL, INT8 key; without a catalog sha256,
-            ///< online: the upstream ETag, one HEAD request)
+            ///< online: the upstream ETag, Last-Modified and size, one HEAD request). A file whose
+            ///< size, mtime and inode are those recorded when it was verified is not read again
+            ///< (a cached start takes milliseconds, whatever the model's size).
+  verify,   ///< `--verify`: as `reuse`, but hash the cached models and check the INT8 model's key
+            ///< in the file again whatever their size, mtime and inode say
   refresh,  ///< `--force`: download and quantize again
 };
 
@@ -70,9 +74,12 @@ enum class pull_stage {
   downloading,  ///< `bytes_done` of `bytes_total` (0 when unknown) of `file`
   verifying,
   quantizing,
-  cached,       ///< a file was already in the cache and still matches
+  cached,       ///< a file was already in the cache and still matches; `message` says how that was
+                ///< checked ("up to date: same ETag", "freshness cannot be checked", ...)
   warning,      ///< `message` says what went wrong (e.g. quantization failed, FP32 kept)
   upstream_changed,  ///< the file's ETag differs from the recorded one (no catalog sha256): `message` says so; it is downloaded again
+  retrying,     ///< a transfer of `file` failed and is tried again: `message` says what failed, the attempt
+                ///< ("attempt 1 of 5") and when the next one starts
 };
 
 /// One progress report.
@@ -99,8 +106,8 @@ struct pulled_model {
   bool use_int8 = false;         ///< true only when the INT8 model exists, passed its checks and has
                                  ///< at least one quantized node (else it is the FP32 model)
   std::string config_json;       ///< the content of config.json
-  bool downloaded = false;       ///< false when the FP32 model came from the cache
-  bool upstream_changed = false; ///< the cached FP32 model was replaced because the upstream ETag changed
+  bool downloaded = false;       ///< a file of the FP32 model (model.onnx or an extra file) was downloaded
+  bool upstream_changed = false; ///< a cached file was replaced because the upstream file changed (ETag, date, size)
   bool quantized = false;        ///< the INT8 model was (re)built by this pull
   std::vector<std::string> warnings;
 };
@@ -127,6 +134,12 @@ struct model_entry {
   std::filesystem::path dir;
 };
 
+/// Checks that `endpoint` is a usable endpoint URL: `https://host[:port][/base]`,
+/// `http://host[:port][/base]` or `file:///absolute/path` (also `file://localhost/path`).
+/// `errc::invalid_argument` otherwise, with a message that shows what a valid one looks like
+/// (`file://tmp/x` names the host "tmp": it means `file:///tmp/x`).
+[[nodiscard]] result<void> check_endpoint(std::string_view endpoint);
+
 /// The models folder and the catalog. Movable; one store may be used from one thread at a time,
 /// while several stores (threads or processes) may pull the same model at once: a lock file per
 /// model serialises them and the later one reuses what the first one published.
@@ -148,7 +161,7 @@ class model_store {
   [[nodiscard]] result<model_entry> info(std::string_view name) const;
 
   /// Deletes the model's folder (waiting for a pull in progress). `errc::not_found` when the
-  /// model is neither in the catalog nor in the cache.
+  /// model has no folder in the cache ("not pulled"), or is not in the catalog either.
   [[nodiscard]] result<void> remove(std::string_view name);
 
   /// Warnings from reading the catalogs (unknown keys), "'file':line: ...".

@@ -59,6 +59,7 @@ mq_pull_stage to_c(mq::pull_stage stage) noexcept {
     case mq::pull_stage::quantizing: return MQ_PULL_QUANTIZING;
     case mq::pull_stage::cached: return MQ_PULL_CACHED;
     case mq::pull_stage::warning: return MQ_PULL_WARNING;
+    case mq::pull_stage::retrying: return MQ_PULL_RETRYING;
     default: break;  // a stage newer than the C enum: reported as a warning with its message
   }
   return MQ_PULL_WARNING;
@@ -131,6 +132,13 @@ mq_status mq_store_options_set_strict(mq_store_options* options, int strict) {
 mq_status mq_store_options_set_force(mq_store_options* options, int force) {
   return set_store_option("mq_store_options_set_force", options, [&](mq::store_options& o) {
     o.cache = force != 0 ? mq::cache_policy::refresh : mq::cache_policy::reuse;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_store_options_set_verify(mq_store_options* options, int verify) {
+  return set_store_option("mq_store_options_set_verify", options, [&](mq::store_options& o) {
+    o.cache = verify != 0 ? mq::cache_policy::verify : mq::cache_policy::reuse;
     return MQ_OK;
   });
 }

@@ -42,6 +42,17 @@ bool valid_repo_path(std::string_view path) {
   return true;
 }
 
+// `text` as lowercase hex into `out`; false unless it is 64 hex digits.
+bool to_sha256(const std::string& text, std::string& out) {
+  if (text.size() != 64) return false;
+  out = text;
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 class entry_parser {
  public:
   entry_parser(const std::string& source, catalog& out) : source_(source), out_(out) {}
@@ -57,7 +68,8 @@ class entry_parser {
       return error(table, "name must be letters, digits, '-', '_' or '.' (it becomes a folder name)");
     }
     static const std::set<std::string> known = {"name", "description", "task", "repo", "filename", "revision",
-                                                 "sha256", "labels", "classes", "preprocessing_preset", "quantize"};
+                                                 "sha256", "labels", "classes", "preprocessing_preset", "quantize",
+                                                 "extra_files"};
     for (const auto& [key, node] : table) {
       if (known.count(std::string(key.str())) == 0) warn(node, "unknown key '" + std::string(key.str()) + "' (ignored)");
     }
@@ -82,13 +94,8 @@ class entry_parser {
     if (!e.labels.empty() && !valid_repo_path(e.labels)) {
       return error(*table.get("labels"), "'labels' must be a relative path inside the repo without '..'");
     }
-    if (!e.sha256.empty()) {
-      bool hex = e.sha256.size() == 64;
-      for (char& c : e.sha256) {
-        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
-        hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
-      }
-      if (!hex) return error(*table.get("sha256"), "'sha256' must be 64 hex digits, got '" + e.sha256 + "'");
+    if (const std::string given = e.sha256; !given.empty() && !to_sha256(given, e.sha256)) {
+      return error(*table.get("sha256"), "'sha256' must be 64 hex digits, got '" + given + "'");
     }
     if (const auto* node = table.get("classes")) {
       const auto* arr = node->as_array();
@@ -99,6 +106,11 @@ class entry_parser {
         e.classes.push_back(*s);
       }
       if (!e.labels.empty()) warn(*node, "both 'labels' and 'classes' given; 'labels' is used");
+    }
+    if (const auto* node = table.get("extra_files")) {
+      auto extras = extra_files(*node);
+      if (!extras) return unexpected_error{extras.error()};
+      e.extra_files = std::move(*extras);
     }
     if (const auto* node = table.get("quantize")) {
       const auto* q = node->as_table();
@@ -124,6 +136,56 @@ class entry_parser {
       failure_ = where(source_, *node) + ": " + label_.substr(label_.find(": model") + 2) + ": '" + key + "' must be a string";
     }
     return false;
+  }
+
+  // `extra_files = ["model.onnx.data", { path = "w.bin", sha256 = "..." }]`: paths as the model's
+  // external data names them, which become paths in the model's cache folder: none may be one of
+  // the folder's own files (or hidden, or a download in progress), and none twice.
+  result<std::vector<extra_file>> extra_files(const toml::node& node) {
+    const auto* arr = node.as_array();
+    if (arr == nullptr) return error(node, "'extra_files' must be an array of paths or { path, sha256 } tables");
+    std::vector<extra_file> out;
+    for (const auto& item : *arr) {
+      extra_file f;
+      if (auto s = item.value<std::string>()) {
+        f.path = *s;
+      } else if (const auto* t = item.as_table()) {
+        for (const auto& [key, value] : *t) {
+          if (key.str() != "path" && key.str() != "sha256") {
+            warn(value, "unknown key 'extra_files." + std::string(key.str()) + "' (ignored)");
+          }
+        }
+        f.path = (*t)["path"].value<std::string>().value_or("");
+        if (f.path.empty()) return error(item, "an 'extra_files' table needs a 'path' string");
+        if (const auto* sha = t->get("sha256")) {
+          auto text = sha->value<std::string>();
+          if (!text || !to_sha256(*text, f.sha256)) {
+            return error(*sha, "'extra_files' sha256 of '" + f.path + "' must be 64 hex digits");
+          }
+        }
+      } else {
+        return error(item, "'extra_files' must be an array of paths or { path, sha256 } tables");
+      }
+      if (!valid_repo_path(f.path)) {
+        return error(item, "extra file '" + f.path + "' must be a relative path without '..'");
+      }
+      const std::string first = f.path.substr(0, f.path.find('/'));
+      static const std::set<std::string> reserved = {"model.onnx", "model-int8.onnx", "model-int8.onnx.data",
+                                                     "labels.txt", "config.json"};
+      const auto ends_with = [&](std::string_view suffix) {
+        return f.path.size() >= suffix.size() && f.path.compare(f.path.size() - suffix.size(), suffix.size(), suffix) == 0;
+      };
+      if (reserved.count(first) != 0 || first.front() == '.' || ends_with(".partial") || ends_with(".partial.json") ||
+          ends_with(".partial.url") || f.path.find(".tmp-") != std::string::npos) {
+        return error(item, "extra file '" + f.path + "' would clash with the model folder's own files (" +
+                               "model.onnx, model-int8.onnx[.data], labels.txt, config.json, hidden and partial files)");
+      }
+      for (const auto& other : out) {
+        if (other.path == f.path) return error(item, "extra file '" + f.path + "' is listed twice");
+      }
+      out.push_back(std::move(f));
+    }
+    return out;
   }
 
   result<quantize_spec> quantize(const toml::table& q) {

@@ -20,6 +20,13 @@ struct quantize_spec {
   quantize_options options;             ///< the method plus the optional overrides
 };
 
+/// A file the model needs besides its .onnx file (external data), from the same repo and revision.
+struct extra_file {
+  std::string path;    ///< relative to the model file's folder in the repo, as the model's external
+                       ///< data `location` names it; it lands at the same path beside model.onnx
+  std::string sha256;  ///< lowercase hex, or "" when the catalog gives none
+};
+
 /// One `[[models]]` entry.
 struct entry {
   std::string name;
@@ -31,6 +38,7 @@ struct entry {
   std::string sha256;        ///< lowercase hex, or "" when the catalog gives none
   std::string labels;        ///< file in the same repo, or ""
   std::vector<std::string> classes;  ///< inline labels (used when `labels` is empty)
+  std::vector<extra_file> extra_files;  ///< external data files, fetched and cached like the model
   std::string preprocessing_preset;
   quantize_spec quantize;
   std::string origin;        ///< "'file':line", for messages

@@ -22,6 +22,16 @@ void sync_folder(const std::filesystem::path& folder) {
 
 }  // namespace
 
+std::optional<file_stamp> stamp_of(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  file_stamp s;
+  s.bytes = static_cast<std::uint64_t>(st.st_size);
+  s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  s.inode = static_cast<std::uint64_t>(st.st_ino);
+  return s;
+}
+
 std::string quote(const std::filesystem::path& path) { return "'" + path.string() + "'"; }
 
 std::string os_error(int err) {

@@ -32,6 +32,18 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+std::uint64_t to_u64(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return std::strtoull(text.c_str(), nullptr, 10);
+}
+
+// What the redirects before the final response said (the hub's headers on its redirect to the
+// CDN).
+struct chain_headers {
+  std::string linked_etag;
+  std::uint64_t linked_size = 0;
+};
+
 // State of one request.
 struct request {
   int fd = -1;
@@ -44,15 +56,37 @@ struct request {
   int write_errno = 0;
   bool stalled = false;
   bool range_mismatch = false;
+  bool version_changed = false;    // a 206 of another version than the bytes in the file
   long status = 0;
+  // Headers of the current response.
   std::string etag;
+  std::string last_modified;
   std::string linked_etag;
+  std::string linked_size;
   std::string content_range;
+  std::string content_length;
   std::string error_body;          // the start of a non-success body, for messages
+  const chain_headers* chain = nullptr;
+  validators* current = nullptr;   // the version of the file's bytes (updated on a restart)
+  bool* have_current = nullptr;
+  const resume_from* from = nullptr;
+  std::string change;              // what differed, for the message
   std::chrono::steady_clock::time_point last_data;
   std::chrono::milliseconds stall_timeout{0};
   const byte_progress* progress = nullptr;
   CURL* curl = nullptr;
+
+  // The version this response describes (full size filled in from whatever gives it).
+  validators response_version() const {
+    validators v;
+    v.etag = etag;
+    v.last_modified = last_modified;
+    v.linked_etag = !linked_etag.empty() ? linked_etag : chain != nullptr ? chain->linked_etag : std::string();
+    v.size = to_u64(linked_size);
+    if (v.size == 0 && chain != nullptr) v.size = chain->linked_size;
+    if (v.size == 0) v.size = total;
+    return v;
+  }
 };
 
 size_t on_header(char* data, size_t size, size_t count, void* user) {
@@ -60,18 +94,52 @@ size_t on_header(char* data, size_t size, size_t count, void* user) {
   const std::string_view line(data, size * count);
   if (line.rfind("HTTP/", 0) == 0) {  // a new response (after a 100 or a redirect): reset
     r.etag.clear();
+    r.last_modified.clear();
     r.linked_etag.clear();
+    r.linked_size.clear();
     r.content_range.clear();
+    r.content_length.clear();
   }
   const auto colon = line.find(':');
   if (colon != std::string_view::npos) {
     const std::string name = lower(std::string(line.substr(0, colon)));
     const std::string value = trim(line.substr(colon + 1));
     if (name == "etag") r.etag = value;
+    else if (name == "last-modified") r.last_modified = value;
     else if (name == "x-linked-etag") r.linked_etag = value;
+    else if (name == "x-linked-size") r.linked_size = value;
     else if (name == "content-range") r.content_range = value;
+    else if (name == "content-length") r.content_length = value;
   }
   return size * count;
+}
+
+// What differs between the version of the bytes in the file and the one being sent, or "".
+std::string what_changed(const validators& had, const validators& now) {
+  if (!had.identity().empty() && !now.identity().empty() && had.identity() != now.identity()) {
+    return "ETag " + had.identity() + " -> " + now.identity();
+  }
+  if (!had.last_modified.empty() && !now.last_modified.empty() && had.last_modified != now.last_modified) {
+    return "Last-Modified " + had.last_modified + " -> " + now.last_modified;
+  }
+  if (had.size != 0 && now.size != 0 && had.size != now.size) {
+    return "size " + std::to_string(had.size) + " -> " + std::to_string(now.size) + " bytes";
+  }
+  return {};
+}
+
+// The file starts again from byte 0 with the version this response sends.
+bool restart_file(request& r) {
+  if (r.offset > 0 && (::ftruncate(r.fd, 0) != 0 || ::lseek(r.fd, 0, SEEK_SET) != 0)) {
+    r.write_failed = true;
+    r.write_errno = errno;
+    return false;
+  }
+  r.offset = 0;
+  *r.current = r.response_version();
+  *r.have_current = true;
+  if (r.from != nullptr && r.from->on_new_version) r.from->on_new_version(*r.current);
+  return true;
 }
 
 // Called once, before the first body byte: decides whether the body goes into the file.
@@ -80,15 +148,7 @@ bool start_body(request& r) {
   curl_easy_getinfo(r.curl, CURLINFO_RESPONSE_CODE, &r.status);
   if (r.file_scheme) r.status = r.offset > 0 ? 206 : 200;
   if (r.status != 200 && r.status != 206) return true;  // body is an error page: keep a little
-  if (r.status == 200 && r.offset > 0) {
-    // The server ignored the Range header and sends the whole file: start again from zero.
-    if (::ftruncate(r.fd, 0) != 0 || ::lseek(r.fd, 0, SEEK_SET) != 0) {
-      r.write_failed = true;
-      r.write_errno = errno;
-      return false;
-    }
-    r.offset = 0;
-  }
+  const std::uint64_t length = to_u64(r.content_length);
   if (r.status == 206 && !r.file_scheme) {
     // "bytes START-END/TOTAL": START must be where the file ends.
     const auto space = r.content_range.find(' ');
@@ -103,14 +163,18 @@ bool start_body(request& r) {
       r.range_mismatch = true;
       return false;
     }
-    if (slash != std::string::npos && r.content_range.substr(slash + 1) != "*") {
-      r.total = std::strtoull(r.content_range.c_str() + slash + 1, nullptr, 10);
-    }
+    if (slash != std::string::npos) r.total = to_u64(r.content_range.substr(slash + 1));
   }
-  if (r.total == 0) {
-    curl_off_t length = -1;
-    curl_easy_getinfo(r.curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-    if (length >= 0) r.total = r.offset + static_cast<std::uint64_t>(length);
+  // A 200 sends the whole file; a 206 without a total (file://) the rest of it.
+  if (r.total == 0 && !r.content_length.empty()) r.total = (r.status == 206 ? r.offset : 0) + length;
+  if (r.status == 200) return restart_file(r);  // a fresh start (also: Range ignored, If-Range did not match)
+  // 206: the bytes continue the file only if they are of the same version.
+  if (*r.have_current) {
+    r.change = what_changed(*r.current, r.response_version());
+    if (!r.change.empty()) {
+      r.version_changed = true;
+      return false;
+    }
   }
   return true;
 }
@@ -187,8 +251,16 @@ struct attempt_outcome {
   std::string location;
 };
 
+// The If-Range value for resuming bytes of version `v`: a strong ETag, else the Last-Modified
+// date ("" when neither: the caller then only resumes what a hash will check).
+std::string if_range_value(const validators& v) {
+  if (!v.etag.empty() && v.etag.rfind("W/", 0) != 0) return v.etag;
+  return v.last_modified;
+}
+
 attempt_outcome one_request(const std::string& url, bool send_token, int fd, bool head, const transfer_options& options,
-                            const byte_progress& progress, transfer_result& out) {
+                            const byte_progress& progress, const chain_headers& chain, const resume_from* from,
+                            validators& current, bool& have_current, transfer_result& out) {
   request r;
   r.fd = fd;
   const off_t size = head ? 0 : ::lseek(fd, 0, SEEK_END);
@@ -197,6 +269,10 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, boo
   r.stall_timeout = options.stall_timeout;
   r.last_data = std::chrono::steady_clock::now();
   r.progress = &progress;
+  r.chain = &chain;
+  r.current = &current;
+  r.have_current = &have_current;
+  r.from = from;
   out.resumed_from = r.offset;
 
   CURL* curl = curl_easy_init();
@@ -207,6 +283,11 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, boo
   const std::string auth = "Authorization: Bearer " + options.token;
   if (send_token && !options.token.empty() && !r.file_scheme) headers = curl_slist_append(headers, auth.c_str());
   headers = curl_slist_append(headers, "Accept-Encoding: identity");
+  // Resume only the version the bytes are of: a server whose file changed sends all of it.
+  const std::string if_range = "If-Range: " + if_range_value(current);
+  if (r.offset > 0 && have_current && if_range.size() > 10 && !r.file_scheme) {
+    headers = curl_slist_append(headers, if_range.c_str());
+  }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);  // redirects are followed by hand (token policy)
@@ -231,8 +312,6 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, boo
   const CURLcode code = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_off_t content_length = -1;
-  curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &content_length);
   if (r.file_scheme) status = code == CURLE_OK ? 200 : 0;
   char* location = nullptr;
   curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location);
@@ -241,14 +320,24 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, boo
   curl_easy_cleanup(curl);
 
   const std::string where = "'" + url + "'";
+  const auto truncated = [&](const std::string& message) -> attempt_outcome {
+    if (::ftruncate(fd, 0) != 0) return {attempt_outcome::kind::permanent, "cannot truncate partial download", errc::io, {}};
+    have_current = false;
+    return {attempt_outcome::kind::transient, message, errc::network, {}};
+  };
   if (r.write_failed) {
     return {attempt_outcome::kind::permanent, "cannot write: " + os_error(r.write_errno), errc::io, {}};
   }
+  if (r.version_changed) {
+    // A server that ignored If-Range (or could not be asked: file://) sent the rest of another
+    // version: the bytes so far are of no use with it.
+    return truncated(where + ": the file changed since the partial download began (" + r.change +
+                     "); starting again from zero");
+  }
   if (r.range_mismatch) {
     // The server answered a different range than asked: drop what we have and start over.
-    if (::ftruncate(fd, 0) != 0) return {attempt_outcome::kind::permanent, "cannot truncate partial download", errc::io, {}};
-    return {attempt_outcome::kind::transient, where + ": server sent range '" + r.content_range + "', expected bytes " +
-                                                  std::to_string(r.offset) + "-", errc::network, {}};
+    return truncated(where + ": server sent range '" + r.content_range + "', expected bytes " +
+                     std::to_string(r.offset) + "-");
   }
   if (r.stalled) {
     return {attempt_outcome::kind::transient,
@@ -258,27 +347,51 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, boo
     if (r.file_scheme && (code == CURLE_FILE_COULDNT_READ_FILE)) {
       return {attempt_outcome::kind::permanent, where + ": file not found (check the mirror's layout)", errc::not_found, {}};
     }
-    if (r.file_scheme && code == CURLE_BAD_DOWNLOAD_RESUME) {
-      if (::ftruncate(fd, 0) != 0) return {attempt_outcome::kind::permanent, "cannot truncate partial download", errc::io, {}};
-      return {attempt_outcome::kind::transient, where + ": cannot resume", errc::network, {}};
-    }
+    if (r.file_scheme && code == CURLE_BAD_DOWNLOAD_RESUME) return truncated(where + ": cannot resume");
     const std::string text = error_text[0] != '\0' ? error_text : curl_easy_strerror(code);
     return {transient_curl(code) ? attempt_outcome::kind::transient : attempt_outcome::kind::permanent,
             where + ": " + lower(text), errc::network, {}};
   }
   if (status >= 300 && status < 400 && !redirect.empty()) {
-    out.etag = r.linked_etag;  // the hub's X-Linked-Etag on its redirect (the final response sets it again)
+    out.version.linked_etag = r.linked_etag;  // the hub's, on its redirect to the CDN
+    out.version.size = to_u64(r.linked_size);
     return {attempt_outcome::kind::redirect, {}, errc::network, redirect};
   }
   if (status == 416 && r.offset > 0) {
-    // Asked for bytes past the end: the partial file is complete only if the server says its size.
-    if (::ftruncate(fd, 0) != 0) return {attempt_outcome::kind::permanent, "cannot truncate partial download", errc::io, {}};
-    return {attempt_outcome::kind::transient, where + ": http 416 range not satisfiable; restarting", errc::network, {}};
+    // Asked for bytes past the end. "bytes */SIZE" of exactly what the file holds, of the same
+    // version: the partial download is complete. Anything else: start again.
+    const auto slash = r.content_range.find("*/");
+    const std::uint64_t whole = slash != std::string::npos ? to_u64(r.content_range.substr(slash + 2)) : 0;
+    validators now = r.response_version();
+    now.size = whole;
+    const std::string change = have_current ? what_changed(current, now) : std::string("no recorded version");
+    if (whole == r.offset && change.empty()) {
+      out.bytes = r.offset;
+      out.version = have_current ? current : now;
+      out.final_url = url;
+      return {attempt_outcome::kind::done, {}, errc::network, {}};
+    }
+    return truncated(where + ": http 416 range not satisfiable (" +
+                     (r.content_range.empty() ? std::string("no Content-Range") : "Content-Range " + r.content_range) +
+                     ", " + std::to_string(r.offset) + " bytes here); restarting");
   }
   if (status != 200 && status != 206) {
     std::string message = where + ": http " + std::to_string(status) + " " + status_advice(status);
     return {transient_status(status) ? attempt_outcome::kind::transient : attempt_outcome::kind::permanent, message,
             status == 404 ? errc::not_found : errc::network, {}};
+  }
+  if (head) {
+    r.total = to_u64(r.content_length);
+    out.version = r.response_version();
+    out.bytes = out.version.size;
+    out.final_url = url;
+    return {attempt_outcome::kind::done, {}, errc::network, {}};
+  }
+  if (!r.body_started) {
+    // An empty body: start_body never ran (a 200 of an empty file, or a 206 of nothing).
+    if (status == 200 || !have_current) {
+      if (!restart_file(r)) return {attempt_outcome::kind::permanent, "cannot write: " + os_error(r.write_errno), errc::io, {}};
+    }
   }
   const std::uint64_t have = r.offset + r.written;
   if (r.total != 0 && have != r.total) {
@@ -286,8 +399,9 @@ attempt_outcome one_request(const std::string& url, bool send_token, int fd, boo
             where + ": connection ended after " + std::to_string(have) + " of " + std::to_string(r.total) + " bytes",
             errc::network, {}};
   }
-  out.bytes = head ? (content_length > 0 ? static_cast<std::uint64_t>(content_length) : 0) : have;
-  out.etag = !r.linked_etag.empty() ? r.linked_etag : r.etag;
+  out.bytes = have;
+  out.version = current;
+  if (out.version.size == 0) out.version.size = have;
   out.final_url = url;
   return {attempt_outcome::kind::done, {}, errc::network, {}};
 }
@@ -301,6 +415,8 @@ std::string resolve_location(const std::string& base, const std::string& locatio
 }
 
 }  // namespace
+
+std::string version_change(const validators& had, const validators& now) { return what_changed(had, now); }
 
 std::string url_origin(const std::string& url) {
   const auto scheme_end = url.find("://");
@@ -320,29 +436,44 @@ namespace {
 // Requests `url` until done, following redirects by hand (the token goes to the URL's own origin
 // only) and retrying transient failures with backoff. With `head`, `fd` is unused (-1).
 result<transfer_result> run_transfer(const std::string& url, int fd, bool head, const transfer_options& options,
-                                     const byte_progress& progress, const std::filesystem::path& partial) {
+                                     const byte_progress& progress, const std::filesystem::path& partial,
+                                     const resume_from* from) {
   const std::string origin = url_origin(url);
   transfer_result out;
-  std::string current = url;
-  std::string chain_linked_etag;  // the hub's X-Linked-Etag, seen on its redirect to the CDN
+  std::string current_url = url;
+  chain_headers chain;
+  validators current;
+  bool have_current = from != nullptr && from->resume;
+  if (have_current) current = from->version;
   int redirects = 0;
   auto delay = options.backoff;
   for (int attempt = 1;;) {
-    const bool same_origin = url_origin(current) == origin;
-    const auto outcome = one_request(current, same_origin, fd, head, options, progress, out);
+    const bool same_origin = url_origin(current_url) == origin;
+    const auto outcome =
+        one_request(current_url, same_origin, fd, head, options, progress, chain, from, current, have_current, out);
     using kind = attempt_outcome::kind;
     if (outcome.what == kind::done) {
       out.attempts = attempt;
-      // The final response (a CDN) has its own ETag; the hub's X-Linked-Etag is the stable one.
-      if (!chain_linked_etag.empty()) out.etag = chain_linked_etag;
       return out;
     }
     if (outcome.what == kind::redirect) {
       if (++redirects > options.max_redirects) {
         return fail(errc::network, "'" + url + "': more than " + std::to_string(options.max_redirects) + " redirects");
       }
-      if (chain_linked_etag.empty()) chain_linked_etag = out.etag;
-      current = resolve_location(current, outcome.location);
+      if (chain.linked_etag.empty()) chain.linked_etag = out.version.linked_etag;
+      if (chain.linked_size == 0) chain.linked_size = out.version.size;
+      if (head && !chain.linked_etag.empty()) {
+        // The hub names the file on its redirect (X-Linked-Etag, X-Linked-Size): that answers a
+        // HEAD without a request to the CDN.
+        out.version = {};
+        out.version.linked_etag = chain.linked_etag;
+        out.version.size = chain.linked_size;
+        out.bytes = chain.linked_size;
+        out.final_url = current_url;
+        out.attempts = attempt;
+        return out;
+      }
+      current_url = resolve_location(current_url, outcome.location);
       continue;
     }
     if (outcome.what == kind::permanent || attempt >= options.max_attempts) {
@@ -353,10 +484,11 @@ result<transfer_result> run_transfer(const std::string& url, int fd, bool head, 
     }
     // Transient: wait, then try again from the original URL (redirect targets may be signed
     // URLs that expire), resuming from what the file holds.
+    if (options.on_retry) options.on_retry({outcome.message, attempt, options.max_attempts, delay});
     std::this_thread::sleep_for(delay);
     delay = std::min<std::chrono::milliseconds>(delay * 2, std::chrono::milliseconds(30000));
-    current = url;
-    chain_linked_etag.clear();
+    current_url = url;
+    chain = {};
     redirects = 0;
     ++attempt;
   }
@@ -365,11 +497,17 @@ result<transfer_result> run_transfer(const std::string& url, int fd, bool head, 
 }  // namespace
 
 result<transfer_result> download(const std::string& url, const std::filesystem::path& partial,
-                                 const transfer_options& options, const byte_progress& progress) {
+                                 const transfer_options& options, const resume_from& from,
+                                 const byte_progress& progress) {
   global_init();
   const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return fail(errc::io, "cannot write " + quote(partial) + ": " + os_error(errno));
-  auto out = run_transfer(url, fd, false, options, progress, partial);
+  if (!from.resume && ::ftruncate(fd, 0) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return fail(errc::io, "cannot write " + quote(partial) + ": " + os_error(err));
+  }
+  auto out = run_transfer(url, fd, false, options, progress, partial, &from);
   if (out && ::fsync(fd) != 0) {
     const int err = errno;
     ::close(fd);
@@ -381,14 +519,10 @@ result<transfer_result> download(const std::string& url, const std::filesystem::
 
 result<remote_file> probe(const std::string& url, const transfer_options& options) {
   global_init();
-  if (lower(url.substr(0, 7)) == "file://") {
-    return fail(errc::invalid_argument, "'" + url + "': file:// URLs have no ETag to check");
-  }
-  auto got = run_transfer(url, -1, true, options, {}, {});
+  auto got = run_transfer(url, -1, true, options, {}, {}, nullptr);
   if (!got) return unexpected_error{std::move(got).error()};
   remote_file out;
-  out.etag = std::move(got->etag);
-  out.size = got->bytes;
+  out.version = std::move(got->version);
   out.final_url = std::move(got->final_url);
   return out;
 }

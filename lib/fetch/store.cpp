@@ -2,14 +2,18 @@
 // atomic publishing of <models-dir>/<name>/{model.onnx, model-int8.onnx, labels.txt, config.json}.
 #include "mq/store.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
 #include "catalog/catalog.h"
 #include "fetch/config.h"
 #include "fetch/http.h"
-#include "fetch/json.h"
 #include "fetch/lock.h"
 #include "fetch/sha256.h"
 #include "mq/model.h"
@@ -35,6 +39,11 @@ constexpr const char* cache_key_metadata = "mq.cache_key";
 std::string env(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? v : "";
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 bool env_true(const char* name) {
@@ -66,32 +75,125 @@ result<void> write_text_atomic(const fs::path& target, std::string_view text) {
 
 result<void> publish(const fs::path& partial, const fs::path& target) { return fetch::publish_file(partial, target); }
 
-bool is_file_url(const std::string& url) { return url.rfind("file://", 0) == 0 || url.rfind("FILE://", 0) == 0; }
-
 std::string url_for(const std::string& endpoint, const catalog::entry& e, const std::string& file) {
   std::string base = endpoint;
   while (!base.empty() && base.back() == '/') base.pop_back();
   return base + "/" + e.repo + "/resolve/" + e.revision + "/" + file;
 }
 
-// What the previous pull recorded, read from config.json (empty when absent or unreadable).
-struct recorded_state {
+// Folders created along the way, removed (when empty) on destruction, deepest first.
+struct removable_dirs {
+  std::vector<fs::path> dirs;
+  void add_missing(const fs::path& dir) {
+    std::error_code ec;
+    for (fs::path p = dir; !p.empty() && !fs::exists(p, ec); p = p.parent_path()) {
+      if (std::find(dirs.begin(), dirs.end(), p) == dirs.end()) dirs.push_back(p);
+    }
+    std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+      return std::distance(a.begin(), a.end()) > std::distance(b.begin(), b.end());
+    });
+  }
+  removable_dirs() = default;
+  removable_dirs(const removable_dirs&) = delete;
+  removable_dirs& operator=(const removable_dirs&) = delete;
+  ~removable_dirs() {
+    std::error_code ec;
+    for (const auto& d : dirs) fs::remove(d, ec);  // fails (and is left) when not empty
+  }
+};
+
+// One file of a model's source as the previous pull recorded it.
+struct recorded_file {
   std::string url;
   std::string sha256;
   std::string etag;
-  fetch::json quant_summary;
+  std::string last_modified;
+  std::uint64_t bytes = 0;
+  std::optional<fetch::file_stamp> stamp;  // the file when it had `stamp_sha256`
+  std::string stamp_sha256;
+};
+
+// What the previous pull recorded, read from config.json (empty when absent or unreadable).
+struct recorded_state {
+  recorded_file model;
+  std::map<std::string, recorded_file> extras;  // by path
+  std::uint64_t quantized_nodes = 0;
+  std::uint64_t skipped_nodes = 0;
+  std::string library_version;
+  fetch::json inputs;   // null when absent
+  fetch::json outputs;
+  std::optional<fetch::file_stamp> int8_stamp;  // model-int8.onnx when it held `int8_stamp_key`
+  std::optional<fetch::file_stamp> int8_data_stamp;
+  std::string int8_stamp_key;
+  std::string text;  // config.json as it is
 };
 
 recorded_state read_recorded(const fs::path& config) {
   recorded_state out;
   if (!is_file(config)) return out;
-  auto doc = fetch::json::parse(read_text(config), config.string());
-  if (!doc) return out;
-  out.url = (*doc)["source"]["url"].str();
-  out.sha256 = (*doc)["source"]["sha256"].str();
-  out.etag = (*doc)["source"]["etag"].str();
-  out.quant_summary = (*doc)["quantization"]["summary"];
+  out.text = read_text(config);
+  const auto doc = fetch::parse(out.text);
+  if (doc.is_discarded()) return out;
+  out.model.url = fetch::string_at(doc, "/source/url");
+  out.model.sha256 = fetch::string_at(doc, "/source/sha256");
+  out.model.etag = fetch::string_at(doc, "/source/etag");
+  out.model.last_modified = fetch::string_at(doc, "/source/last_modified");
+  out.model.bytes = fetch::uint_at(doc, "/source/bytes");
+  out.model.stamp = fetch::stamp_at(doc, "/verified/model.onnx");
+  out.model.stamp_sha256 = fetch::string_at(doc, "/verified/model.onnx/sha256");
+  const fetch::json* verified = doc.contains("verified") && doc["verified"].is_object() ? &doc["verified"] : nullptr;
+  if (doc.contains("source") && doc["source"].is_object() && doc["source"].contains("extra_files") &&
+      doc["source"]["extra_files"].is_array()) {
+    for (const auto& x : doc["source"]["extra_files"]) {
+      const std::string path = fetch::string_at(x, "/path");
+      if (path.empty()) continue;
+      recorded_file f;
+      f.url = fetch::string_at(x, "/url");
+      f.sha256 = fetch::string_at(x, "/sha256");
+      f.etag = fetch::string_at(x, "/etag");
+      f.last_modified = fetch::string_at(x, "/last_modified");
+      f.bytes = fetch::uint_at(x, "/bytes");
+      if (verified != nullptr && verified->contains(path)) {  // a path may hold '/': no JSON pointer
+        f.stamp = fetch::stamp_in((*verified)[path]);
+        f.stamp_sha256 = fetch::string_at((*verified)[path], "/sha256");
+      }
+      out.extras[path] = std::move(f);
+    }
+  }
+  out.quantized_nodes = fetch::uint_at(doc, "/quantization/summary/quantized_nodes");
+  out.skipped_nodes = fetch::uint_at(doc, "/quantization/summary/skipped_nodes");
+  out.library_version = fetch::string_at(doc, "/quantization/library_version");
+  if (doc.contains("inputs") && doc["inputs"].is_array()) out.inputs = doc["inputs"];
+  if (doc.contains("outputs") && doc["outputs"].is_array()) out.outputs = doc["outputs"];
+  out.int8_stamp = fetch::stamp_at(doc, "/verified/model-int8.onnx");
+  out.int8_data_stamp = fetch::stamp_at(doc, "/verified/model-int8.onnx.data");
+  out.int8_stamp_key = fetch::string_at(doc, "/verified/model-int8.onnx/cache_key");
   return out;
+}
+
+// One file of the model's source (model.onnx or an extra file) through a pull.
+struct source_file {
+  std::string name;  // its path in the model folder
+  std::string url;
+  std::string pin;   // the catalog's sha256, "" when none
+  fs::path path;
+  recorded_file recorded;
+  // What the pull finds:
+  std::string sha;
+  std::string etag;
+  std::string last_modified;
+  std::optional<fetch::file_stamp> stamp;
+  bool reuse = false;
+  bool upstream_changed = false;
+
+  source_file(std::string n, std::string u, std::string p, fs::path at, recorded_file r)
+      : name(std::move(n)), url(std::move(u)), pin(std::move(p)), path(std::move(at)), recorded(std::move(r)) {}
+};
+
+// `path` beside `file` in the repo: in the same folder.
+std::string beside(const std::string& file, const std::string& path) {
+  const auto slash = file.rfind('/');
+  return slash == std::string::npos ? path : file.substr(0, slash + 1) + path;
 }
 
 }  // namespace
@@ -110,9 +212,24 @@ store_options store_options::from_environment() {
 struct model_store::impl {
   store_options options;
   catalog::catalog catalog;
+  bool token_warned = false;  // the plain-http token warning is given once per store
 
   void report(const progress_callback& progress, pull_progress p) const {
     if (progress) progress(p);
+  }
+
+  // A warning: kept in the result and reported as it happens.
+  void warn(pulled_model& out, const progress_callback& progress, const std::string& file, std::string message) const {
+    report(progress, {out.name, pull_stage::warning, file, 0, 0, message});
+    out.warnings.push_back(std::move(message));
+  }
+
+  // Before a request to `url`: a token about to travel over plain http is worth one warning.
+  void check_token_transport(const std::string& url, pulled_model& out, const progress_callback& progress) {
+    if (token_warned || options.token.empty() || fetch::url_origin(url).rfind("http://", 0) != 0) return;
+    token_warned = true;
+    warn(out, progress, {}, "HF_TOKEN is sent to " + fetch::url_origin(url) + " over plain http://, unencrypted: anyone on the "
+                            "network path can read it; use an https:// endpoint");
   }
 
   fetch::transfer_options transfer() const {
@@ -132,31 +249,171 @@ struct model_store::impl {
     return t;
   }
 
-  // Downloads `url` into `target` via `<target>.partial`, resuming a partial download of the same
-  // URL (recorded in `<target>.partial.url`).
+  // Downloads `url` into `target` via `<target>.partial`. The version of the bytes there is
+  // recorded in `<target>.partial.json` (URL, ETag, Last-Modified, size) as soon as they start:
+  // a later run resumes them only from the same URL, with If-Range, and only when a validator
+  // can tell versions apart or a pinned sha256 will check the result; else it starts again.
   result<fetch::transfer_result> download_file(const std::string& model, const std::string& url, const fs::path& target,
-                                               const progress_callback& progress) const {
+                                               bool pinned, const progress_callback& progress) const {
     const fs::path partial = fs::path(target).concat(".partial");
-    const fs::path partial_url = fs::path(target).concat(".partial.url");
+    const fs::path record = fs::path(target).concat(".partial.json");
     std::error_code ec;
-    if (options.cache == cache_policy::refresh || !is_file(partial_url) || read_text(partial_url) != url) {
-      fs::remove(partial, ec);
-      MQ_TRY_VOID(write_text_atomic(partial_url, url));
+    fs::remove(fs::path(target).concat(".partial.url"), ec);  // older versions' record, without a validator
+    fetch::resume_from from;
+    if (options.cache != cache_policy::refresh && size_of(partial) > 0 && is_file(record)) {
+      const auto doc = fetch::parse(read_text(record));
+      if (!doc.is_discarded() && fetch::string_at(doc, "/url") == url) {
+        from.version.etag = fetch::string_at(doc, "/etag");
+        from.version.last_modified = fetch::string_at(doc, "/last_modified");
+        from.version.linked_etag = fetch::string_at(doc, "/linked_etag");
+        from.version.size = fetch::uint_at(doc, "/size");
+        from.resume = from.version.can_tell_versions() || pinned;
+      }
     }
+    from.on_new_version = [&](const fetch::validators& v) {
+      const fetch::json doc = {{"url", url}, {"etag", v.etag}, {"last_modified", v.last_modified},
+                               {"linked_etag", v.linked_etag}, {"size", v.size}};
+      // Without the record the bytes are not resumed next time (nothing worse).
+      if (!write_text_atomic(record, fetch::dump(doc))) fs::remove(record, ec);
+    };
     const std::string file = target.filename().string();
-    auto result = fetch::download(url, partial, transfer(), [&](std::uint64_t done, std::uint64_t total) {
+    auto t = transfer();
+    t.on_retry = [&](const fetch::retry_notice& r) {
+      char seconds[32];
+      std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(r.delay.count()) / 1000.0);
+      report(progress, {model, pull_stage::retrying, file, 0, 0,
+                        r.message + " (attempt " + std::to_string(r.attempt) + " of " + std::to_string(r.max_attempts) +
+                            " failed; next try in " + seconds + " s)"});
+    };
+    auto result = fetch::download(url, partial, t, from, [&](std::uint64_t done, std::uint64_t total) {
       report(progress, {model, pull_stage::downloading, file, done, total, {}});
     });
-    if (result) fs::remove(partial_url, ec);
+    if (result) fs::remove(record, ec);
     else if (size_of(partial) == 0) discard_partial(target);  // nothing to resume: leave no trace
     return result;
   }
 
-  // Removes a partial download and its URL record (after a failed verification).
+  // Removes a partial download and its record (after a failed verification).
   static void discard_partial(const fs::path& target) {
     std::error_code ec;
     fs::remove(fs::path(target).concat(".partial"), ec);
+    fs::remove(fs::path(target).concat(".partial.json"), ec);
     fs::remove(fs::path(target).concat(".partial.url"), ec);
+  }
+
+  // The sha256 of `file` (whose stamp is `now`): the recorded one while `now` is the recorded
+  // stamp, without reading the file (unless --verify); else the file is hashed.
+  result<std::string> sha256_of(const fs::path& file, const std::optional<fetch::file_stamp>& now,
+                                const std::optional<fetch::file_stamp>& stamp, const std::string& sha) const {
+    if (options.cache != cache_policy::verify && now && stamp && *now == *stamp && !sha.empty()) return sha;
+    return fetch::sha256_file(file);
+  }
+
+  // Decides whether the cached `f` is still what the catalog names (`f.reuse`): its hash (from
+  // its recorded stamp, or read), the pin or the recorded hash and URL, and without a pin, online,
+  // what the server now says of it (one HEAD request).
+  result<void> check_cached(const catalog::entry& e, source_file& f, pulled_model& out,
+                            const progress_callback& progress) {
+    const bool offline = options.network == network_mode::offline;
+    const bool force = options.cache == cache_policy::refresh;
+    f.etag = f.recorded.etag;
+    f.last_modified = f.recorded.last_modified;
+    if (offline && !is_file(f.path)) {
+      return fail(errc::not_found, "offline: model '" + e.name + "' is not in the cache (" + fetch::quote(f.path) +
+                                       " is missing); pull it once without --offline");
+    }
+    if (!is_file(f.path) || (force && !offline)) return {};
+    f.stamp = fetch::stamp_of(f.path);  // before reading: a change while hashing shows next time
+    f.sha = MQ_TRY(sha256_of(f.path, f.stamp, f.recorded.stamp, f.recorded.stamp_sha256));
+    const std::string& expected = !f.pin.empty() ? f.pin : f.recorded.sha256;
+    // A pinned file that matches is the file, wherever it came from (another endpoint or
+    // mirror). Unpinned, a recorded hash says nothing about another URL's file: online it is
+    // downloaded again; offline it is still the best there is.
+    f.reuse = f.sha == expected && (!f.pin.empty() || offline || f.recorded.url.empty() || f.recorded.url == f.url);
+    if (offline && !f.reuse) {
+      if (!f.pin.empty()) {
+        return fail(errc::integrity, "offline: cached " + fetch::quote(f.path) + " has sha256 " + f.sha +
+                                         ", the catalog expects " + f.pin + "; pull it again without --offline");
+      }
+      f.reuse = true;  // no recorded hash to compare with (e.g. config.json lost): trust the file
+    }
+    std::string note = !f.pin.empty() ? "sha256 matches the catalog" : offline ? "offline: not checked" : "";
+    if (f.reuse && !offline && f.pin.empty()) {
+      // No pinned sha256: the recorded ETag, Last-Modified and size tell whether the upstream
+      // file changed. One HEAD request; when it cannot be made the cached file is used, with a
+      // warning.
+      check_token_transport(f.url, out, progress);
+      auto remote = fetch::probe(f.url, check_transfer());
+      fetch::validators had;
+      had.etag = f.recorded.etag;
+      had.last_modified = f.recorded.last_modified;
+      had.size = f.recorded.bytes;
+      if (!remote) {
+        note = "the server could not be asked";
+        warn(out, progress, f.name,
+             "model '" + e.name + "': cannot check whether the upstream file changed, using the cached one: " +
+                 remote.error().message);
+      } else if (const std::string change = fetch::version_change(had, remote->version); !change.empty()) {
+        f.reuse = false;
+        f.upstream_changed = true;
+        discard_partial(f.path);  // a partial download of the old file must not be resumed
+        report(progress, {e.name, pull_stage::upstream_changed, f.name, 0, remote->version.size,
+                          "the upstream file changed (" + change + "): downloading it again"});
+      } else if ((!had.identity().empty() && !remote->version.identity().empty()) ||
+                 (!had.last_modified.empty() && !remote->version.last_modified.empty())) {
+        note = !had.identity().empty() && !remote->version.identity().empty() ? "up to date: same ETag"
+                                                                                : "up to date: same Last-Modified";
+      } else if (had.size != 0 && remote->version.size != 0) {
+        note = "same size; no ETag or Last-Modified to compare";
+        warn(out, progress, f.name,
+             "model '" + e.name + "': '" + f.url + "' gives no ETag or Last-Modified, only a size (unchanged): an "
+             "upstream change that keeps the size is not noticed; pin the file's sha256 in the catalog, or pull "
+             "with --force to download it again");
+      } else {
+        note = "freshness cannot be checked";
+        warn(out, progress, f.name,
+             "model '" + e.name + "': '" + f.url + "' gives no ETag, Last-Modified or size: whether the upstream "
+             "file changed cannot be checked; pin the file's sha256 in the catalog, or pull with --force to "
+             "download it again");
+      }
+    }
+    if (f.reuse) report(progress, {e.name, pull_stage::cached, f.name, size_of(f.path), size_of(f.path), note});
+    return {};
+  }
+
+  // Downloads `f` into its `.partial` file and hashes it; a pin that does not match deletes it.
+  result<void> fetch_file(const catalog::entry& e, source_file& f, const progress_callback& progress) const {
+    auto got = MQ_TRY(download_file(e.name, f.url, f.path, !f.pin.empty(), progress));
+    const fs::path partial = fs::path(f.path).concat(".partial");
+    report(progress, {e.name, pull_stage::verifying, f.name, got.bytes, got.bytes, {}});
+    f.sha = MQ_TRY(fetch::sha256_file(partial));
+    if (!f.pin.empty() && f.sha != f.pin) {
+      discard_partial(f.path);
+      return fail(errc::integrity, "'" + f.url + "': sha256 mismatch: expected " + f.pin + ", got " + f.sha +
+                                       " (download deleted; the catalog or the upstream file changed)");
+    }
+    f.etag = got.version.identity();
+    f.last_modified = got.version.last_modified;
+    return {};
+  }
+
+  // A pull that fails for good (not found, a wrong hash, ...) drops what it downloaded of the
+  // other files too: a first pull that fails leaves nothing. A network failure keeps them, to be
+  // resumed.
+  static unexpected_error drop_downloads(const std::vector<source_file>& files, error failure) {
+    if (failure.code != errc::network) {
+      for (const auto& f : files) {
+        if (!f.reuse) discard_partial(f.path);
+      }
+    }
+    return unexpected_error{std::move(failure)};
+  }
+
+  // Moves a downloaded `f` into place.
+  static result<void> publish_source(source_file& f) {
+    MQ_TRY_VOID(publish(fs::path(f.path).concat(".partial"), f.path));
+    f.stamp = fetch::stamp_of(f.path);  // the file just hashed (a rename keeps inode and mtime)
+    return {};
   }
 
   result<pulled_model> pull(const catalog::entry& e, const progress_callback& progress);
@@ -180,8 +437,7 @@ model_entry model_store::impl::describe(const catalog::entry& e) const {
   const fs::path config = m.dir / config_name;
   if (is_file(m.dir / fp32_name) && is_file(config)) {
     m.fp32_bytes = size_of(m.dir / fp32_name);
-    auto doc = fetch::json::parse(read_text(config), config.string());
-    const bool use_int8 = doc && (*doc)["use_int8"].boolean();
+    const bool use_int8 = fetch::bool_at(fetch::parse(read_text(config)), "/use_int8");
     if (use_int8 && is_file(m.dir / int8_name)) {
       m.int8_bytes = size_of(m.dir / int8_name);
       m.state = cache_state::fp32_int8;
@@ -206,154 +462,192 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     return fail(errc::not_found, "offline: model '" + e.name + "' is not in the cache (" + fetch::quote(out.fp32) +
                                      " is missing); pull it once without --offline");
   }
-  fs::create_directories(out.dir, ec);
-  if (ec) return fail(errc::io, "cannot create " + fetch::quote(out.dir) + ": " + ec.message());
-  auto lock = MQ_TRY(fetch::file_lock::acquire(out.dir / lock_name, [&] {
-    report(progress, {e.name, pull_stage::waiting, {}, 0, 0, "waiting for another pull of '" + e.name + "' to finish"});
-  }));
+  // Folders this pull creates are removed again when it leaves them empty (a failed first pull
+  // leaves nothing behind). Declared before the lock: the lock file goes first.
+  removable_dirs created;
+  fetch::file_lock lock;
+  for (;;) {
+    created.add_missing(out.dir);
+    fs::create_directories(out.dir, ec);
+    if (ec) return fail(errc::io, "cannot create " + fetch::quote(out.dir) + ": " + ec.message());
+    auto locked = fetch::file_lock::acquire(out.dir / lock_name, [&] {
+      report(progress, {e.name, pull_stage::waiting, {}, 0, 0, "waiting for another pull of '" + e.name + "' to finish"});
+    });
+    if (locked) {
+      lock = std::move(*locked);
+      break;
+    }
+    // The pull we waited for failed and removed the folder it had made: make it again.
+    if (!fs::is_directory(out.dir, ec)) continue;
+    return unexpected_error{std::move(locked).error()};
+  }
 
-  // 1. The FP32 model: reuse when it still is what the catalog names, else download.
-  const std::string url = url_for(options.endpoint, e, e.filename);
+  // 1. The model's files (model.onnx and its extra files): reuse each that still is what the
+  // catalog names, download the others, then publish them.
   const recorded_state recorded = read_recorded(out.config);
-  std::string sha;
-  std::string etag = recorded.etag;
-  bool reuse = false;
-  if (is_file(out.fp32) && (!force || offline)) {
-    sha = MQ_TRY(fetch::sha256_file(out.fp32));
-    const std::string expected = !e.sha256.empty() ? e.sha256 : recorded.sha256;
-    // Offline, a file whose URL changed in the catalog is still the best there is; online it is
-    // downloaded again.
-    reuse = sha == expected && (offline || recorded.url.empty() || recorded.url == url);
-    if (offline && !reuse) {
-      if (!e.sha256.empty() && sha != e.sha256) {
-        return fail(errc::integrity, "offline: cached " + fetch::quote(out.fp32) + " has sha256 " + sha +
-                                         ", the catalog expects " + e.sha256 + "; pull it again without --offline");
-      }
-      reuse = true;  // no recorded hash to compare with (e.g. config.json lost): trust the file
-    }
+  std::vector<source_file> files;
+  files.push_back({fp32_name, url_for(options.endpoint, e, e.filename), e.sha256, out.fp32, recorded.model});
+  for (const auto& x : e.extra_files) {
+    const auto it = recorded.extras.find(x.path);
+    files.push_back({x.path, url_for(options.endpoint, e, beside(e.filename, x.path)), x.sha256, out.dir / x.path,
+                     it != recorded.extras.end() ? it->second : recorded_file{}});
   }
-  if (reuse && !offline && e.sha256.empty() && !recorded.etag.empty() && !is_file_url(url)) {
-    // No pinned sha256: the recorded ETag tells whether the upstream file changed. One HEAD
-    // request; when it cannot be made the cached file is used, with a warning.
-    auto remote = fetch::probe(url, check_transfer());
-    if (!remote) {
-      const std::string warning = "model '" + e.name + "': cannot check whether the upstream file changed, using the "
-                                  "cached one: " + remote.error().message;
-      out.warnings.push_back(warning);
-      report(progress, {e.name, pull_stage::warning, fp32_name, 0, 0, warning});
-    } else if (!remote->etag.empty() && remote->etag != recorded.etag) {
-      reuse = false;
-      out.upstream_changed = true;
-      discard_partial(out.fp32);  // a partial download of the old file must not be resumed
-      report(progress, {e.name, pull_stage::upstream_changed, fp32_name, 0, remote->size,
-                        "the upstream file changed (ETag " + recorded.etag + " -> " + remote->etag +
-                            "): downloading it again"});
-    }
-  }
-  if (reuse) {
-    report(progress, {e.name, pull_stage::cached, fp32_name, size_of(out.fp32), size_of(out.fp32), {}});
-  } else {
-    auto got = MQ_TRY(download_file(e.name, url, out.fp32, progress));
-    const fs::path partial = fs::path(out.fp32).concat(".partial");
-    report(progress, {e.name, pull_stage::verifying, fp32_name, got.bytes, got.bytes, {}});
-    sha = MQ_TRY(fetch::sha256_file(partial));
-    if (!e.sha256.empty() && sha != e.sha256) {
-      discard_partial(out.fp32);
-      return fail(errc::integrity, "'" + url + "': sha256 mismatch: expected " + e.sha256 + ", got " + sha +
-                                       " (download deleted; the catalog or the upstream file changed)");
-    }
-    if (auto loaded = model::load(partial); !loaded) {
-      discard_partial(out.fp32);
-      return fail(errc::integrity, "'" + url + "': the download is not a usable onnx model (deleted): " +
-                                       loaded.error().message);
-    }
-    // The old INT8 model and config describe the old file: withdraw them before the new FP32
-    // model appears, so nothing pairs the new model with stale files.
-    fs::remove(out.config, ec);
-    MQ_TRY_VOID(publish(partial, out.fp32));
-    etag = got.etag;
-    out.downloaded = true;
+  for (auto& f : files) MQ_TRY_VOID(check_cached(e, f, out, progress));
+  for (auto& f : files) {
+    if (f.reuse) continue;
+    check_token_transport(f.url, out, progress);
+    created.add_missing(f.path.parent_path());  // an extra file may be in a sub-folder
+    fs::create_directories(f.path.parent_path(), ec);
+    if (auto fetched = fetch_file(e, f, progress); !fetched) return drop_downloads(files, std::move(fetched).error());
   }
 
-  // 2. Labels: a file from the same repo, or the inline classes.
+  // Labels: a file from the same repo (downloaded with the model, before anything is published),
+  // or the inline classes.
   const fs::path labels = out.dir / labels_name;
+  const bool any_downloaded = std::any_of(files.begin(), files.end(), [](const source_file& f) { return !f.reuse; });
+  bool labels_downloaded = false;
   if (!e.labels.empty()) {
-    if (is_file(labels) && !force && !out.downloaded) {
+    if (is_file(labels) && !force && !any_downloaded) {
       out.labels = labels;
     } else if (offline) {
       if (is_file(labels)) out.labels = labels;
       else out.warnings.push_back("offline: labels file " + fetch::quote(labels) + " is missing");
     } else {
-      auto got = download_file(e.name, url_for(options.endpoint, e, e.labels), labels, progress);
-      if (!got) return unexpected_error{std::move(got).error()};
-      MQ_TRY_VOID(publish(fs::path(labels).concat(".partial"), labels));
-      out.labels = labels;
+      check_token_transport(options.endpoint, out, progress);
+      auto got = download_file(e.name, url_for(options.endpoint, e, e.labels), labels, false, progress);
+      if (!got) return drop_downloads(files, std::move(got).error());
+      labels_downloaded = true;
     }
-  } else if (!e.classes.empty()) {
+  }
+
+  if (any_downloaded) {
+    // The old INT8 model and config describe the old files: withdraw config.json before any new
+    // file appears, so nothing pairs new files with stale ones. The extra files go first: the
+    // model is checked with the external data it names in place.
+    fs::remove(out.config, ec);
+    for (std::size_t i = 1; i < files.size(); ++i) {
+      if (!files[i].reuse) MQ_TRY_VOID(publish_source(files[i]));
+    }
+    source_file& m = files.front();
+    const fs::path checked = m.reuse ? m.path : fs::path(m.path).concat(".partial");
+    if (auto loaded = model::load(checked); !loaded) {
+      if (!m.reuse) discard_partial(m.path);
+      return fail(errc::integrity, "'" + m.url + "': the download is not a usable onnx model" +
+                                       std::string(m.reuse ? "" : " (deleted)") + ": " + loaded.error().message);
+    }
+    if (!m.reuse) MQ_TRY_VOID(publish_source(m));
+    out.downloaded = true;
+  }
+  for (const auto& f : files) out.upstream_changed = out.upstream_changed || f.upstream_changed;
+  if (labels_downloaded) {
+    MQ_TRY_VOID(publish(fs::path(labels).concat(".partial"), labels));
+    out.labels = labels;
+  } else if (e.labels.empty() && !e.classes.empty()) {
     std::string text;
     for (const auto& c : e.classes) text += c + "\n";
     if (!is_file(labels) || read_text(labels) != text) MQ_TRY_VOID(write_text_atomic(labels, text));
     out.labels = labels;
-  } else {
+  } else if (e.labels.empty()) {
     fs::remove(labels, ec);
   }
+  const source_file& fp32 = files.front();
+  const std::string& sha = fp32.sha;
 
   // 3. Quantize (or reuse an INT8 model whose key still matches).
-  auto fp32_model = MQ_TRY(model::load(out.fp32));
+  // The FP32 model is parsed only when something needs it: a cached start reads none of it.
+  std::optional<model> fp32_model;
+  const auto load_fp32 = [&]() -> result<model*> {
+    if (!fp32_model) fp32_model.emplace(MQ_TRY(model::load(out.fp32)));
+    return &*fp32_model;
+  };
   fetch::model_config config;
   config.entry = &e;
-  config.url = url;
+  config.url = fp32.url;
   config.sha256 = sha;
-  config.etag = etag;
+  config.etag = fp32.etag;
+  config.last_modified = fp32.last_modified;
   config.fp32_bytes = size_of(out.fp32);
+  config.fp32_stamp = fp32.stamp;
+  std::vector<std::pair<std::string, std::string>> extra_hashes;
+  std::uint64_t source_bytes = config.fp32_bytes;
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    const auto& f = files[i];
+    config.extras.push_back({f.name, f.url, f.sha, !f.pin.empty(), f.etag, f.last_modified, size_of(f.path), f.stamp});
+    extra_hashes.emplace_back(f.name, f.sha);
+    source_bytes += size_of(f.path);
+  }
   config.has_labels = !out.labels.empty();
   config.library_version = mq::version();
-  config.inputs = graph_inputs(fp32_model);
-  config.outputs = graph_outputs(fp32_model);
+  if (!out.downloaded && sha == recorded.model.sha256 && recorded.library_version == config.library_version &&
+      recorded.inputs.is_array() && recorded.outputs.is_array()) {
+    config.inputs = recorded.inputs;  // the same file, described by the same version
+    config.outputs = recorded.outputs;
+  } else {
+    const model* m = MQ_TRY(load_fp32());
+    config.inputs = fetch::signature_json(graph_inputs(*m));
+    config.outputs = fetch::signature_json(graph_outputs(*m));
+  }
   const fs::path int8 = out.dir / int8_name;
+  const fs::path int8_data = fs::path(int8).concat(".data");  // its external data, when it has any
+  const auto remove_int8 = [&] {
+    fs::remove(int8, ec);
+    fs::remove(int8_data, ec);
+  };
   if (e.quantize.enabled) {
     config.quantize_options = mq::describe(e.quantize.options);
-    config.cache_key = fetch::int8_cache_key(sha, config.quantize_options, config.library_version);
+    config.cache_key = fetch::int8_cache_key(sha, config.quantize_options, config.library_version, extra_hashes);
   }
   bool int8_matches = false;
   if (e.quantize.enabled && is_file(int8) && !force) {
-    auto cached = model::load(int8);
-    int8_matches = cached && cached->metadata(cache_key_metadata) == config.cache_key;
+    // Its key is in its metadata; recorded beside its stamp, it need not be parsed again.
+    const auto stamp = fetch::stamp_of(int8);
+    const auto data_stamp = fetch::stamp_of(int8_data);
+    if (options.cache != cache_policy::verify && stamp && recorded.int8_stamp && *stamp == *recorded.int8_stamp &&
+        data_stamp == recorded.int8_data_stamp && recorded.int8_stamp_key == config.cache_key) {
+      int8_matches = true;
+    } else {
+      auto cached = model::load(int8);
+      int8_matches = cached && cached->metadata(cache_key_metadata) == config.cache_key;
+    }
+    if (int8_matches) {
+      config.int8_stamp = stamp;
+      config.int8_data_stamp = data_stamp;
+    }
   }
   std::string failure;
   if (!e.quantize.enabled) {
     config.quantize_status = "disabled";
-    fs::remove(int8, ec);
+    remove_int8();
   } else if (int8_matches) {
-    config.quantize_status = "cached";
     config.has_int8 = true;
-    const auto& s = recorded.quant_summary;
-    config.quantized_nodes = static_cast<std::size_t>(s["quantized_nodes"].number());
-    config.skipped_nodes = static_cast<std::size_t>(s["skipped_nodes"].number());
-    config.model_bytes_before = static_cast<std::uint64_t>(s["model_bytes_before"].number());
-    config.model_bytes_after = static_cast<std::uint64_t>(s["model_bytes_after"].number());
-    report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), {}});
+    config.quantized_nodes = static_cast<std::size_t>(recorded.quantized_nodes);
+    config.skipped_nodes = static_cast<std::size_t>(recorded.skipped_nodes);
+    report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), "its key matches"});
   } else if (options.quantize == quantize_mode::never) {
     config.quantize_status = "skipped";
-    fs::remove(int8, ec);  // it does not match this FP32 model / these options
+    remove_int8();  // it does not match this FP32 model / these options
   } else {
-    fs::remove(int8, ec);  // a stale INT8 model must never be picked up
+    remove_int8();  // a stale INT8 model must never be picked up
     report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0,
                       "quantizing '" + e.name + "' (" + config.quantize_options + ")"});
     auto quant_options = e.quantize.options;
     quant_options.measure_error = false;  // config.json records no per-weight error
     quant_options.threads = options.quantize_threads;
-    auto quant = quantize(fp32_model, quant_options);
+    model* m = MQ_TRY(load_fp32());
+    auto quant = quantize(*m, quant_options);
     if (quant) {
-      fp32_model.set_metadata(cache_key_metadata, config.cache_key);
-      fp32_model.set_metadata("mq.source_sha256", sha);
-      if (auto saved = fp32_model.save(int8); saved) {
-        config.quantize_status = "quantized";
+      m->set_metadata(cache_key_metadata, config.cache_key);
+      m->set_metadata("mq.source_sha256", sha);
+      // A model with external data gets an INT8 model laid out the same way: its tensors in
+      // model-int8.onnx.data beside it (the model file stays small, and under 2 GiB).
+      save_options layout;
+      if (!e.extra_files.empty()) layout.external = external_data::always;
+      if (auto saved = m->save(int8, layout); saved) {
+        config.int8_stamp = fetch::stamp_of(int8);
+        config.int8_data_stamp = fetch::stamp_of(int8_data);
         config.has_int8 = true;
         config.quantized_nodes = quant->quantized_count;
         config.skipped_nodes = quant->skipped_count;
-        config.model_bytes_before = quant->model_bytes_before;
-        config.model_bytes_after = quant->model_bytes_after;
         out.quantized = true;
       } else {
         failure = saved.error().message;
@@ -372,19 +666,60 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   if (config.has_int8) {
     out.int8 = int8;
     out.use_int8 = config.quantized_nodes > 0;  // see config_document
-    config.int8_bytes = size_of(int8);
+    config.int8_bytes = size_of(int8) + size_of(int8_data);
+    // The state of the INT8 file, not what this pull did (`out.quantized` says that).
+    config.quantize_status = out.use_int8 ? "quantized" : "nothing_quantized";
   }
+  // Sizes of the files on disk, so that they agree with `source.bytes` and `int8_bytes`.
+  config.model_bytes_before = source_bytes;
+  config.model_bytes_after = config.int8_bytes;
 
   // 4. config.json last: its presence means everything it names is complete.
-  out.config_json = fetch::config_document(config).dump();
-  MQ_TRY_VOID(write_text_atomic(out.config, out.config_json));
+  out.config_json = fetch::dump(fetch::config_document(config));
+  // On a cache hit nothing changed: the same text, the same file (an app watching it, or its
+  // inode, sees no change).
+  if (out.config_json != recorded.text || !is_file(out.config)) {
+    MQ_TRY_VOID(write_text_atomic(out.config, out.config_json));
+  }
   if (!failure.empty() && options.on_quantize_failure == quantize_failure::error) {
     return fail(errc::invalid_model, "model '" + e.name + "': quantization failed (--strict): " + failure);
   }
   return out;
 }
 
+result<void> check_endpoint(std::string_view endpoint) {
+  const std::string e(endpoint);
+  const std::string shown = "endpoint '" + e + "'";
+  const std::string forms = "use https://host[:port], http://host[:port] or file:///absolute/path";
+  if (e.empty()) return fail(errc::invalid_argument, shown + " is empty: " + forms);
+  const auto sep = e.find("://");
+  if (sep == std::string::npos) {
+    if (e.front() == '/') {
+      return fail(errc::invalid_argument, shown + " is not a url: a local mirror folder is given as 'file://" + e + "'");
+    }
+    return fail(errc::invalid_argument, shown + " is not a url: " + forms + " (e.g. 'https://" + e + "')");
+  }
+  const std::string scheme = lower(e.substr(0, sep));
+  const std::string rest = e.substr(sep + 3);
+  if (scheme == "file") {
+    if (rest.rfind('/', 0) == 0 || lower(rest).rfind("localhost/", 0) == 0) return {};
+    const std::string host = rest.substr(0, rest.find('/'));
+    return fail(errc::invalid_argument, shown + " names the host '" + host +
+                                            "': a local mirror is file:// followed by an absolute path, e.g. 'file:///" +
+                                            rest + "'");
+  }
+  if (scheme != "http" && scheme != "https") {
+    return fail(errc::invalid_argument, shown + ": unsupported scheme '" + scheme + "': " + forms);
+  }
+  const std::string host = rest.substr(0, rest.find_first_of("/?#"));
+  if (host.empty() || host.find_first_of(" \t\\") != std::string::npos) {
+    return fail(errc::invalid_argument, shown + " has no valid host: use " + scheme + "://host[:port]");
+  }
+  return {};
+}
+
 result<model_store> model_store::open(store_options options) {
+  MQ_TRY_VOID(check_endpoint(options.endpoint));
   auto builtin = MQ_TRY(catalog::builtin());
   if (!options.catalog_file.empty()) {
     auto user = MQ_TRY(catalog::load_file(options.catalog_file));
@@ -430,7 +765,7 @@ result<void> model_store::remove(std::string_view name) {
     if (impl_->catalog.find(name) == nullptr) {
       return fail(errc::not_found, "model '" + n + "' is not in the catalog nor in " + fetch::quote(impl_->options.models_dir));
     }
-    return {};  // in the catalog, not pulled: nothing to do
+    return fail(errc::not_found, "model '" + n + "' is not pulled (there is no " + fetch::quote(dir) + ")");
   }
   {
     auto lock = MQ_TRY(fetch::file_lock::acquire(dir / lock_name));

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "check.h"
@@ -302,6 +303,60 @@ static void test_offline_and_no_quantize(void) {
 
 /* mq_last_error_message() is one slot for both libraries: a fetch error is seen through it, and a
  * successful call of either library clears an error of the other. */
+/* A cached model is not read again while its size, mtime and inode match; with verify it is
+ * hashed again. model.onnx is overwritten in place (same size) and its mtime put back. */
+static void test_verify(void) {
+  mq_store* store = open_store("models", 0, 1);
+  mq_store_options* o = NULL;
+  mq_store* verifying = NULL;
+  mq_pulled* pulled = NULL;
+  char path[4300];
+  char dir[4200];
+  struct stat st;
+  struct timespec times[2];
+  size_t n = 0;
+  char* bytes;
+  FILE* f;
+
+  snprintf(path, sizeof path, "%s/models/sample/model.onnx", work);
+  CHECK(stat(path, &st) == 0);
+  bytes = (char*)read_file(path, &n);
+  CHECK(bytes != NULL && n > 0);
+  if (bytes != NULL) {
+    memset(bytes, 'x', n);
+    f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (f != NULL) {
+      CHECK(fwrite(bytes, 1, n, f) == n);
+      fclose(f);
+    }
+    free(bytes);
+  }
+  times[0] = st.st_atim;
+  times[1] = st.st_mtim;
+  CHECK(utimensat(AT_FDCWD, path, times, 0) == 0);
+
+  CHECK(mq_pull(store, "sample", NULL, NULL, &pulled) == MQ_OK);
+  CHECK(mq_pulled_downloaded(pulled) == 0); /* not read: the change goes unnoticed */
+  mq_pulled_destroy(pulled);
+  mq_store_close(store);
+
+  CHECK(mq_store_options_set_verify(NULL, 1) == MQ_ERR_INVALID_ARGUMENT);
+  snprintf(dir, sizeof dir, "%s/models", work);
+  CHECK(mq_store_options_create(&o) == MQ_OK);
+  CHECK(mq_store_options_set_models_dir(o, dir) == MQ_OK);
+  CHECK(mq_store_options_set_catalog_file(o, catalog_path) == MQ_OK);
+  CHECK(mq_store_options_set_endpoint(o, endpoint) == MQ_OK);
+  CHECK(mq_store_options_set_verify(o, 1) == MQ_OK);
+  CHECK(mq_store_open(o, &verifying) == MQ_OK);
+  mq_store_options_destroy(o);
+  pulled = NULL;
+  CHECK(mq_pull(verifying, "sample", NULL, NULL, &pulled) == MQ_OK);
+  CHECK(mq_pulled_downloaded(pulled) == 1); /* hashed: not the recorded sha256, so fetched again */
+  mq_pulled_destroy(pulled);
+  mq_store_close(verifying);
+}
+
 static void test_shared_error_slot(void) {
   mq_options* q = NULL;
   mq_store_options* s = NULL;
@@ -338,6 +393,7 @@ int main(int argc, char** argv) {
   test_argument_errors();
   test_pull_and_cache();
   test_offline_and_no_quantize();
+  test_verify();
   test_shared_error_slot();
 
   if (failures != 0) {

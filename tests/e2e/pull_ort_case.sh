@@ -4,9 +4,11 @@
 # catalog entry that uses the default quantize options (method dynamic_int8 = mq-quantize's
 # default --format auto). Then the pulled INT8 model must run in ONNX Runtime and stay within
 # the reviewed `auto` thresholds against the pulled FP32 model.
-# usage: pull_ort_case.sh MQ_PULL MQ_QUANTIZE MODEL.onnx OUT_DIR
+# With MQ_EXTERNALIZE (mq-externalize-model), the mirror holds the model with its weights in
+# external data (model.onnx.data), named by the catalog's extra_files with a sha256 pin.
+# usage: pull_ort_case.sh MQ_PULL MQ_QUANTIZE MODEL.onnx OUT_DIR [MQ_EXTERNALIZE]
 set -euo pipefail
-mq_pull=$1 mq_quantize=$2 model=$3 out_dir=$4
+mq_pull=$1 mq_quantize=$2 model=$3 out_dir=$4 externalize=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/skip_checks.sh"
 skip_without_model "$model"
@@ -15,8 +17,15 @@ key=$(basename "$model" .onnx)
 rm -rf "$out_dir"
 mirror="$out_dir/mirror/test/$key/resolve/main"
 mkdir -p "$mirror"
-cp "$model" "$mirror/model.onnx"
-sha=$(sha256sum "$model" | cut -d' ' -f1)
+extra=""
+if [ -n "$externalize" ]; then
+  "$externalize" "$model" "$mirror/model.onnx"
+  [ -s "$mirror/model.onnx.data" ] || { echo "FAILED: no external data written"; exit 1; }
+  extra="extra_files = [{ path = \"model.onnx.data\", sha256 = \"$(sha256sum "$mirror/model.onnx.data" | cut -d' ' -f1)\" }]"
+else
+  cp "$model" "$mirror/model.onnx"
+fi
+sha=$(sha256sum "$mirror/model.onnx" | cut -d' ' -f1)
 cat > "$out_dir/catalog.toml" <<EOF
 [[models]]
 name = "$key"
@@ -25,6 +34,7 @@ task = "test"
 repo = "test/$key"
 filename = "model.onnx"
 sha256 = "$sha"
+$extra
 preprocessing_preset = "none"
 [models.quantize]
 enabled = true
@@ -38,7 +48,11 @@ dir="$out_dir/models/$key"
 for f in model.onnx model-int8.onnx config.json; do
   [ -f "$dir/$f" ] || { echo "FAILED: mq-pull did not publish $dir/$f"; exit 1; }
 done
-cmp "$model" "$dir/model.onnx"
+cmp "$mirror/model.onnx" "$dir/model.onnx"
+if [ -n "$externalize" ]; then
+  cmp "$mirror/model.onnx.data" "$dir/model.onnx.data"
+  [ -s "$dir/model-int8.onnx.data" ] || { echo "FAILED: the INT8 model has no model-int8.onnx.data"; exit 1; }
+fi
 
 # config.json says use_int8, and the store quantized with exactly mq-quantize's default options
 # (so the `auto` thresholds, measured on mq-quantize --format auto output, apply).

@@ -6,10 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
-#include "fetch/json.h"
+#include "fetch/config.h"
 #include "fetch/sha256.h"
 #include "mq/model.h"
 #include "mq/store.h"
@@ -28,6 +29,7 @@ namespace fs = std::filesystem;
 using mq::test::hub_fault;
 using mq::test::hub_server;
 using mq::test::temp_dir;
+using mq::test::config_of;
 
 namespace {
 
@@ -98,12 +100,6 @@ std::size_t count(const hub_server& hub, const std::string& path, const std::str
   return n;
 }
 
-mq::fetch::json config_of(const fs::path& dir) {
-  auto doc = mq::fetch::json::parse(mq::test::read_bytes(dir / "config.json"), "config.json");
-  REQUIRE_OK(doc);
-  return *doc;
-}
-
 // Nothing in the model folder that an app could mistake for a usable model.
 void require_no_model(const fs::path& dir) {
   CHECK_FALSE(fs::exists(dir / "model.onnx"));
@@ -127,21 +123,21 @@ TEST_CASE("pull publishes fp32, int8 and config.json; a second pull reuses them"
   REQUIRE(fs::exists(pulled->int8));
   CHECK(std::find(stages.begin(), stages.end(), mq::pull_stage::quantizing) != stages.end());
 
-  const auto config = config_of(s.model_dir());
-  CHECK(config["use_int8"].boolean());
-  CHECK(config["task"].str() == "test");
-  CHECK(config["model_path"].str() == "model.onnx");
-  CHECK(config["int8_model_path"].str() == "model-int8.onnx");
-  CHECK(config["source"]["url"].str() == s.hub.endpoint() + s.path);
-  CHECK(config["source"]["sha256"].str() == mq::fetch::sha256_hex(s.model));
-  CHECK(config["source"]["etag"].str() == "\"etag-" + std::to_string(s.model.size()) + "\"");
+  auto config = config_of(s.model_dir());
+  CHECK(config["use_int8"].get<bool>());
+  CHECK(config["task"].get<std::string>() == "test");
+  CHECK(config["model_path"].get<std::string>() == "model.onnx");
+  CHECK(config["int8_model_path"].get<std::string>() == "model-int8.onnx");
+  CHECK(config["source"]["url"].get<std::string>() == s.hub.endpoint() + s.path);
+  CHECK(config["source"]["sha256"].get<std::string>() == mq::fetch::sha256_hex(s.model));
+  CHECK(config["source"]["etag"].get<std::string>() == "\"etag-" + std::to_string(s.model.size()) + "\"");
   CHECK(config["inputs"].dump().find("\"batch\"") != std::string::npos);
   CHECK(config["inputs"].dump().find("\"x\"") != std::string::npos);
-  CHECK(config["quantization"]["status"].str() == "quantized");
+  CHECK(config["quantization"]["status"].get<std::string>() == "quantized");
   auto int8 = mq::model::load(pulled->int8);
   REQUIRE_OK(int8);
-  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
-  CHECK(config["quantization"]["cache_key"].str().size() == 64);
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].get<std::string>());
+  CHECK(config["quantization"]["cache_key"].get<std::string>().size() == 64);
 
   const auto before = count(s.hub, s.path, "GET");
   auto again = store.pull("m");
@@ -183,6 +179,7 @@ TEST_CASE("a partial file left by an earlier run is resumed", "[fetch]") {
   auto second = s.store(o).pull("m");
   REQUIRE_OK(second);
   CHECK(s.hub.requests(s.path).back().range == "bytes=700-");
+  CHECK(s.hub.requests(s.path).back().if_range == "\"etag-" + std::to_string(s.model.size()) + "\"");
   CHECK(mq::test::read_bytes(second->fp32) == s.model);
   CHECK_FALSE(fs::exists(s.model_dir() / "model.onnx.partial"));
 }
@@ -294,7 +291,7 @@ TEST_CASE("wrong bytes: nothing that looks like a model is left", "[fetch]") {
     setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
     auto pulled = s.store().pull("m");
     REQUIRE_OK(pulled);
-    CHECK(config_of(s.model_dir())["source"]["sha256_from_catalog"].boolean());
+    CHECK(config_of(s.model_dir())["source"]["sha256_from_catalog"].get<bool>());
   }
 }
 
@@ -332,7 +329,7 @@ TEST_CASE("the int8 model is rebuilt when the quantization options change, and o
   setup s;
   auto first = s.store().pull("m");
   REQUIRE_OK(first);
-  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].str();
+  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].get<std::string>();
 
   auto same = s.store().pull("m");
   REQUIRE_OK(same);
@@ -343,12 +340,12 @@ TEST_CASE("the int8 model is rebuilt when the quantization options change, and o
   REQUIRE_OK(changed);
   CHECK(changed->quantized);
   CHECK_FALSE(changed->downloaded);
-  const auto config = config_of(s.model_dir());
-  CHECK(config["quantization"]["cache_key"].str() != key1);
-  CHECK_THAT(config["quantization"]["options"].str(), Catch::Contains("format=qdq") && Catch::Contains("per_channel=true"));
+  auto config = config_of(s.model_dir());
+  CHECK(config["quantization"]["cache_key"].get<std::string>() != key1);
+  CHECK_THAT(config["quantization"]["options"].get<std::string>(), Catch::Contains("format=qdq") && Catch::Contains("per_channel=true"));
   auto int8 = mq::model::load(s.model_dir() / "model-int8.onnx");
   REQUIRE_OK(int8);
-  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+  CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].get<std::string>());
 
   SECTION("an int8 file with a stale key is not reused") {
     // Put the old int8 model back under the new config: its key does not match, so it is rebuilt.
@@ -384,13 +381,14 @@ TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream fi
   s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
   auto first = s.store().pull("m");
   REQUIRE_OK(first);
-  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"v1\"");
-  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].str();
+  CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"v1\"");
+  const auto key1 = config_of(s.model_dir())["quantization"]["cache_key"].get<std::string>();
   const std::string changed = mq::test::matmul_model_bytes(32, 16, false, 2.0f);
   REQUIRE(changed != s.model);
 
   SECTION("same ETag: one HEAD request, no download (even if the bytes differ)") {
-    s.hub.put("test/m", "model.onnx", changed, "main", "\"v1\"");
+    // Same size too: a size that differs would say the file changed whatever the ETag.
+    s.hub.put("test/m", "model.onnx", mq::test::matmul_model_bytes(64, 64, false, 2.0f), "main", "\"v1\"");
     auto again = s.store().pull("m");
     REQUIRE_OK(again);
     CHECK_FALSE(again->downloaded);
@@ -414,13 +412,13 @@ TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream fi
     REQUIRE(messages.size() == 1);
     CHECK_THAT(messages[0], Catch::Contains("\"v1\"") && Catch::Contains("\"v2\""));
     CHECK(mq::test::read_bytes(again->fp32) == changed);
-    const auto config = config_of(s.model_dir());
-    CHECK(config["source"]["etag"].str() == "\"v2\"");
-    CHECK(config["source"]["sha256"].str() == mq::fetch::sha256_hex(changed));
-    CHECK(config["quantization"]["cache_key"].str() != key1);
+    auto config = config_of(s.model_dir());
+    CHECK(config["source"]["etag"].get<std::string>() == "\"v2\"");
+    CHECK(config["source"]["sha256"].get<std::string>() == mq::fetch::sha256_hex(changed));
+    CHECK(config["quantization"]["cache_key"].get<std::string>() != key1);
     auto int8 = mq::model::load(again->int8);
     REQUIRE_OK(int8);
-    CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].str());
+    CHECK(int8->metadata("mq.cache_key") == config["quantization"]["cache_key"].get<std::string>());
     CHECK(count(s.hub, s.path, "GET") == 2);
     CHECK(count(s.hub, s.path, "HEAD") == 1);
 
@@ -436,7 +434,7 @@ TEST_CASE("without a catalog sha256 the recorded ETag tells when the upstream fi
     CHECK(again->downloaded);
     CHECK_FALSE(again->quantized);  // same sha256, options and version: same key
     CHECK(again->use_int8);
-    CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"v1-repacked\"");
+    CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"v1-repacked\"");
   }
   SECTION("the check fails: the cached model is used, with a warning") {
     s.hub.fault(s.path, status_fault(503));
@@ -479,7 +477,7 @@ TEST_CASE("the hub's X-Linked-Etag on its redirect is what is recorded and compa
   redirect.linked_etag = "\"lfs-1\"";
   s.hub.fault(s.path, redirect);
   REQUIRE(s.store().pull("m"));
-  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"lfs-1\"");
+  CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"lfs-1\"");
 
   // The CDN's own ETag changes (another edge, another upload id); the hub's does not.
   cdn.put("cdn", "blob", s.model, "main", "\"cdn-2\"");
@@ -487,7 +485,7 @@ TEST_CASE("the hub's X-Linked-Etag on its redirect is what is recorded and compa
   auto same = s.store().pull("m");
   REQUIRE_OK(same);
   CHECK_FALSE(same->downloaded);
-  CHECK(count(cdn, cdn_path, "HEAD") == 1);
+  CHECK(count(cdn, cdn_path, "HEAD") == 0);  // the hub's redirect answers the check: no CDN request
   CHECK(count(cdn, cdn_path, "GET") == 1);
 
   // The hub's changes: downloaded again.
@@ -499,7 +497,7 @@ TEST_CASE("the hub's X-Linked-Etag on its redirect is what is recorded and compa
   CHECK(changed->upstream_changed);
   CHECK(changed->downloaded);
   CHECK(count(cdn, cdn_path, "GET") == 2);
-  CHECK(config_of(s.model_dir())["source"]["etag"].str() == "\"lfs-2\"");
+  CHECK(config_of(s.model_dir())["source"]["etag"].get<std::string>() == "\"lfs-2\"");
 }
 
 TEST_CASE("a failed quantization keeps the fp32 model usable, or fails with strict", "[fetch]") {
@@ -513,10 +511,10 @@ TEST_CASE("a failed quantization keeps the fp32 model usable, or fails with stri
   REQUIRE(pulled->warnings.size() == 1);
   CHECK_THAT(pulled->warnings[0], Catch::Contains("quantization failed"));
   CHECK_FALSE(fs::exists(s.model_dir() / "model-int8.onnx"));
-  const auto config = config_of(s.model_dir());
-  CHECK_FALSE(config["use_int8"].boolean());
+  auto config = config_of(s.model_dir());
+  CHECK_FALSE(config["use_int8"].get<bool>());
   CHECK(config["int8_model_path"].is_null());
-  CHECK(config["quantization"]["status"].str() == "failed");
+  CHECK(config["quantization"]["status"].get<std::string>() == "failed");
 
   auto o = s.options();
   o.on_quantize_failure = mq::quantize_failure::error;
@@ -573,7 +571,7 @@ TEST_CASE("file:// endpoints work as local mirrors, with labels", "[fetch]") {
   REQUIRE_OK(pulled);
   CHECK(mq::test::read_bytes(pulled->fp32) == model);
   CHECK(mq::test::read_bytes(pulled->labels) == "cat\ndog\n");
-  CHECK(config_of(pulled->dir)["labels_path"].str() == "labels.txt");
+  CHECK(config_of(pulled->dir)["labels_path"].get<std::string>() == "labels.txt");
 
   mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("gone", "revision = \"v1\"\n"));
   auto reopened = mq::model_store::open(o);
@@ -592,6 +590,12 @@ TEST_CASE("remove deletes a pulled model; unknown names are errors", "[fetch]") 
   auto entry = store.info("m");
   REQUIRE_OK(entry);
   CHECK(entry->state == mq::cache_state::not_pulled);
+  // In the catalog but not pulled (any more): an error that says so, not a silent success.
+  auto again = store.remove("m");
+  REQUIRE_FALSE(again);
+  CHECK(again.error().code == mq::errc::not_found);
+  CHECK_THAT(again.error().message, Catch::Contains("model 'm' is not pulled") && Catch::Contains(s.model_dir().string()));
+  CHECK_FALSE(fs::exists(s.model_dir()));
   CHECK_FALSE(store.remove("nope"));
   CHECK_FALSE(store.remove("../m"));
   auto unknown = store.pull("nope");
@@ -636,11 +640,656 @@ TEST_CASE("a model in which auto quantizes nothing is pulled with use_int8 = fal
   REQUIRE_OK(pulled);
   CHECK(pulled->quantized);
   CHECK_FALSE(pulled->use_int8);
-  const auto config = config_of(s.model_dir());
-  CHECK_FALSE(config["use_int8"].boolean());
-  CHECK(config["quantization"]["summary"]["quantized_nodes"].number() == 0);
+  auto config = config_of(s.model_dir());
+  CHECK_FALSE(config["use_int8"].get<bool>());
+  CHECK(config["quantization"]["summary"]["quantized_nodes"].get<double>() == 0);
   auto again = store.pull("m");
   REQUIRE_OK(again);
   CHECK_FALSE(again->quantized);  // cached
   CHECK_FALSE(again->use_int8);
+}
+
+TEST_CASE("a token sent over plain http is warned about, once per store", "[fetch]") {
+  setup s;
+  s.write_catalog(mq::test::catalog_entry("m") + mq::test::catalog_entry("n"));
+  s.hub.put("test/n", "model.onnx", s.model);
+  auto count_token_warnings = [](const mq::pulled_model& p) {
+    return std::count_if(p.warnings.begin(), p.warnings.end(), [](const std::string& w) {
+      return w.find("HF_TOKEN") != std::string::npos && w.find("unencrypted") != std::string::npos;
+    });
+  };
+  auto o = s.options();
+  o.token = "secret-token";
+  auto store = s.store(o);
+  std::vector<std::string> messages;
+  auto first = store.pull("m", [&](const mq::pull_progress& p) {
+    if (p.stage == mq::pull_stage::warning) messages.push_back(p.message);
+  });
+  REQUIRE_OK(first);
+  CHECK(count_token_warnings(*first) == 1);
+  REQUIRE(messages.size() == 1);
+  CHECK_THAT(messages[0], Catch::Contains(s.hub.endpoint()) && Catch::Contains("https://"));
+  auto second = store.pull("n");
+  REQUIRE_OK(second);
+  CHECK(count_token_warnings(*second) == 0);
+
+  SECTION("no token: no warning") {
+    auto plain = s.store().pull("m");
+    REQUIRE_OK(plain);
+    CHECK(count_token_warnings(*plain) == 0);
+  }
+}
+
+TEST_CASE("malformed endpoints are errors that show a valid one", "[fetch]") {
+  setup s;
+  struct bad_case {
+    std::string endpoint;
+    std::string hint;
+  };
+  for (const auto& c : std::vector<bad_case>{{"file://tmp/x", "file:///tmp/x"},
+                                             {"/srv/mirror", "file:///srv/mirror"},
+                                             {"models.example.com", "https://models.example.com"},
+                                             {"ftp://example.com", "https://"},
+                                             {"http://", "http://host"},
+                                             {"https:///x", "https://host"},
+                                             {"", "https://"}}) {
+    auto o = s.options();
+    o.endpoint = c.endpoint;
+    auto store = mq::model_store::open(o);
+    INFO(c.endpoint);
+    REQUIRE_FALSE(store);
+    CHECK(store.error().code == mq::errc::invalid_argument);
+    CHECK_THAT(store.error().message, Catch::StartsWith("endpoint '" + c.endpoint + "'") && Catch::Contains(c.hint));
+    CHECK_FALSE(mq::check_endpoint(c.endpoint));
+  }
+  for (const std::string good : {"file:///srv/mirror", "file://localhost/srv/mirror", "http://127.0.0.1:8080",
+                                 "https://huggingface.co/", "HTTPS://hub.example.com:8443/base"}) {
+    INFO(good);
+    CHECK(mq::check_endpoint(good));
+  }
+}
+
+namespace {
+
+std::vector<std::string> entries_of(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("a failed first pull leaves nothing behind; no pull leaves its lock file", "[fetch]") {
+  setup s;
+  SECTION("404 with no models folder: none is left") {
+    s.hub.fault(s.path, status_fault(404, -1));
+    REQUIRE_FALSE(s.store().pull("m"));
+    CHECK_FALSE(fs::exists(s.dir / "models"));
+  }
+  SECTION("404 into an existing models folder: it stays as it was, empty") {
+    fs::create_directories(s.dir / "models");
+    s.hub.fault(s.path, status_fault(404, -1));
+    REQUIRE_FALSE(s.store().pull("m"));
+    CHECK(entries_of(s.dir / "models").empty());
+  }
+  SECTION("a nested models folder that did not exist is removed up to what existed") {
+    auto o = s.options();
+    o.models_dir = s.dir / "a" / "b" / "models";
+    s.hub.fault(s.path, status_fault(403, -1));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    CHECK_FALSE(fs::exists(s.dir / "a"));
+  }
+  SECTION("sha256 mismatch: nothing left") {
+    s.write_catalog(mq::test::catalog_entry("m", "sha256 = \"" + mq::fetch::sha256_hex("other") + "\"\n"));
+    REQUIRE_FALSE(s.store().pull("m"));
+    CHECK_FALSE(fs::exists(s.dir / "models"));
+  }
+  SECTION("success: the model files only") {
+    REQUIRE(s.store().pull("m"));
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+    REQUIRE(s.store().pull("m"));  // cached
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+  }
+  SECTION("an interrupted download keeps what resumes it, and no lock") {
+    auto o = s.options();
+    o.max_attempts = 1;
+    s.hub.fault(s.path, drop_fault(700));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    const auto names = entries_of(s.model_dir());
+    CHECK(std::find(names.begin(), names.end(), "model.onnx.partial") != names.end());
+    CHECK(std::find(names.begin(), names.end(), ".lock") == names.end());
+    REQUIRE(s.store(o).pull("m"));
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+  }
+  SECTION("a failed pull of a cached model keeps the cache") {
+    REQUIRE(s.store().pull("m"));
+    auto o = s.options();
+    o.cache = mq::cache_policy::refresh;
+    s.hub.fault(s.path, status_fault(404, -1));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    CHECK(entries_of(s.model_dir()) == std::vector<std::string>{"config.json", "model-int8.onnx", "model.onnx"});
+  }
+}
+
+TEST_CASE("pulls waiting on one another while the lock file comes and goes all succeed", "[fetch]") {
+  // Each pull deletes its lock file when it is done; a pull that waited on the deleted file must
+  // notice and lock the new one, or two pulls would run at once.
+  setup s;
+  s.hub.fault(s.path, drop_fault(2000, std::chrono::milliseconds(100)));
+  auto o = s.options();
+  o.stall_timeout = std::chrono::milliseconds(5000);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      auto store = mq::model_store::open(o);
+      if (store && store->pull("m")) ++ok;
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(ok == 4);
+  CHECK(count(s.hub, s.path, "GET") == 2);  // one transfer and its resume
+  CHECK_FALSE(fs::exists(s.model_dir() / ".lock"));
+}
+
+TEST_CASE("a file that changed between the interruption and the resume is never spliced", "[fetch]") {
+  setup s;
+  const std::string v2 = mq::test::matmul_model_bytes(64, 64, false, 2.0f);
+  REQUIRE(v2.size() == s.model.size());  // same size: only a validator tells the versions apart
+  REQUIRE(v2 != s.model);
+  auto o = s.options();
+  o.max_attempts = 1;
+  auto interrupt = [&] {
+    s.hub.fault(s.path, drop_fault(1000));
+    REQUIRE_FALSE(s.store(o).pull("m"));
+    REQUIRE(fs::file_size(s.model_dir() / "model.onnx.partial") == 1000);
+  };
+
+  SECTION("ETag: If-Range, and the server sends the new file whole") {
+    s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2, "main", "\"v2\"");
+    auto pulled = s.store(o).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    const auto last = s.hub.requests(s.path).back();
+    CHECK(last.range == "bytes=1000-");
+    CHECK(last.if_range == "\"v1\"");
+    CHECK(config_of(s.model_dir())["source"]["etag"] == "\"v2\"");
+  }
+  SECTION("Last-Modified only: If-Range with the date") {
+    s.hub.headers(s.path, {false, "Mon, 01 Jan 2024 00:00:00 GMT", true});
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2);
+    s.hub.headers(s.path, {false, "Tue, 02 Jan 2024 00:00:00 GMT", true});
+    auto pulled = s.store(o).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    CHECK(s.hub.requests(s.path).back().if_range == "Mon, 01 Jan 2024 00:00:00 GMT");
+  }
+  SECTION("a server that ignores If-Range: its 206 of another ETag is refused, the file restarts") {
+    s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2, "main", "\"v2\"");
+    hub_fault f;
+    f.ignore_if_range = true;
+    s.hub.fault(s.path, f);
+    auto again = s.options();
+    again.max_attempts = 2;
+    auto pulled = s.store(again).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    const auto requests = s.hub.requests(s.path);
+    REQUIRE(requests.size() == 3);
+    CHECK(requests[1].range == "bytes=1000-");
+    CHECK(requests[2].range.empty());
+  }
+  SECTION("no ETag and no Last-Modified: an unpinned partial is not resumed") {
+    s.hub.headers(s.path, {false, "", true});
+    interrupt();
+    s.hub.put("test/m", "model.onnx", v2);
+    auto pulled = s.store(o).pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    CHECK(s.hub.requests(s.path).back().range.empty());
+  }
+  SECTION("the file changes between two attempts of one pull") {
+    s.hub.put("test/m", "model.onnx", s.model, "main", "\"v1\"");
+    auto f = drop_fault(1000);
+    f.then = [&] { s.hub.put("test/m", "model.onnx", v2, "main", "\"v2\""); };
+    s.hub.fault(s.path, f);
+    auto pulled = s.store().pull("m");
+    REQUIRE_OK(pulled);
+    CHECK((mq::test::read_bytes(pulled->fp32) == v2));  // not spliced
+    CHECK(s.hub.requests(s.path).back().if_range == "\"v1\"");
+  }
+}
+
+TEST_CASE("a pinned partial download resumes even from a server without validators", "[fetch]") {
+  setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
+  s.hub.headers(s.path, {false, "", true});
+  auto o = s.options();
+  o.max_attempts = 1;
+  s.hub.fault(s.path, drop_fault(700));
+  REQUIRE_FALSE(s.store(o).pull("m"));
+  auto pulled = s.store(o).pull("m");
+  REQUIRE_OK(pulled);  // the pinned sha256 checks the joined file
+  CHECK(s.hub.requests(s.path).back().range == "bytes=700-");
+  CHECK(s.hub.requests(s.path).back().if_range.empty());
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+}
+
+TEST_CASE("a complete partial file answered with 416 and Content-Range */N is complete", "[fetch]") {
+  setup s;
+  auto o = s.options();
+  o.max_attempts = 1;
+  s.hub.fault(s.path, drop_fault(700));
+  REQUIRE_FALSE(s.store(o).pull("m"));
+  // The rest arrived just before the process died (the transfer was not seen to end).
+  {
+    std::ofstream partial(s.model_dir() / "model.onnx.partial", std::ios::binary | std::ios::app);
+    partial << s.model.substr(700);
+  }
+  const auto before = s.hub.requests(s.path).size();
+  auto pulled = s.store(o).pull("m");
+  REQUIRE_OK(pulled);
+  CHECK(mq::test::read_bytes(pulled->fp32) == s.model);
+  const auto requests = s.hub.requests(s.path);
+  REQUIRE(requests.size() == before + 1);  // no download again
+  CHECK(requests.back().range == "bytes=" + std::to_string(s.model.size()) + "-");
+}
+
+TEST_CASE("without an ETag, Last-Modified and the size tell a changed upstream file, or the pull says it cannot",
+          "[fetch]") {
+  setup s;
+  const std::string same_size = mq::test::matmul_model_bytes(64, 64, false, 2.0f);
+  const std::string other_size = mq::test::matmul_model_bytes(32, 16, false, 2.0f);
+  REQUIRE(same_size.size() == s.model.size());
+  std::vector<std::string> cached_notes;
+  auto note = [&](const mq::pull_progress& p) {
+    if (p.stage == mq::pull_stage::cached && p.file == "model.onnx") cached_notes.push_back(p.message);
+  };
+  auto has_warning = [](const mq::pulled_model& p, const std::string& text) {
+    return std::any_of(p.warnings.begin(), p.warnings.end(),
+                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  };
+
+  SECTION("Last-Modified only") {
+    s.hub.headers(s.path, {false, "Mon, 01 Jan 2024 00:00:00 GMT", true});
+    REQUIRE(s.store().pull("m"));
+    auto config = config_of(s.model_dir());
+    CHECK(config["source"]["etag"].is_null());
+    CHECK(config["source"]["last_modified"] == "Mon, 01 Jan 2024 00:00:00 GMT");
+    auto same = s.store().pull("m", note);
+    REQUIRE_OK(same);
+    CHECK_FALSE(same->downloaded);
+    CHECK(same->warnings.empty());
+    CHECK(cached_notes == std::vector<std::string>{"up to date: same Last-Modified"});
+    s.hub.put("test/m", "model.onnx", same_size);
+    s.hub.headers(s.path, {false, "Tue, 02 Jan 2024 00:00:00 GMT", true});
+    auto changed = s.store().pull("m");
+    REQUIRE_OK(changed);
+    CHECK(changed->upstream_changed);
+    CHECK((mq::test::read_bytes(changed->fp32) == same_size));
+  }
+  SECTION("a size only: a new size is noticed, the same size is said to be unverifiable") {
+    s.hub.headers(s.path, {false, "", true});
+    REQUIRE(s.store().pull("m"));
+    s.hub.put("test/m", "model.onnx", same_size);
+    auto same = s.store().pull("m", note);
+    REQUIRE_OK(same);
+    CHECK_FALSE(same->downloaded);
+    CHECK(has_warning(*same, "only a size"));
+    REQUIRE(cached_notes.size() == 1);
+    CHECK_THAT(cached_notes[0], !Catch::Contains("up to date"));
+    s.hub.put("test/m", "model.onnx", other_size);
+    auto changed = s.store().pull("m");
+    REQUIRE_OK(changed);
+    CHECK(changed->upstream_changed);
+    CHECK((mq::test::read_bytes(changed->fp32) == other_size));
+  }
+  SECTION("nothing to compare (no ETag, Last-Modified or length): the pull says so") {
+    s.hub.headers(s.path, {false, "", false});
+    REQUIRE(s.store().pull("m"));
+    auto again = s.store().pull("m", note);
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK(has_warning(*again, "cannot be checked"));
+    CHECK(cached_notes == std::vector<std::string>{"freshness cannot be checked"});
+    CHECK(count(s.hub, s.path, "HEAD") == 1);
+  }
+  SECTION("the hub's X-Linked-Size on its redirect is compared too") {
+    hub_server cdn;
+    const std::string cdn_path = cdn.put("cdn", "blob", s.model);
+    auto redirect = redirect_fault(cdn.endpoint() + cdn_path);
+    redirect.linked_etag = "\"lfs-1\"";
+    redirect.linked_size = std::to_string(s.model.size());
+    redirect.times = 2;
+    s.hub.fault(s.path, redirect);
+    REQUIRE(s.store().pull("m"));
+    auto same = s.store().pull("m");
+    REQUIRE_OK(same);
+    CHECK_FALSE(same->downloaded);
+    redirect.linked_size = std::to_string(s.model.size() + 1);
+    redirect.times = 1;
+    s.hub.fault(s.path, redirect);
+    std::vector<std::string> changes;
+    auto changed = s.store().pull("m", [&](const mq::pull_progress& p) {
+      if (p.stage == mq::pull_stage::upstream_changed) changes.push_back(p.message);
+    });
+    REQUIRE_OK(changed);
+    REQUIRE(changes.size() == 1);
+    CHECK_THAT(changes[0], Catch::Contains("size"));
+  }
+}
+
+TEST_CASE("a file:// mirror's changed file is noticed by its mtime and size", "[fetch]") {
+  temp_dir dir;
+  const auto mirror = dir / "mirror" / "test" / "m" / "resolve" / "main";
+  fs::create_directories(mirror);
+  mq::test::write_bytes(mirror / "model.onnx", mq::test::matmul_model_bytes());
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("m"));
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  o.endpoint = "file://" + (dir / "mirror").string();
+  auto store = mq::model_store::open(o);
+  REQUIRE_OK(store);
+  REQUIRE(store->pull("m"));
+  auto same = store->pull("m");
+  REQUIRE_OK(same);
+  CHECK_FALSE(same->downloaded);
+  CHECK(same->warnings.empty());
+  const std::string v2 = mq::test::matmul_model_bytes(64, 64, false, 2.0f);
+  const auto mtime = fs::last_write_time(mirror / "model.onnx");
+  mq::test::write_bytes(mirror / "model.onnx", v2);
+  fs::last_write_time(mirror / "model.onnx", mtime + std::chrono::seconds(10));  // Last-Modified has 1 s steps
+  auto changed = store->pull("m");
+  REQUIRE_OK(changed);
+  CHECK(changed->upstream_changed);
+  CHECK((mq::test::read_bytes(changed->fp32) == v2));
+}
+
+TEST_CASE("each retry is reported: what failed, attempt k of n, the wait", "[fetch]") {
+  setup s;
+  s.hub.fault(s.path, status_fault(503, 2));
+  std::vector<mq::pull_progress> retries;
+  auto pulled = s.store().pull("m", [&](const mq::pull_progress& p) {
+    if (p.stage == mq::pull_stage::retrying) retries.push_back(p);
+  });
+  REQUIRE_OK(pulled);
+  REQUIRE(retries.size() == 2);
+  CHECK(retries[0].file == "model.onnx");
+  CHECK_THAT(retries[0].message, Catch::Contains(s.hub.endpoint() + s.path) && Catch::Contains("http 503") &&
+                                     Catch::Contains("attempt 1 of 3 failed; next try in 0.0 s"));
+  CHECK_THAT(retries[1].message, Catch::Contains("attempt 2 of 3 failed"));
+  SECTION("a stall too") {
+    s.hub.fault(s.path, drop_fault(900, std::chrono::milliseconds(5000)));
+    retries.clear();
+    auto o = s.options();
+    o.cache = mq::cache_policy::refresh;
+    REQUIRE(s.store(o).pull("m", [&](const mq::pull_progress& p) {
+      if (p.stage == mq::pull_stage::retrying) retries.push_back(p);
+    }));
+    REQUIRE(retries.size() == 1);
+    CHECK_THAT(retries[0].message, Catch::Contains("stalled: no data for 300 ms") && Catch::Contains("attempt 1 of 3"));
+  }
+}
+
+TEST_CASE("a pinned, verified file is kept when the endpoint changes; an unpinned one is fetched again", "[fetch]") {
+  const std::string pin = "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n";
+  setup s("m", pin);
+  REQUIRE(s.store().pull("m"));
+  hub_server mirror;  // another endpoint with the same layout
+  const std::string mirror_path = mirror.put("test/m", "model.onnx", s.model);
+  auto o = s.options();
+  o.endpoint = mirror.endpoint();
+  SECTION("pinned: the pin is the identity, nothing is requested") {
+    auto again = s.store(o).pull("m");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK_FALSE(again->quantized);
+    CHECK(mirror.requests().empty());
+    CHECK(config_of(s.model_dir())["source"]["url"] == mirror.endpoint() + mirror_path);  // where it is now named
+  }
+  SECTION("unpinned: a recorded hash from another server proves nothing about this one") {
+    s.write_catalog(mq::test::catalog_entry("m"));
+    REQUIRE(s.store().pull("m"));
+    auto again = s.store(o).pull("m");
+    REQUIRE_OK(again);
+    CHECK(again->downloaded);
+    CHECK(count(mirror, mirror_path, "GET") == 1);
+  }
+}
+
+TEST_CASE("config.json: a status that agrees with use_int8, sizes that agree, shapes of numbers", "[fetch]") {
+  setup s;
+  auto store = s.store();
+  SECTION("quantized: the same status on every pull, sizes as on disk") {
+    REQUIRE(store.pull("m"));
+    for (int pull = 0; pull < 2; ++pull) {
+      if (pull == 1) REQUIRE(store.pull("m"));  // cached
+      auto config = config_of(s.model_dir());
+      CHECK(config["quantization"]["status"] == "quantized");
+      CHECK(config["use_int8"] == true);
+      const auto fp32_bytes = fs::file_size(s.model_dir() / "model.onnx");
+      const auto int8_bytes = fs::file_size(s.model_dir() / "model-int8.onnx");
+      CHECK(config["source"]["bytes"] == fp32_bytes);
+      CHECK(config["quantization"]["summary"]["model_bytes_before"] == fp32_bytes);
+      CHECK(config["quantization"]["int8_bytes"] == int8_bytes);
+      CHECK(config["quantization"]["summary"]["model_bytes_after"] == int8_bytes);
+    }
+    // x is float[batch, k], y float[batch, n]: the shape holds numbers or null, the names beside it.
+    auto config = config_of(s.model_dir());
+    const auto& x = config["inputs"][0];
+    CHECK(x["name"] == "x");
+    CHECK(x["shape"] == mq::fetch::json::parse("[null, null]"));
+    CHECK(x["dim_params"] == mq::fetch::json::parse(R"(["batch", "k"])"));
+    CHECK(config["outputs"][0]["dim_params"] == mq::fetch::json::parse(R"(["batch", "n"])"));
+  }
+  SECTION("nothing quantized: the status says so next to use_int8 false") {
+    s.model = mq::test::matmul_model_bytes(32, 16);  // 512 elements: under auto's floor
+    s.hub.put("test/m", "model.onnx", s.model);
+    for (int pull = 0; pull < 2; ++pull) {
+      REQUIRE(store.pull("m"));
+      auto config = config_of(s.model_dir());
+      CHECK(config["use_int8"] == false);
+      CHECK(config["quantization"]["status"] == "nothing_quantized");
+      CHECK(config["quantization"]["summary"]["quantized_nodes"] == 0);
+    }
+  }
+}
+
+namespace {
+
+// Overwrites `path` in place (same inode, same size) with bytes that are neither the model nor
+// ONNX, and puts its mtime back: only reading the file could tell.
+void corrupt_in_place(const fs::path& path) {
+  const auto mtime = fs::last_write_time(path);
+  const auto size = fs::file_size(path);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.write(std::string(size, 'x').data(), static_cast<std::streamsize>(size));
+  }
+  fs::last_write_time(path, mtime);
+}
+
+}  // namespace
+
+TEST_CASE("a cached pull does not read the models again while their size, mtime and inode match", "[fetch]") {
+  setup s("m", "sha256 = \"" + mq::fetch::sha256_hex(mq::test::matmul_model_bytes()) + "\"\n");
+  REQUIRE(s.store().pull("m"));
+  corrupt_in_place(s.model_dir() / "model.onnx");
+  corrupt_in_place(s.model_dir() / "model-int8.onnx");
+
+  SECTION("not hashed nor parsed: the changed bytes go unnoticed") {
+    auto cached = s.store().pull("m");
+    REQUIRE_OK(cached);  // a parse of either file would fail; a hash would not match the pin
+    CHECK_FALSE(cached->downloaded);
+    CHECK_FALSE(cached->quantized);
+    CHECK(cached->use_int8);
+    CHECK((mq::test::read_bytes(s.model_dir() / "model.onnx") == std::string(s.model.size(), 'x')));
+  }
+  SECTION("--verify hashes and checks them again") {
+    auto o = s.options();
+    o.cache = mq::cache_policy::verify;
+    auto verified = s.store(o).pull("m");
+    REQUIRE_OK(verified);
+    CHECK(verified->downloaded);  // the hash did not match the pin
+    CHECK(verified->quantized);   // the INT8 file did not load
+    CHECK((mq::test::read_bytes(verified->fp32) == s.model));
+    auto int8 = mq::model::load(verified->int8);
+    REQUIRE_OK(int8);
+  }
+  SECTION("a new mtime: hashed again (and the pin finds the change)") {
+    fs::last_write_time(s.model_dir() / "model.onnx", fs::last_write_time(s.model_dir() / "model.onnx") +
+                                                          std::chrono::seconds(5));
+    auto again = s.store().pull("m");
+    REQUIRE_OK(again);
+    CHECK(again->downloaded);
+    CHECK((mq::test::read_bytes(again->fp32) == s.model));
+  }
+}
+
+TEST_CASE("a touched but unchanged model is hashed again and kept", "[fetch]") {
+  setup s;
+  REQUIRE(s.store().pull("m"));
+  const auto path = s.model_dir() / "model.onnx";
+  fs::last_write_time(path, fs::last_write_time(path) + std::chrono::seconds(5));
+  auto again = s.store().pull("m");
+  REQUIRE_OK(again);
+  CHECK_FALSE(again->downloaded);
+  CHECK_FALSE(again->quantized);
+  CHECK(count(s.hub, s.path, "GET") == 1);
+}
+
+TEST_CASE("config.json is not rewritten when a pull changes nothing", "[fetch]") {
+  setup s("m", "classes = [\"cat\", \"dog\"]\n");
+  REQUIRE(s.store().pull("m"));
+  const auto before = mq::fetch::stamp_of(s.model_dir() / "config.json");
+  const auto labels = mq::fetch::stamp_of(s.model_dir() / "labels.txt");
+  REQUIRE(before);
+  auto again = s.store().pull("m");
+  REQUIRE_OK(again);
+  CHECK(mq::fetch::stamp_of(s.model_dir() / "config.json") == before);  // same inode: not replaced
+  CHECK(mq::fetch::stamp_of(s.model_dir() / "labels.txt") == labels);
+  CHECK(again->config_json == mq::test::read_bytes(s.model_dir() / "config.json"));
+  SECTION("but it is when something changed") {
+    s.write_catalog(mq::test::catalog_entry("m", "classes = [\"cat\", \"dog\"]\ndescription = \"new\"\n"));
+    REQUIRE(s.store().pull("m"));
+    CHECK(mq::fetch::stamp_of(s.model_dir() / "config.json") != before);
+    CHECK(config_of(s.model_dir())["description"] == "new");
+  }
+}
+
+TEST_CASE("a model with external data: extra_files are fetched, verified, cached and quantized", "[fetch]") {
+  temp_dir dir;
+  hub_server hub;
+  // In the repo the model is onnx/model.onnx and names its data "weights.bin" (beside it).
+  const auto [model, data] = mq::test::matmul_model_external("weights.bin");
+  const std::string model_path = hub.put("test/x", "onnx/model.onnx", model);
+  const std::string data_path = hub.put("test/x", "onnx/weights.bin", data, "main", "\"w1\"");
+  auto write_catalog = [&](const std::string& extra) {
+    mq::test::write_bytes(dir / "catalog.toml", "[[models]]\nname = \"x\"\nrepo = \"test/x\"\nfilename = \"onnx/model.onnx\"\n" +
+                                                    extra + "[models.quantize]\nenabled = true\n");
+  };
+  write_catalog("extra_files = [\"weights.bin\"]\n");
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  o.endpoint = hub.endpoint();
+  o.retry_backoff = std::chrono::milliseconds(10);
+  const fs::path folder = dir / "models" / "x";
+  auto open = [&] {
+    auto s = mq::model_store::open(o);
+    REQUIRE_OK(s);
+    return std::move(*s);
+  };
+
+  auto pulled = open().pull("x");
+  REQUIRE_OK(pulled);
+  CHECK(pulled->use_int8);
+  CHECK((mq::test::read_bytes(folder / "model.onnx") == model));
+  CHECK((mq::test::read_bytes(folder / "weights.bin") == data));
+  // The renamed model still finds its data; the INT8 model has its own beside it.
+  auto fp32 = mq::model::load(folder / "model.onnx");
+  REQUIRE_OK(fp32);
+  auto int8 = mq::model::load(pulled->int8);
+  REQUIRE_OK(int8);
+  CHECK(fs::exists(folder / "model-int8.onnx.data"));
+  auto config = config_of(folder);
+  const auto& extra = config["source"]["extra_files"][0];
+  CHECK(extra["path"] == "weights.bin");
+  CHECK(extra["url"] == hub.endpoint() + data_path);
+  CHECK(extra["sha256"] == mq::fetch::sha256_hex(data));
+  CHECK(extra["etag"] == "\"w1\"");
+  CHECK(config["quantization"]["summary"]["model_bytes_before"] == model.size() + data.size());
+  CHECK(config["quantization"]["int8_bytes"] ==
+        fs::file_size(folder / "model-int8.onnx") + fs::file_size(folder / "model-int8.onnx.data"));
+
+  SECTION("cached: nothing downloaded, each file checked upstream") {
+    auto again = open().pull("x");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->downloaded);
+    CHECK_FALSE(again->quantized);
+    CHECK(count(hub, data_path, "GET") == 1);
+    CHECK(count(hub, data_path, "HEAD") == 1);
+    CHECK(count(hub, model_path, "HEAD") == 1);
+  }
+  SECTION("the data file changes upstream: fetched again and quantized again") {
+    const auto [model2, data2] = mq::test::matmul_model_external("weights.bin", 2.0f);
+    REQUIRE(model2 == model);  // only the data differs
+    hub.put("test/x", "onnx/weights.bin", data2, "main", "\"w2\"");
+    auto again = open().pull("x");
+    REQUIRE_OK(again);
+    CHECK(again->upstream_changed);
+    CHECK(again->quantized);  // the key covers the data file's hash
+    CHECK((mq::test::read_bytes(folder / "weights.bin") == data2));
+    CHECK(count(hub, model_path, "GET") == 1);
+  }
+  SECTION("a per-file pin is checked") {
+    write_catalog("extra_files = [{ path = \"weights.bin\", sha256 = \"" + mq::fetch::sha256_hex("other") + "\" }]\n");
+    auto o2 = o;
+    o2.cache = mq::cache_policy::refresh;
+    auto s = mq::model_store::open(o2);
+    REQUIRE_OK(s);
+    auto wrong = s->pull("x");
+    REQUIRE_FALSE(wrong);
+    CHECK(wrong.error().code == mq::errc::integrity);
+    CHECK_THAT(wrong.error().message, Catch::Contains(hub.endpoint() + data_path) && Catch::Contains("sha256 mismatch"));
+    write_catalog("extra_files = [{ path = \"weights.bin\", sha256 = \"" + mq::fetch::sha256_hex(data) + "\" }]\n");
+    auto right = open().pull("x");
+    REQUIRE_OK(right);
+    CHECK(config_of(folder)["source"]["extra_files"][0]["sha256_from_catalog"] == true);
+  }
+  SECTION("offline: a missing data file is named") {
+    fs::remove(folder / "weights.bin");
+    auto o2 = o;
+    o2.network = mq::network_mode::offline;
+    auto s = mq::model_store::open(o2);
+    REQUIRE_OK(s);
+    auto missing = s->pull("x");
+    REQUIRE_FALSE(missing);
+    CHECK_THAT(missing.error().message, Catch::Contains("offline") && Catch::Contains("weights.bin"));
+  }
+}
+
+TEST_CASE("a first pull of a model whose data file fails leaves nothing", "[fetch]") {
+  temp_dir dir;
+  hub_server hub;
+  const auto [model, data] = mq::test::matmul_model_external("data/weights.bin");
+  hub.put("test/x", "model.onnx", model);  // data/weights.bin is not served: 404
+  mq::test::write_bytes(dir / "catalog.toml", "[[models]]\nname = \"x\"\nrepo = \"test/x\"\nfilename = \"model.onnx\"\n"
+                                              "extra_files = [\"data/weights.bin\"]\n");
+  mq::store_options o;
+  o.models_dir = dir / "models";
+  o.catalog_file = dir / "catalog.toml";
+  o.endpoint = hub.endpoint();
+  auto s = mq::model_store::open(o);
+  REQUIRE_OK(s);
+  auto pulled = s->pull("x");
+  REQUIRE_FALSE(pulled);
+  CHECK_THAT(pulled.error().message, Catch::Contains("data/weights.bin") && Catch::Contains("404"));
+  CHECK_FALSE(fs::exists(dir / "models"));
 }

@@ -1,4 +1,4 @@
-// The catalog parser (errors name file, line and entry; unknown keys warn), SHA-256 on the NIST
+// The catalog parser (errors name file, line and entry; unknown keys warn), SHA-256 (EVP) on the NIST
 // vectors, the JSON writer/reader and config.json.
 #include <catch2/catch.hpp>
 
@@ -6,7 +6,6 @@
 
 #include "catalog/catalog.h"
 #include "fetch/config.h"
-#include "fetch/json.h"
 #include "fetch/sha256.h"
 #include "support/temp_dir.h"
 #include "support/test_models.h"
@@ -97,6 +96,36 @@ TEST_CASE("catalog errors name the file, the line and the entry", "[catalog]") {
   CHECK_THAT(error_of("[[models]]\nname = \"a\"\nrepo = \"o/r\n"), Contains("'cat.toml':3: invalid toml"));
 }
 
+TEST_CASE("extra_files: external data paths, plain or with a sha256 pin", "[catalog]") {
+  const std::string head = "[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"onnx/model.onnx\"\n";
+  const std::string pin(64, 'A');
+  auto c = mq::catalog::parse(head + "extra_files = [\"model.onnx.data\", { path = \"data/w.bin\", sha256 = \"" + pin +
+                                  "\" }]\n",
+                              "cat.toml");
+  REQUIRE(c);
+  CHECK(c->warnings.empty());
+  const auto& extras = c->models[0].extra_files;
+  REQUIRE(extras.size() == 2);
+  CHECK(extras[0].path == "model.onnx.data");
+  CHECK(extras[0].sha256.empty());
+  CHECK(extras[1].path == "data/w.bin");
+  CHECK(extras[1].sha256 == std::string(64, 'a'));
+  const std::vector<std::string> bad_items = {"\"../x.data\"", "\"/abs.data\"", "\"config.json\"", "\"model.onnx\"",
+                                             "\"model-int8.onnx.data\"", "\"labels.txt/x\"", "\".hidden\"",
+                                             "\"w.bin.partial\"", "{ sha256 = \"" + pin + "\" }",
+                                             "{ path = \"w.bin\", sha256 = \"abc\" }", "3"};
+  for (const auto& bad : bad_items) {
+    INFO(bad);
+    CHECK_THAT(error_of(head + "extra_files = [" + bad + "]\n"), Contains("'cat.toml':") && Contains("model 'a'"));
+  }
+  CHECK_THAT(error_of(head + "extra_files = [\"w.bin\", \"w.bin\"]\n"), Contains("listed twice"));
+  CHECK_THAT(error_of(head + "extra_files = \"w.bin\"\n"), Contains("'extra_files' must be an array"));
+  auto warned = mq::catalog::parse(head + "extra_files = [{ path = \"w.bin\", size = 3 }]\n", "cat.toml");
+  REQUIRE(warned);
+  REQUIRE(warned->warnings.size() == 1);
+  CHECK_THAT(warned->warnings[0], Contains("unknown key 'extra_files.size'"));
+}
+
 TEST_CASE("unknown keys are warnings naming file, line and entry", "[catalog]") {
   auto c = mq::catalog::parse("[[models]]\nname = \"a\"\nrepo = \"o/r\"\nfilename = \"m\"\nsize = 3\n[models.quantize]\nfast = true\n",
                               "cat.toml");
@@ -152,24 +181,30 @@ TEST_CASE("sha256 matches the NIST vectors, whole or in pieces", "[sha256]") {
   CHECK_FALSE(mq::fetch::is_sha256_hex("xyz"));
 }
 
-TEST_CASE("json round-trips what config.json needs", "[json]") {
+TEST_CASE("config.json text: nlohmann-json, key order kept, invalid UTF-8 replaced, parse errors are values", "[json]") {
   using mq::fetch::json;
-  json doc = json::object{{"s", "a\"b\\c\n\x01"}, {"n", 42}, {"f", 0.5}, {"t", true}, {"z", nullptr},
-                          {"a", json::array{1, "two"}}, {"o", json::object{{"k", "v"}}}};
-  const std::string text = doc.dump();
-  auto back = json::parse(text, "x");
-  REQUIRE(back);
-  CHECK((*back)["s"].str() == "a\"b\\c\n\x01");
-  CHECK((*back)["n"].number() == 42);
-  CHECK((*back)["f"].number() == 0.5);
-  CHECK((*back)["t"].boolean());
-  CHECK((*back)["z"].is_null());
-  CHECK((*back)["o"]["k"].str() == "v");
-  CHECK((*back)["missing"]["deeper"].is_null());
-  CHECK(back->dump() == text);
-  CHECK_THAT(json::parse("{\"a\": }", "config.json").error().message, Contains("config.json: invalid json at byte 6"));
-  CHECK_FALSE(json::parse("[1, 2", "x"));
-  CHECK_FALSE(json::parse("{} x", "x"));
+  json doc = {{"s", "a\"b\\c\n\x01"}, {"n", 42}, {"f", 0.5}, {"t", true}, {"z", nullptr},
+              {"a", json::array({1, "two"})}, {"o", {{"k", "v"}}}, {"bad", "\xff name"}};
+  const std::string text = mq::fetch::dump(doc);
+  CHECK(text.back() == '\n');
+  CHECK(text.find("\"s\"") < text.find("\"n\""));  // written in insertion order
+  const auto back = mq::fetch::parse(text);
+  REQUIRE_FALSE(back.is_discarded());
+  CHECK(mq::fetch::string_at(back, "/s") == "a\"b\\c\n\x01");
+  CHECK(mq::fetch::uint_at(back, "/n") == 42);
+  CHECK(mq::fetch::bool_at(back, "/t"));
+  CHECK(mq::fetch::string_at(back, "/o/k") == "v");
+  CHECK(mq::fetch::string_at(back, "/bad") == "\xef\xbf\xbd name");
+  // Missing members and members of another type give the default, never an exception.
+  CHECK(mq::fetch::string_at(back, "/missing/deeper").empty());
+  CHECK(mq::fetch::string_at(back, "/n").empty());
+  CHECK(mq::fetch::uint_at(back, "/s") == 0);
+  CHECK_FALSE(mq::fetch::bool_at(back, "/a/k"));
+  CHECK(mq::fetch::dump(back) == text);
+  CHECK(mq::fetch::parse("{\"a\": }").is_discarded());
+  CHECK(mq::fetch::parse("[1, 2").is_discarded());
+  CHECK(mq::fetch::parse("{} x").is_discarded());
+  CHECK(mq::fetch::string_at(mq::fetch::parse("{} x"), "/a").empty());
 }
 
 TEST_CASE("config.json records what an app needs", "[config]") {
@@ -184,32 +219,33 @@ TEST_CASE("config.json records what an app needs", "[config]") {
   config.cache_key = mq::fetch::int8_cache_key(config.sha256, "opts", "0.1.0");
   config.quantize_status = "quantized";
   config.quantized_nodes = 3;
-  config.inputs.push_back({"images", "float", {-1, 3, 640, 640}, {"batch", "", "", ""}, true});
-  auto doc = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
-  REQUIRE(doc);
-  CHECK((*doc)["use_int8"].boolean());
-  CHECK((*doc)["task"].str() == "object-detection");
-  CHECK((*doc)["preprocessing_preset"].str() == "yolo");
-  CHECK((*doc)["labels_path"].str() == "labels.txt");
-  CHECK((*doc)["int8_model_path"].str() == "model-int8.onnx");
-  CHECK((*doc)["source"]["revision"].str() == "v1.0");
-  CHECK((*doc)["source"]["url"].str() == config.url);
-  CHECK((*doc)["inputs"].dump() == "[\n  {\n    \"name\": \"images\",\n    \"type\": \"float\",\n    \"shape\": [\"batch\", 3, 640, 640]\n  }\n]\n");
-  CHECK((*doc)["quantization"]["cache_key"].str() == config.cache_key);
+  config.inputs = mq::fetch::signature_json({{"images", "float", {-1, 3, 640, 640}, {"batch", "", "", ""}, true}});
+  auto doc = mq::fetch::parse(mq::fetch::dump(mq::fetch::config_document(config)));
+  REQUIRE_FALSE(doc.is_discarded());
+  CHECK(doc["use_int8"].get<bool>());
+  CHECK(doc["task"].get<std::string>() == "object-detection");
+  CHECK(doc["preprocessing_preset"].get<std::string>() == "yolo");
+  CHECK(doc["labels_path"].get<std::string>() == "labels.txt");
+  CHECK(doc["int8_model_path"].get<std::string>() == "model-int8.onnx");
+  CHECK(doc["source"]["revision"].get<std::string>() == "v1.0");
+  CHECK(doc["source"]["url"].get<std::string>() == config.url);
+  CHECK(doc["inputs"] == mq::fetch::json::parse(R"([{"name": "images", "type": "float", "shape": [null, 3, 640, 640],
+                                                     "dim_params": ["batch", null, null, null]}])"));
+  CHECK(doc["quantization"]["cache_key"].get<std::string>() == config.cache_key);
 
   // Nothing quantized (every weight under the size floor): the INT8 file is the FP32 model.
   config.quantized_nodes = 0;
-  auto nothing = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
-  REQUIRE(nothing);
-  CHECK_FALSE((*nothing)["use_int8"].boolean());
-  CHECK((*nothing)["int8_model_path"].str() == "model-int8.onnx");
+  auto nothing = mq::fetch::parse(mq::fetch::dump(mq::fetch::config_document(config)));
+  REQUIRE_FALSE(nothing.is_discarded());
+  CHECK_FALSE(nothing["use_int8"].get<bool>());
+  CHECK(nothing["int8_model_path"].get<std::string>() == "model-int8.onnx");
   config.quantized_nodes = 3;
 
   config.has_int8 = false;
-  auto fp32_only = mq::fetch::json::parse(mq::fetch::config_document(config).dump(), "config.json");
-  REQUIRE(fp32_only);
-  CHECK_FALSE((*fp32_only)["use_int8"].boolean());
-  CHECK((*fp32_only)["int8_model_path"].is_null());
+  auto fp32_only = mq::fetch::parse(mq::fetch::dump(mq::fetch::config_document(config)));
+  REQUIRE_FALSE(fp32_only.is_discarded());
+  CHECK_FALSE(fp32_only["use_int8"].get<bool>());
+  CHECK(fp32_only["int8_model_path"].is_null());
 
   // The key changes with each of its parts.
   const auto key = mq::fetch::int8_cache_key("a", "b", "c");

@@ -1,17 +1,23 @@
 // mq-pull: download catalog models, verify them and quantize them, for robot apps.
 #include <fmt/core.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <memory>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/cli.h"
 #include "mq/store.h"
 #include "mq/version.h"
-#include "common/cli.h"
 
 namespace {
 
@@ -19,11 +25,10 @@ using mq::cli::exit_failure;
 using mq::cli::exit_ok;
 using mq::cli::exit_usage;
 
-constexpr const char* usage_text = R"(usage: mq-pull NAME... [options]
-       mq-pull --list | --info NAME | --rm NAME
-
-Downloads models named in the model catalog into <models-dir>/<name>/, checks
+constexpr const char* description_text = R"(Downloads models named in the model catalog into <models-dir>/<name>/, checks
 them, and quantizes them to INT8 in process (no Python, no external program).
+  mq-pull NAME...            pull these models
+  mq-pull --list | --info NAME | --rm NAME
 An app then reads config.json:
   model.onnx        the FP32 model as downloaded (sha256 checked or recorded)
   model-int8.onnx   the INT8 model, when quantization is enabled and succeeded
@@ -34,57 +39,35 @@ An app then reads config.json:
 Every file is published atomically (temporary file + rename), config.json last.
 
 Downloads: interrupted downloads resume from <file>.partial with a Range
-request (a server that ignores Range restarts from zero); connection resets,
-timeouts, stalls and 5xx are retried with backoff; 401/403/404 are not (the
-error names the URL, the status and what to check). A sha256 from the catalog
-is checked; a mismatch, or bytes that are not an ONNX model, deletes the
-download. Without a catalog sha256 the file's sha256 and ETag are recorded, and
-a later online pull sends one HEAD request: a changed ETag means the upstream
-file changed, and it is downloaded (and quantized) again. Two pulls of the same
-model, in threads or processes, wait for each other (lock file per model).
+request and If-Range (a file that changed meanwhile, or a server that ignores
+Range, restarts from zero: two versions are never spliced). Connection resets,
+timeouts, stalls and 5xx are retried with backoff, one line per retry;
+401/403/404 are not (the error names the URL, the status and what to check).
+A sha256 from the catalog is checked; a mismatch, or bytes that are not an ONNX
+model, deletes the download. Without a catalog sha256 the file's sha256, ETag,
+Last-Modified and size are recorded, and a later online pull sends one HEAD
+request: a changed ETag, date or size means the upstream file changed, and it
+is downloaded (and quantized) again; a server that gives none of them gets a
+warning that the cached file's freshness cannot be checked. A cached file is
+not read again while its size, mtime and inode are unchanged (--verify reads
+it). Two pulls of the same model, in threads or processes, wait for each other
+(lock file per model). Models with external data: catalog extra_files.
 Quantization: when the catalog entry's [models.quantize] is enabled, right
 after the download; the INT8 model is reused only while its key (sha256 of the
 FP32 file + quantization options + library version) matches, else rebuilt.
+)";
 
-commands:
-  NAME...              pull these models (download, verify, quantize)
-  --list               the catalog, with the cache state of each model (not
-                       pulled / FP32 / FP32+INT8) and the file sizes
-  --info NAME          one catalog entry, and its config.json when pulled
-  --rm NAME            delete a pulled model's folder
-
-options:
-  --catalog FILE       a TOML catalog (env MQ_CATALOG; format in
-                       catalog/README.md) whose entries are added to the
-                       built-in catalog; an entry with the same name replaces
-                       the built-in one
-  --models-dir DIR     where models go (env MQ_MODELS_DIR; default ./models)
-  --endpoint URL       hub endpoint, http(s):// or file:// for a local mirror
-                       (env MQ_ENDPOINT, then HF_ENDPOINT; default
-                       https://huggingface.co); files are fetched from
-                       {endpoint}/{repo}/resolve/{revision}/{filename}
-  --offline            use the cache only, no network (env MQ_OFFLINE=1 or
-                       HF_HUB_OFFLINE=1); says which file is missing
-  --no-quantize        do not quantize (FP32 only; an INT8 model that still
-                       matches its key is kept)
-  --force              download and quantize again even when cached
-  --strict             a failed quantization is an error (default: a warning
-                       that says why, use_int8 = false, exit 0)
-  --stall-timeout SEC  abort and retry a download that receives nothing for SEC
-                       seconds (default 30)
-  -q, --quiet          print only errors (default: a progress bar with bytes,
-                       rate and ETA on a terminal, plain lines otherwise, on
-                       stderr)
-  -h, --help           show this help and exit
-  --version            print the version and exit
-
+constexpr const char* footer_text = R"(--list, --info, --rm and NAMEs exclude each other; --force, --verify,
+--no-quantize, --strict and --stall-timeout are for pulls only;
+--force excludes --offline and --verify; --no-quantize excludes --strict.
+Options take their value as `--opt VALUE` or `--opt=VALUE`; after `--` every
+argument is a model name.
 HF_TOKEN, when set, is sent as a bearer token to the endpoint's host only (never
 to a host a redirect leads to).
 Apps get the same from the library: #include <mq/store.h>, link mq::fetch,
 mq::model_store::open(...)->pull(name, progress) returns the paths and config.
 
-exit codes: 0 success, 1 failure (one line on stderr), 2 usage error
-)";
+exit codes: 0 success, 1 failure (one line on stderr), 2 usage error)";
 
 enum class command { pull, list, info, remove };
 
@@ -99,60 +82,223 @@ int usage_error(const std::string& message) { return mq::cli::usage_error("mq-pu
 
 int fail(const std::string& message) { return mq::cli::fail("mq-pull", message); }
 
-bool takes_value(std::string_view arg) {
-  return arg == "--catalog" || arg == "--models-dir" || arg == "--endpoint" || arg == "--info" || arg == "--rm" ||
-         arg == "--stall-timeout";
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
-int set_command(cli_options& opt, command cmd) {
-  if (opt.cmd != command::pull && opt.cmd != cmd) return usage_error("--list, --info and --rm cannot be combined");
-  opt.cmd = cmd;
-  return -1;
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
 }
+
+// "unknown option '--endpont' (did you mean '--endpoint'?)": the closest option name within a
+// couple of typos.
+std::string unknown_option(const CLI::App& app, std::string_view arg) {
+  const std::string name(arg.substr(0, arg.find('=')));
+  std::string best;
+  std::size_t best_distance = 3;
+  for (const CLI::Option* opt : app.get_options()) {
+    std::vector<std::string> names;
+    for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+    for (const auto& s : opt->get_snames()) names.push_back("-" + s);
+    for (const auto& candidate : names) {
+      // Case-blind: "-Q" is a near miss of "-q".
+      const std::size_t d = edit_distance(lower(name), lower(candidate));
+      if (d < best_distance && (d == 0 || d < candidate.size() / 2)) {
+        best_distance = d;
+        best = candidate;
+      }
+    }
+  }
+  std::string message = "unknown option '" + name + "'";
+  if (!best.empty()) message += " (did you mean '" + best + "'?)";
+  return message;
+}
+
+// CLI11's messages in our style: lowercase, no final period, "given twice" for repeated options.
+std::string plain(std::string text) {
+  if (const auto at = text.find(": At Most 1 required but received"); at != std::string::npos) {
+    return text.substr(0, at) + " can be given only once";
+  }
+  if (text.size() > 1 && std::isupper(static_cast<unsigned char>(text[0])) &&
+      std::islower(static_cast<unsigned char>(text[1]))) {
+    text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+  }
+  while (!text.empty() && (text.back() == '.' || text.back() == '\n')) text.pop_back();
+  return text;
+}
+
+// CLI11's help layout with the option descriptions wrapped to 80 columns and without its
+// "Excludes:" lists (the footer says which options exclude each other).
+class help_formatter : public CLI::Formatter {
+ public:
+  help_formatter() { column_width(width_); }
+
+  std::string make_option_opts(const CLI::Option* opt) const override {
+    if (opt->get_type_size() == 0) return {};
+    if (opt->get_lnames().empty() && opt->get_snames().empty()) return "...";  // a positional
+    std::string out = " " + opt->get_type_name();
+    if (opt->get_expected_max() == CLI::detail::expected_max_vector_size) out += "...";
+    return out;
+  }
+
+  std::string make_option_desc(const CLI::Option* opt) const override {
+    std::string out;
+    std::size_t line = 0;
+    for (std::string_view rest = opt->get_description(); !rest.empty();) {
+      const auto space = rest.find(' ');
+      const std::string_view word = rest.substr(0, space);
+      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+      if (line > 0 && line + 1 + word.size() > 80 - width_) {
+        out += '\n';
+        line = 0;
+      } else if (line > 0) {
+        out += ' ';
+        ++line;
+      }
+      out += word;
+      line += word.size();
+    }
+    return out;
+  }
+
+ private:
+  static constexpr std::size_t width_ = 24;
+};
 
 // Returns -1 to continue, or an exit code.
 int parse(int argc, char** argv, cli_options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (auto code = mq::cli::help_or_version(arg, "mq-pull", usage_text, mq::version())) return *code;
-    if (takes_value(arg)) {
-      if (i + 1 >= argc) return usage_error(std::string(arg) + " needs a value");
-      const std::string value = argv[++i];
-      if (arg == "--catalog") opt.store.catalog_file = value;
-      else if (arg == "--models-dir") opt.store.models_dir = value;
-      else if (arg == "--endpoint") opt.store.endpoint = value;
-      else if (arg == "--stall-timeout") {
-        char* end = nullptr;
-        const double seconds = std::strtod(value.c_str(), &end);
-        if (end == value.c_str() || *end != '\0' || !(seconds > 0) || seconds > 86400) {
-          return usage_error("--stall-timeout needs a positive number of seconds, got '" + value + "'");
-        }
-        opt.store.stall_timeout = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-      } else {
-        if (int code = set_command(opt, arg == "--info" ? command::info : command::remove); code >= 0) return code;
-        opt.names.push_back(value);
-      }
-    } else if (arg == "--list") {
-      if (int code = set_command(opt, command::list); code >= 0) return code;
-    } else if (arg == "--offline") {
-      opt.store.network = mq::network_mode::offline;
-    } else if (arg == "--no-quantize") {
-      opt.store.quantize = mq::quantize_mode::never;
-    } else if (arg == "--force") {
-      opt.store.cache = mq::cache_policy::refresh;
-    } else if (arg == "--strict") {
-      opt.store.on_quantize_failure = mq::quantize_failure::error;
-    } else if (arg == "-q" || arg == "--quiet") {
-      opt.quiet = true;
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return usage_error("unknown option '" + std::string(arg) + "'");
-    } else {
-      if (opt.cmd != command::pull) return usage_error("unexpected argument '" + std::string(arg) + "'");
-      opt.names.emplace_back(arg);
+  CLI::App app(description_text, "mq-pull");
+  app.footer(footer_text);
+  app.formatter(std::make_shared<help_formatter>());
+  app.set_help_flag("-h,--help", "show this help and exit");
+  app.allow_extras();  // unknown options are reported below, with a suggestion
+  app.set_version_flag("--version", std::string("mq-pull ") + mq::version(), "print the version and exit");
+
+  std::string info_name;
+  std::string remove_name;
+  std::string catalog;
+  std::string models_dir;
+  std::string endpoint;
+  double stall_seconds = 0;
+  bool list = false;
+  bool offline = false;
+  bool no_quantize = false;
+  bool force = false;
+  bool verify = false;
+  bool strict = false;
+
+  auto* names = app.add_option("NAME", opt.names, "models to pull (download, verify, quantize)");
+  auto* list_opt = app.add_flag("--list", list,
+                                "the catalog, with the cache state of each model (not pulled / FP32 / FP32+INT8) "
+                                "and the file sizes");
+  auto* info_opt = app.add_option("--info", info_name, "one catalog entry, and its config.json when pulled")
+                       ->type_name("NAME");
+  auto* rm_opt = app.add_option("--rm", remove_name, "delete a pulled model's folder")->type_name("NAME");
+  app.add_option("--catalog", catalog,
+                 "a TOML catalog (env MQ_CATALOG; format in catalog/README.md) whose entries are added to the "
+                 "built-in catalog; an entry with the same name replaces the built-in one")
+      ->type_name("FILE");
+  app.add_option("--models-dir", models_dir, "where models go (env MQ_MODELS_DIR; default ./models)")
+      ->type_name("DIR");
+  auto* endpoint_opt = app.add_option("--endpoint", endpoint,
+                 "hub endpoint, http(s)://host or file:///path for a local mirror (env MQ_ENDPOINT, then "
+                 "HF_ENDPOINT; default https://huggingface.co); files are fetched from "
+                 "{endpoint}/{repo}/resolve/{revision}/{filename}")
+      ->type_name("URL");
+  auto* offline_opt = app.add_flag("--offline", offline,
+                                   "use the cache only, no network (env MQ_OFFLINE=1 or HF_HUB_OFFLINE=1); says "
+                                   "which file is missing");
+  auto* no_quantize_opt = app.add_flag("--no-quantize", no_quantize,
+                                       "do not quantize (FP32 only; an INT8 model that still matches its key is kept)");
+  auto* force_opt = app.add_flag("--force", force, "download and quantize again even when cached");
+  auto* verify_opt = app.add_flag("--verify", verify,
+                                  "hash the cached files and check the INT8 model again (by default a file "
+                                  "whose size, mtime and inode are those recorded when it was verified is "
+                                  "not read again)");
+  auto* strict_opt = app.add_flag("--strict", strict,
+                                  "a failed quantization is an error (default: a warning that says why, "
+                                  "use_int8 = false, exit 0)");
+  auto* stall_opt =
+      app.add_option("--stall-timeout", stall_seconds,
+                     "abort and retry a download that receives nothing for SEC seconds (default 30)")
+          ->type_name("SEC")
+          ->check([](const std::string& value) {
+            char* end = nullptr;
+            const double s = std::strtod(value.c_str(), &end);
+            if (end == value.c_str() || *end != '\0' || !(s > 0) || s > 86400) {
+              return std::string("needs a positive number of seconds (at most 86400), got '" + value + "'");
+            }
+            return std::string();
+          });
+  app.add_flag("-q,--quiet", opt.quiet,
+               "print only errors (default: a progress bar with bytes, rate and ETA on a terminal, plain "
+               "lines otherwise, on stderr)");
+
+  list_opt->excludes(info_opt)->excludes(rm_opt)->excludes(names);
+  info_opt->excludes(rm_opt)->excludes(names);
+  rm_opt->excludes(names);
+  for (auto* command_opt : {list_opt, info_opt, rm_opt}) {
+    for (auto* pull_only : {no_quantize_opt, force_opt, verify_opt, strict_opt, stall_opt}) {
+      command_opt->excludes(pull_only);
     }
   }
+  force_opt->excludes(offline_opt);
+  force_opt->excludes(verify_opt);
+  no_quantize_opt->excludes(strict_opt);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    fmt::print("{}", app.help());
+    return exit_ok;
+  } catch (const CLI::CallForVersion& e) {
+    fmt::print("{}\n", e.what());
+    return exit_ok;
+  } catch (const CLI::ParseError& e) {
+    return usage_error(plain(e.what()));
+  }
+  for (const auto& extra : app.remaining()) {
+    if (extra == "--") continue;  // CLI11 keeps the positional mark among the extras
+    if (extra.size() > 1 && extra[0] == '-') return usage_error(unknown_option(app, extra));
+    return usage_error("unexpected argument '" + extra + "'");
+  }
+
+  if (list) opt.cmd = command::list;
+  if (!info_name.empty() || info_opt->count() > 0) {
+    opt.cmd = command::info;
+    opt.names = {info_name};
+  }
+  if (!remove_name.empty() || rm_opt->count() > 0) {
+    opt.cmd = command::remove;
+    opt.names = {remove_name};
+  }
   if (opt.cmd == command::pull && opt.names.empty()) return usage_error("expected a model name (or --list)");
-  if (opt.cmd == command::list && !opt.names.empty()) return usage_error("--list takes no model names");
+  if (!catalog.empty()) opt.store.catalog_file = catalog;
+  if (!models_dir.empty()) opt.store.models_dir = models_dir;
+  if (endpoint_opt->count() > 0) {
+    if (auto valid = mq::check_endpoint(endpoint); !valid) return usage_error(valid.error().message);
+    opt.store.endpoint = endpoint;
+  }
+  if (offline) opt.store.network = mq::network_mode::offline;
+  if (no_quantize) opt.store.quantize = mq::quantize_mode::never;
+  if (force) opt.store.cache = mq::cache_policy::refresh;
+  if (verify) opt.store.cache = mq::cache_policy::verify;
+  if (strict) opt.store.on_quantize_failure = mq::quantize_failure::error;
+  if (stall_opt->count() > 0) {
+    opt.store.stall_timeout = std::chrono::milliseconds(static_cast<long long>(stall_seconds * 1000));
+  }
   return -1;
 }
 
@@ -167,12 +313,39 @@ std::string human_bytes(std::uint64_t bytes) {
   return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
 }
 
+// Ctrl-C (or SIGTERM) in the middle of a pull: the signal handler ends an open progress bar's
+// line and says what happens next, then lets the signal end the process as usual (the partial
+// download and its record stay; the next pull resumes them). Only async-signal-safe calls here.
+volatile std::sig_atomic_t g_bar_open = 0;
+volatile std::sig_atomic_t g_downloading = 0;
+
+extern "C" void on_interrupt(int sig) {
+  static const char newline[] = "\n";
+  static const char resumes[] =
+      "mq-pull: interrupted; the download resumes where it stopped when you run the same command again\n";
+  static const char interrupted[] = "mq-pull: interrupted; run the same command again to finish the pull\n";
+  if (g_bar_open != 0) (void)!::write(STDERR_FILENO, newline, sizeof newline - 1);
+  if (g_downloading != 0) (void)!::write(STDERR_FILENO, resumes, sizeof resumes - 1);
+  else (void)!::write(STDERR_FILENO, interrupted, sizeof interrupted - 1);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void install_interrupt_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
 // Progress on stderr: a redrawn bar on a terminal, a few plain lines otherwise.
 class progress_printer {
  public:
   progress_printer(bool quiet) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1) {}
 
   void operator()(const mq::pull_progress& p) {
+    g_downloading = p.stage == mq::pull_stage::downloading || p.stage == mq::pull_stage::retrying ? 1 : 0;
     if (quiet_) return;
     if (p.stage == mq::pull_stage::downloading) return download(p);
     end_bar();
@@ -180,13 +353,16 @@ class progress_printer {
       case mq::pull_stage::waiting:
       case mq::pull_stage::quantizing:
       case mq::pull_stage::upstream_changed:
-        fmt::print(stderr, "{}: {}\n", p.model, p.message);
+      case mq::pull_stage::retrying:
+        fmt::print(stderr, "{}: {}\n", p.model, mq::cli::one_line(p.message));
         break;
       case mq::pull_stage::verifying:
         fmt::print(stderr, "{}: downloaded {} ({}), verifying\n", p.model, p.file, human_bytes(p.bytes_done));
         break;
       case mq::pull_stage::cached:
-        fmt::print(stderr, "{}: {} is cached and up to date ({})\n", p.model, p.file, human_bytes(p.bytes_done));
+        // The message says how the cached file was checked (pinned hash, ETag, ... or not at all).
+        fmt::print(stderr, "{}: {} is cached ({}{})\n", p.model, p.file, human_bytes(p.bytes_done),
+                   p.message.empty() ? std::string() : "; " + p.message);
         break;
       case mq::pull_stage::warning:
         fmt::print(stderr, "mq-pull: warning: {}\n", mq::cli::one_line(p.message));
@@ -199,6 +375,7 @@ class progress_printer {
   void end_bar() {
     if (bar_open_) fmt::print(stderr, "\n");
     bar_open_ = false;
+    g_bar_open = 0;
     file_.clear();
   }
 
@@ -236,6 +413,7 @@ class progress_printer {
           line += fmt::format(" eta {:.0f}s", static_cast<double>(p.bytes_total - p.bytes_done) / rate);
         }
       }
+      g_bar_open = 1;  // first: a signal may come as soon as the bar is visible
       fmt::print(stderr, "{}   ", line);
       bar_open_ = true;
     } else if (p.bytes_total > 0) {
@@ -326,6 +504,7 @@ int main(int argc, char** argv) {
     }
     case command::pull: break;
   }
+  install_interrupt_handler();
   progress_printer printer(opt.quiet);
   int status = exit_ok;
   for (const auto& name : opt.names) {
