@@ -43,6 +43,17 @@ result<quantize_report> run_guarded(model::impl& impl, const quantize_options& o
   });
   if (report.quantized_count == 0 || already) return report;
 
+  // Random inputs pick arbitrary branches of input-dependent control flow (silero's sample-rate
+  // If): what the guard would measure is not what the model runs. Real samples (--calibration)
+  // are needed there.
+  for (const auto& n : original.graph().node()) {
+    if (n.op_type() == "If" || n.op_type() == "Loop" || n.op_type() == "Scan") {
+      report.notes.push_back("accuracy guard skipped: the model branches on its inputs (" + n.op_type() +
+                             "), which seeded random inputs do not represent; check it on real samples (mq-run --compare)");
+      report.output_snr_db = std::numeric_limits<double>::quiet_NaN();
+      return report;
+    }
+  }
   mq::model reference = model_around(impl, original);
   session_options so;
   so.threads = options.threads;

@@ -164,16 +164,20 @@ std::string static_section(const quantize_report& r) {
              std::to_string(a.zero_point) + (a.shares.empty() ? "" : "  (as " + fit_name(cell_text(a.shares)) + ")") + "\n";
     }
   }
-  if (r.guard_samples > 0) {
-    out += fmt::format("accuracy guard on {}: worst output {} dB against FP32\n",
-                       plural(r.guard_samples, "held-out sample", "held-out samples"),
-                       std::isnan(r.output_snr_db) ? std::string("n/a") : fmt::format("{:.1f}", r.output_snr_db));
-    for (const auto& g : r.guard) {
-      out += fmt::format("  back to float: {} ({}): worst output {:.1f} -> {:.1f} dB\n", fit_name(cell_text(g.node)),
-                         cell_text(g.op_type), g.snr_before_db, g.snr_after_db);
-    }
-  } else {
-    out += "accuracy guard: off\n";
+  return out;
+}
+
+// The accuracy guard: what it ran on, the worst output, the nodes it put back to float.
+std::string guard_section(const quantize_report& r) {
+  if (r.guard_samples == 0) return r.calibration_method.empty() ? std::string() : "accuracy guard: off\n";
+  const bool held_out = !r.calibration_method.empty();
+  std::string out = fmt::format("accuracy guard on {}: worst output {} dB against FP32\n",
+                                plural(r.guard_samples, held_out ? "held-out sample" : "seeded input",
+                                       held_out ? "held-out samples" : "seeded inputs"),
+                                std::isnan(r.output_snr_db) ? std::string("n/a") : fmt::format("{:.1f}", r.output_snr_db));
+  for (const auto& g : r.guard) {
+    out += fmt::format("  back to float: {} ({}): worst output {:.1f} -> {:.1f} dB\n", fit_name(cell_text(g.node)),
+                       cell_text(g.op_type), g.snr_before_db, g.snr_after_db);
   }
   return out;
 }
@@ -219,6 +223,7 @@ std::string to_table(const quantize_report& r) {
     out += notes.text();
   }
   if (!r.calibration_method.empty()) out += static_section(r);
+  out += guard_section(r);
   for (const auto& note : r.notes) out += "note: " + cell_text(note) + "\n";
   for (const auto& warning : r.warnings) out += "warning: " + cell_text(warning) + "\n";
   if (r.quantized_count == 0) {
@@ -265,6 +270,14 @@ std::string to_json(const quantize_report& r) {
       {"nodes", std::move(nodes)},
   };
   util::json full = doc;
+  if (r.guard_samples > 0) {
+    util::json kept = util::json::array();
+    for (const auto& g : r.guard) kept.push_back(g.node);
+    full["accuracy_guard"] = {{"samples", r.guard_samples},
+                              {"on", r.calibration_method.empty() ? "seeded inputs" : "held-out calibration samples"},
+                              {"output_snr_db", json_number(r.output_snr_db)},
+                              {"kept_float", std::move(kept)}};
+  }
   if (!r.calibration_method.empty()) {
     util::json activations = util::json::array();
     for (const auto& a : r.activations) {
