@@ -127,7 +127,7 @@ struct scratch_buffer {
 };
 
 float* scratch_floats(int which, std::size_t count) {
-  thread_local std::array<scratch_buffer, 2> buffers;
+  thread_local std::array<scratch_buffer, 5> buffers;
   scratch_buffer& s = buffers[static_cast<std::size_t>(which)];
   if (count > s.capacity) {
     std::free(s.data);

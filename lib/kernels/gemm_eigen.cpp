@@ -71,7 +71,6 @@ inline vec operator-(vec a, vec b) { return {ei::psub(a.v, b.v)}; }
 inline vec operator*(vec a, vec b) { return {ei::pmul(a.v, b.v)}; }
 inline vec operator/(vec a, vec b) { return {ei::pdiv(a.v, b.v)}; }
 inline vec fmadd(vec a, vec b, vec c) { return {ei::pmadd(a.v, b.v, c.v)}; }
-inline vec fnmadd(vec a, vec b, vec c) { return {ei::psub(c.v, ei::pmul(a.v, b.v))}; }
 inline vec max_keep(vec x, vec c) { return {ei::pmax<Eigen::PropagateNaN>(x.v, c.v)}; }
 inline vec min_keep(vec x, vec c) { return {ei::pmin<Eigen::PropagateNaN>(x.v, c.v)}; }
 inline vec min_or(vec x, vec c) { return {ei::pmin<Eigen::PropagateNumbers>(x.v, c.v)}; }

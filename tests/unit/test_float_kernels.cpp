@@ -756,6 +756,10 @@ TEST_CASE("float kernels: im2col products, every geometry", "[float_kernels]") {
       {4, 12, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},  {6, 1, 100, 1, 3, 1, 1, 0, 1, 0, 1, 1, 1},
       {6, 1, 257, 1, 5, 1, 2, 0, 2, 0, 2, 1, 1},  {2, 7, 7, 3, 3, 1, 1, 4, 4, 4, 4, 1, 1},
       {32, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+      // Rows of 32 and more with stride_w 1: B read in place from padded rows (stride_h 2 and a
+      // dilation too), rows of 64 with 5x5.
+      {8, 9, 70, 3, 3, 2, 1, 1, 1, 1, 1, 1, 2},   {3, 12, 64, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1},
+      {4, 6, 47, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1},   {2, 5, 200, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1},
   };
   const std::vector<std::int64_t> ms = {1, 7, 8, 9, 15, 16, 17, 33};
   for (const auto* t : tables()) {
@@ -810,6 +814,46 @@ TEST_CASE("float kernels: a column's value does not depend on how N is split", "
     }
     INFO(t->name);
     CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("float kernels: im2col read in place or packed, the same sums", "[float_kernels]") {
+  // gemm_packed_im2col reads B in place (stride_w 1, long rows); the same convolution as a dense
+  // product over the im2col matrix stored transposed goes through packed panels. gemm.h promises
+  // the same summation order either way (the eigen table, Eigen's GEMM, makes no such promise).
+  for (const auto* t : tables()) {
+    if (std::string(t->name) == "eigen") continue;
+    std::mt19937 rng(base_seed() + 4500);
+    const geometry s{24, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    std::vector<float> x;
+    b_im2col g;
+    REQUIRE(make_im2col(s, x, data::normal, rng, g));
+    const std::int64_t m = 33, k = s.channels * 9, n = g.out_h * g.out_w;
+    std::vector<float> a(static_cast<std::size_t>(m * k)), bias(static_cast<std::size_t>(m));
+    fill(a, data::normal, rng);
+    fill(bias, data::normal, rng);
+    std::vector<float> columns(static_cast<std::size_t>(n * k));  // B transposed: N x K
+    for (std::int64_t j = 0; j < n; ++j) {
+      for (std::int64_t kk = 0; kk < k; ++kk) columns[static_cast<std::size_t>(j * k + kk)] = im2col_value(g, kk, j);
+    }
+    aligned_floats packed(t->packed_a_bytes(m, k) / sizeof(float) + 1);
+    t->pack_a(m, k, a_dense{a.data(), k, false}, packed.data);
+    gemm_args args;
+    args.m = m;
+    args.n = n;
+    args.k = k;
+    args.n_begin = 5;
+    args.n_end = n - 3;
+    args.ldc = n;
+    args.bias = bias.data();
+    args.act = {activation_kind::silu, 0, 0};
+    std::vector<float> in_place(static_cast<std::size_t>(m * n)), via_panels(in_place.size());
+    args.c = in_place.data();
+    t->gemm_packed_im2col(packed.data, g, args);
+    args.c = via_panels.data();
+    t->gemm_packed_dense(packed.data, b_dense{columns.data(), k, true}, args);
+    INFO(t->name);
+    CHECK(std::memcmp(in_place.data(), via_panels.data(), in_place.size() * sizeof(float)) == 0);
   }
 }
 
