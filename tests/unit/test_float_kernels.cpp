@@ -760,6 +760,10 @@ TEST_CASE("float kernels: im2col products, every geometry", "[float_kernels]") {
       // dilation too), rows of 64 with 5x5.
       {8, 9, 70, 3, 3, 2, 1, 1, 1, 1, 1, 1, 2},   {3, 12, 64, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1},
       {4, 6, 47, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1},   {2, 5, 200, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1},
+      // Long rows with stride_w 2, 3 (and a dilation), 4 (patches): read in place from phase copies;
+      // stride 5 is packed.
+      {3, 9, 131, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  {2, 5, 200, 3, 5, 1, 3, 1, 2, 1, 2, 1, 2},
+      {2, 4, 300, 1, 4, 1, 4, 0, 0, 0, 0, 1, 1},  {2, 3, 330, 2, 5, 1, 5, 0, 1, 0, 0, 1, 1},
   };
   const std::vector<std::int64_t> ms = {1, 7, 8, 9, 15, 16, 17, 33};
   for (const auto* t : tables()) {
