@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -108,8 +109,8 @@ MQ_V T exp_poly(T x);
 MQ_V vec vexp(vec x) { return exp_poly(x); }
 
 #include "kernels/float_math.inc"
-#include "kernels/depthwise.inc"
 #include "kernels/im2col.inc"
+#include "kernels/depthwise.inc"
 
 constexpr int gemm_mr = 8;
 constexpr int gemm_nv = 3;

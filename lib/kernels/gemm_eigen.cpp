@@ -15,6 +15,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -94,8 +95,8 @@ inline vec vexp(vec x) {
 using V = vec;
 
 #include "kernels/float_math.inc"
-#include "kernels/depthwise.inc"
 #include "kernels/im2col.inc"
+#include "kernels/depthwise.inc"
 
 // Per-thread buffer for the im2col blocks, grown as needed.
 float* scratch_floats(std::size_t count) {
