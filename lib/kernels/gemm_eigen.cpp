@@ -91,6 +91,7 @@ inline vec vexp(vec x) {
   const vec e{ei::pexp(x.v)};
   return select(lt(x, vec::set1(-88.72f)), vec::zero(), e);
 }
+inline vec vexp_nonpositive(vec x) { return vexp(x); }
 
 using V = vec;
 
