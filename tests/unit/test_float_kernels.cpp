@@ -822,11 +822,13 @@ TEST_CASE("float kernels: a column's value does not depend on how N is split", "
 }
 
 TEST_CASE("float kernels: im2col read in place or packed, the same sums", "[float_kernels]") {
-  // gemm_packed_im2col reads B in place (stride_w 1, long rows); the same convolution as a dense
-  // product over the im2col matrix stored transposed goes through packed panels. gemm.h promises
-  // the same summation order either way (the eigen table, Eigen's GEMM, makes no such promise).
+  // gemm_packed_im2col reads B in place (long rows); the same convolution as a dense product over
+  // the im2col matrix stored transposed goes through packed panels. The intrinsics tables sum in
+  // the same order either way (gemm_blocked.inc); the others make no such promise (Eigen's GEMM;
+  // the reference's two loops, which the compiler may contract into FMAs differently).
   for (const auto* t : tables()) {
-    if (std::string(t->name) == "eigen") continue;
+    const std::string name = t->name;
+    if (name != "avx2" && name != "avx512") continue;
     std::mt19937 rng(base_seed() + 4500);
     const geometry s{24, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
     std::vector<float> x;
