@@ -360,13 +360,15 @@ std::string describe(const float_kernel_table& t, const char* what, const produc
 
 // gemm() and gemm_packed_dense() with B dense (trans or not, padded leading dimensions), and A
 // given dense (trans or not) or packed by the table.
+// b_trans: 0 or 1 to force B's layout, -1 for a random one.
 void run_dense_case(const float_kernel_table& t, std::int64_t m, std::int64_t n, std::int64_t k, data d,
-                    std::uint32_t seed) {
+                    std::uint32_t seed, int force_b_trans = -1) {
   std::mt19937 rng(seed);
   product_case p = make_case(m, n, k, d, rng);
   std::uniform_int_distribution<int> coin(0, 1);
   std::uniform_int_distribution<std::int64_t> pad(0, 3);
-  const bool a_trans = coin(rng) != 0, b_trans = coin(rng) != 0;
+  const bool a_trans = coin(rng) != 0;
+  const bool b_trans = force_b_trans < 0 ? coin(rng) != 0 : force_b_trans != 0;
   // A stored with its own leading dimension.
   const std::int64_t lda = (a_trans ? m : k) + pad(rng);
   std::vector<float> a_store(static_cast<std::size_t>(std::max<std::int64_t>(1, (a_trans ? k : m) * lda)), qnan);
@@ -702,6 +704,8 @@ TEST_CASE("float kernels: dense products, every size", "[float_kernels]") {
     run_dense_case(*t, 33, 1023, 257, data::normal, ++seed);
     run_dense_case(*t, 100, 257, 1023, data::normal, ++seed);
     run_dense_case(*t, 257, 100, 33, data::mixed, ++seed);
+    // A of more than 2^18 elements: B packed even when dense (gemm_blocked.inc direct_fits).
+    for (const int b_trans : {0, 1}) run_dense_case(*t, 300, 97, 1000, data::normal, ++seed, b_trans);
   }
 }
 
@@ -780,6 +784,8 @@ TEST_CASE("float kernels: im2col products, every geometry", "[float_kernels]") {
     // Several k blocks and column blocks: K = 64 * 9 = 576, N = 1024.
     run_im2col_case(*t, {64, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 24, data::normal, ++seed);
     run_im2col_case(*t, {29, 40, 27, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 17, data::mixed, ++seed);
+    // A of more than 2^18 elements (M 260, K 1080): packed whatever the rows.
+    run_im2col_case(*t, {120, 2, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 260, data::normal, ++seed);
   }
 }
 
