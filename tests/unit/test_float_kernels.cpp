@@ -719,6 +719,9 @@ TEST_CASE("float kernels: dense products, degenerate shapes", "[float_kernels]")
         }
       }
     }
+    // No input channel: K = 0, C = act(bias (+ C)).
+    run_im2col_case(*t, {0, 5, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 9, data::normal, ++seed);
+    run_im2col_case(*t, {0, 5, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 1, data::normal, ++seed);
   }
 }
 
