@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -90,7 +91,6 @@ MQ_V vec with_sign_of(vec m, vec s) {
 MQ_V vmask lt(vec a, vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ)}; }
 MQ_V vmask ge(vec a, vec b) { return {_mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ)}; }
 MQ_V vec select(vmask m, vec a, vec b) { return {_mm256_blendv_ps(b.v, a.v, m.m)}; }
-MQ_V vec round_nearest(vec x) { return {_mm256_round_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
 // y * 2^n as y * 2^(n/2) * 2^(n - n/2): both factors are normal floats for n in [-150, 130], and
 // only the second product rounds, so results in the subnormal range are rounded once, correctly.
 MQ_V vec scale2(vec y, vec n) {
@@ -106,13 +106,14 @@ MQ_V vec scale2(vec y, vec n) {
 MQ_V vec recip(vec d) { return {_mm256_div_ps(_mm256_set1_ps(1.0f), d.v)}; }
 
 using V = vec;
-template <class T>
+template <bool NONPOSITIVE, class T>
 MQ_V T exp_poly(T x);
-MQ_V vec vexp(vec x) { return exp_poly(x); }
+MQ_V vec vexp(vec x) { return exp_poly<false>(x); }
+MQ_V vec vexp_nonpositive(vec x) { return exp_poly<true>(x); }
 
 #include "kernels/float_math.inc"
-#include "kernels/depthwise.inc"
 #include "kernels/im2col.inc"
+#include "kernels/depthwise.inc"
 
 constexpr int gemm_mr = 4;
 constexpr int gemm_nv = 3;
@@ -130,7 +131,7 @@ struct scratch_buffer {
 };
 
 float* scratch_floats(int which, std::size_t count) {
-  thread_local std::array<scratch_buffer, 2> buffers;
+  thread_local std::array<scratch_buffer, 5> buffers;
   scratch_buffer& s = buffers[static_cast<std::size_t>(which)];
   if (count > s.capacity) {
     std::free(s.data);

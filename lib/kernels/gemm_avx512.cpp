@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -94,7 +95,6 @@ MQ_V vec with_sign_of(vec m, vec s) {
 MQ_V vmask lt(vec a, vec b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ)}; }
 MQ_V vmask ge(vec a, vec b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ)}; }
 MQ_V vec select(vmask m, vec a, vec b) { return {_mm512_mask_blend_ps(m.m, b.v, a.v)}; }
-MQ_V vec round_nearest(vec x) { return {_mm512_roundscale_ps(x.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
 MQ_V vec scale2(vec y, vec n) { return {_mm512_scalef_ps(y.v, n.v)}; }
 // rcp14 (relative error < 2^-14) and one Newton step: error ~2^-28 before the final rounding.
 MQ_V vec recip(vec d) {
@@ -103,13 +103,14 @@ MQ_V vec recip(vec d) {
 }
 
 using V = vec;
-template <class T>
+template <bool NONPOSITIVE, class T>
 MQ_V T exp_poly(T x);
-MQ_V vec vexp(vec x) { return exp_poly(x); }
+MQ_V vec vexp(vec x) { return exp_poly<false>(x); }
+MQ_V vec vexp_nonpositive(vec x) { return exp_poly<true>(x); }
 
 #include "kernels/float_math.inc"
-#include "kernels/depthwise.inc"
 #include "kernels/im2col.inc"
+#include "kernels/depthwise.inc"
 
 constexpr int gemm_mr = 8;
 constexpr int gemm_nv = 3;
@@ -127,7 +128,7 @@ struct scratch_buffer {
 };
 
 float* scratch_floats(int which, std::size_t count) {
-  thread_local std::array<scratch_buffer, 2> buffers;
+  thread_local std::array<scratch_buffer, 5> buffers;
   scratch_buffer& s = buffers[static_cast<std::size_t>(which)];
   if (count > s.capacity) {
     std::free(s.data);

@@ -5,16 +5,18 @@
 // Products: Eigen's own blocked GEMM on matrices mapped over the caller's memory (pack_a keeps A
 // row-major; the im2col matrix is built a block of columns at a time in a per-thread buffer,
 // never whole). The bias and the activation then run over each row of C.
-// Element-wise functions: the algorithms of float_math.inc on Eigen's packet (the same source as
-// the intrinsics tables), with Eigen's own vectorized exp. Eigen's logistic and tanh are not used:
-// its logistic is accurate in absolute terms only (thousands of ulp below x = -9, see the property
-// tests' bound), its tanh and erf 5-6 ulp from the exact values, outside gemm.h's 4-ulp bound.
+// Element-wise functions: the algorithms of float_math.inc on Eigen's packets (the same source as
+// the intrinsics tables; Eigen provides the vector type, pldexp, the comparisons and selects).
+// Eigen's own exp, logistic, tanh and erf are not used, being outside gemm.h's 4-ulp bound: its
+// logistic is accurate in absolute terms only (thousands of ulp below x = -9), its tanh and erf
+// 5-6 ulp off, and its AVX-512 exp clamps at +-88.38 (see vexp).
 //
 // Like eigen.cpp, compiled with the build's flags only (no target attributes): Eigen may be
 // included here because every file including it sees the same SIMD level.
 #include <Eigen/Core>
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -71,7 +73,6 @@ inline vec operator-(vec a, vec b) { return {ei::psub(a.v, b.v)}; }
 inline vec operator*(vec a, vec b) { return {ei::pmul(a.v, b.v)}; }
 inline vec operator/(vec a, vec b) { return {ei::pdiv(a.v, b.v)}; }
 inline vec fmadd(vec a, vec b, vec c) { return {ei::pmadd(a.v, b.v, c.v)}; }
-inline vec fnmadd(vec a, vec b, vec c) { return {ei::psub(c.v, ei::pmul(a.v, b.v))}; }
 inline vec max_keep(vec x, vec c) { return {ei::pmax<Eigen::PropagateNaN>(x.v, c.v)}; }
 inline vec min_keep(vec x, vec c) { return {ei::pmin<Eigen::PropagateNaN>(x.v, c.v)}; }
 inline vec min_or(vec x, vec c) { return {ei::pmin<Eigen::PropagateNumbers>(x.v, c.v)}; }
@@ -84,19 +85,21 @@ inline vmask lt(vec a, vec b) { return {ei::pcmp_lt(a.v, b.v)}; }
 inline vmask ge(vec a, vec b) { return {ei::pcmp_le(b.v, a.v)}; }
 inline vec select(vmask m, vec a, vec b) { return {ei::pselect(m.m, a.v, b.v)}; }
 inline vec recip(vec d) { return {ei::pdiv(ei::pset1<packet>(1.0f), d.v)}; }
-// Eigen's exp clamps its argument to [-88.723, 88.723] and returns about 2.9e-39 below it; the
-// lanes under -88.72 get 0 instead (exp is below 2^-126 there: gemm.h's absolute slack), so
-// exp(-inf) = 0 exactly. NaN passes (the comparison is false).
-inline vec vexp(vec x) {
-  const vec e{ei::pexp(x.v)};
-  return select(lt(x, vec::set1(-88.72f)), vec::zero(), e);
-}
+inline vec fnmadd(vec a, vec b, vec c) { return {ei::psub(c.v, ei::pmul(a.v, b.v))}; }
+inline vec scale2(vec y, vec n) { return {ei::pldexp(y.v, n.v)}; }
+// exp is float_math.inc's (Cephes' polynomial), not Eigen's pexp: Eigen's AVX-512 pexp clamps at
+// +-88.38 (exp(88.5), finite, comes out 20 % low) and reduces by a single-float ln 2 (4+ ulp near
+// the top of the range); its SSE one returns ~2.9e-39 below -88.72 instead of ~0.
+template <bool NONPOSITIVE, class T>
+T exp_poly(T x);
+inline vec vexp(vec x) { return exp_poly<false>(x); }
+inline vec vexp_nonpositive(vec x) { return exp_poly<true>(x); }
 
 using V = vec;
 
 #include "kernels/float_math.inc"
-#include "kernels/depthwise.inc"
 #include "kernels/im2col.inc"
+#include "kernels/depthwise.inc"
 
 // Per-thread buffer for the im2col blocks, grown as needed.
 float* scratch_floats(std::size_t count) {

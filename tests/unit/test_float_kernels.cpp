@@ -360,13 +360,15 @@ std::string describe(const float_kernel_table& t, const char* what, const produc
 
 // gemm() and gemm_packed_dense() with B dense (trans or not, padded leading dimensions), and A
 // given dense (trans or not) or packed by the table.
+// b_trans: 0 or 1 to force B's layout, -1 for a random one.
 void run_dense_case(const float_kernel_table& t, std::int64_t m, std::int64_t n, std::int64_t k, data d,
-                    std::uint32_t seed) {
+                    std::uint32_t seed, int force_b_trans = -1) {
   std::mt19937 rng(seed);
   product_case p = make_case(m, n, k, d, rng);
   std::uniform_int_distribution<int> coin(0, 1);
   std::uniform_int_distribution<std::int64_t> pad(0, 3);
-  const bool a_trans = coin(rng) != 0, b_trans = coin(rng) != 0;
+  const bool a_trans = coin(rng) != 0;
+  const bool b_trans = force_b_trans < 0 ? coin(rng) != 0 : force_b_trans != 0;
   // A stored with its own leading dimension.
   const std::int64_t lda = (a_trans ? m : k) + pad(rng);
   std::vector<float> a_store(static_cast<std::size_t>(std::max<std::int64_t>(1, (a_trans ? k : m) * lda)), qnan);
@@ -702,6 +704,8 @@ TEST_CASE("float kernels: dense products, every size", "[float_kernels]") {
     run_dense_case(*t, 33, 1023, 257, data::normal, ++seed);
     run_dense_case(*t, 100, 257, 1023, data::normal, ++seed);
     run_dense_case(*t, 257, 100, 33, data::mixed, ++seed);
+    // A of more than 2^18 elements: B packed even when dense (gemm_blocked.inc direct_fits).
+    for (const int b_trans : {0, 1}) run_dense_case(*t, 300, 97, 1000, data::normal, ++seed, b_trans);
   }
 }
 
@@ -715,6 +719,9 @@ TEST_CASE("float kernels: dense products, degenerate shapes", "[float_kernels]")
         }
       }
     }
+    // No input channel: K = 0, C = act(bias (+ C)).
+    run_im2col_case(*t, {0, 5, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 9, data::normal, ++seed);
+    run_im2col_case(*t, {0, 5, 70, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, 1, data::normal, ++seed);
   }
 }
 
@@ -756,6 +763,14 @@ TEST_CASE("float kernels: im2col products, every geometry", "[float_kernels]") {
       {4, 12, 12, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2},  {6, 1, 100, 1, 3, 1, 1, 0, 1, 0, 1, 1, 1},
       {6, 1, 257, 1, 5, 1, 2, 0, 2, 0, 2, 1, 1},  {2, 7, 7, 3, 3, 1, 1, 4, 4, 4, 4, 1, 1},
       {32, 10, 10, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+      // Rows of 32 and more with stride_w 1: B read in place from padded rows (stride_h 2 and a
+      // dilation too), rows of 64 with 5x5.
+      {8, 9, 70, 3, 3, 2, 1, 1, 1, 1, 1, 1, 2},   {3, 12, 64, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1},
+      {4, 6, 47, 3, 3, 1, 1, 0, 0, 0, 0, 1, 1},   {2, 5, 200, 3, 1, 1, 1, 1, 0, 1, 0, 1, 1},
+      // Long rows with stride_w 2, 3 (and a dilation), 4 (patches): read in place from phase copies;
+      // stride 5 is packed.
+      {3, 9, 131, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1},  {2, 5, 200, 3, 5, 1, 3, 1, 2, 1, 2, 1, 2},
+      {2, 4, 300, 1, 4, 1, 4, 0, 0, 0, 0, 1, 1},  {2, 3, 330, 2, 5, 1, 5, 0, 1, 0, 0, 1, 1},
   };
   const std::vector<std::int64_t> ms = {1, 7, 8, 9, 15, 16, 17, 33};
   for (const auto* t : tables()) {
@@ -772,6 +787,8 @@ TEST_CASE("float kernels: im2col products, every geometry", "[float_kernels]") {
     // Several k blocks and column blocks: K = 64 * 9 = 576, N = 1024.
     run_im2col_case(*t, {64, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 24, data::normal, ++seed);
     run_im2col_case(*t, {29, 40, 27, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 17, data::mixed, ++seed);
+    // A of more than 2^18 elements (M 260, K 1080): packed whatever the rows.
+    run_im2col_case(*t, {120, 2, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, 260, data::normal, ++seed);
   }
 }
 
@@ -810,6 +827,48 @@ TEST_CASE("float kernels: a column's value does not depend on how N is split", "
     }
     INFO(t->name);
     CHECK(std::memcmp(whole.data(), split.data(), whole.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("float kernels: im2col read in place or packed, the same sums", "[float_kernels]") {
+  // gemm_packed_im2col reads B in place (long rows); the same convolution as a dense product over
+  // the im2col matrix stored transposed goes through packed panels. The intrinsics tables sum in
+  // the same order either way (gemm_blocked.inc); the others make no such promise (Eigen's GEMM;
+  // the reference's two loops, which the compiler may contract into FMAs differently).
+  for (const auto* t : tables()) {
+    const std::string name = t->name;
+    if (name != "avx2" && name != "avx512") continue;
+    std::mt19937 rng(base_seed() + 4500);
+    const geometry s{24, 20, 70, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+    std::vector<float> x;
+    b_im2col g;
+    REQUIRE(make_im2col(s, x, data::normal, rng, g));
+    const std::int64_t m = 33, k = s.channels * 9, n = g.out_h * g.out_w;
+    std::vector<float> a(static_cast<std::size_t>(m * k)), bias(static_cast<std::size_t>(m));
+    fill(a, data::normal, rng);
+    fill(bias, data::normal, rng);
+    std::vector<float> columns(static_cast<std::size_t>(n * k));  // B transposed: N x K
+    for (std::int64_t j = 0; j < n; ++j) {
+      for (std::int64_t kk = 0; kk < k; ++kk) columns[static_cast<std::size_t>(j * k + kk)] = im2col_value(g, kk, j);
+    }
+    aligned_floats packed(t->packed_a_bytes(m, k) / sizeof(float) + 1);
+    t->pack_a(m, k, a_dense{a.data(), k, false}, packed.data);
+    gemm_args args;
+    args.m = m;
+    args.n = n;
+    args.k = k;
+    args.n_begin = 5;
+    args.n_end = n - 3;
+    args.ldc = n;
+    args.bias = bias.data();
+    args.act = {activation_kind::silu, 0, 0};
+    std::vector<float> in_place(static_cast<std::size_t>(m * n)), via_panels(in_place.size());
+    args.c = in_place.data();
+    t->gemm_packed_im2col(packed.data, g, args);
+    args.c = via_panels.data();
+    t->gemm_packed_dense(packed.data, b_dense{columns.data(), k, true}, args);
+    INFO(t->name);
+    CHECK(std::memcmp(in_place.data(), via_panels.data(), in_place.size() * sizeof(float)) == 0);
   }
 }
 
