@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -848,6 +849,39 @@ TEST_CASE("MaxPool: windows, Indices in both storage orders, dilations, ceil_mod
     CHECK(u.code == mq::errc::unsupported);
     const auto k = run_error(pool_text("MaxPool", {1, 1, 4, 4}, ""), {{"x", x16}});
     CHECK_THAT(k.message, Catch::Contains("kernel_shape") && Catch::Contains("required"));
+  }
+}
+
+TEST_CASE("MaxPool: the separable float path equals the window walk, NaN and -inf included", "[exec][pool]") {
+  // Without the Indices output float 2-D MaxPool runs separably (rows, then columns); asking for
+  // Indices takes the per-window walk. Both must give the same values on every geometry.
+  std::mt19937 rng(20261203);
+  std::uniform_real_distribution<float> u(-5.0f, 5.0f);
+  const char* geometries[] = {"kernel_shape = [5, 5], pads = [2, 2, 2, 2]",
+                              "kernel_shape = [3, 3], strides = [2, 2], pads = [1, 1, 1, 1]",
+                              "kernel_shape = [2, 3], strides = [1, 2]",
+                              "kernel_shape = [3, 3], strides = [2, 2], ceil_mode = 1",
+                              "kernel_shape = [4, 1], pads = [0, 0, 3, 0]"};
+  for (const char* g : geometries) {
+    INFO(g);
+    std::vector<float> v(2 * 3 * 9 * 11);
+    for (auto& x : v) x = u(rng);
+    v[0] = std::numeric_limits<float>::quiet_NaN();
+    v[17] = std::numeric_limits<float>::quiet_NaN();
+    v[40] = -std::numeric_limits<float>::infinity();
+    v[41] = std::numeric_limits<float>::infinity();
+    const auto x = floats({2, 3, 9, 11}, v);
+    auto fast = run_text(pool_text("MaxPool", {2, 3, 9, 11}, g), {{"x", x}});
+    auto walk = run_text(pool_text("MaxPool", {2, 3, 9, 11}, g, true), {{"x", x}});
+    REQUIRE(fast);
+    REQUIRE(walk);
+    const auto a = values_of(fast->at("y"));
+    const auto b = values_of(walk->at("y"));
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      INFO(i << ": separable " << a[i] << ", window walk " << b[i]);
+      CHECK(((std::isnan(a[i]) && std::isnan(b[i])) || a[i] == b[i]));
+    }
   }
 }
 

@@ -115,6 +115,55 @@ void max_pool_plane(const T* x, T* y, std::int64_t* indices, std::int64_t plane,
   }
 }
 
+// The 2-D float MaxPool of real models (SPPF's 5x5 stride 1, 3x3 stride 2), without Indices and
+// dilation: separable, a running maximum along each row into a buffer, then down the columns (2k
+// instead of k^2 comparisons per output, vectorizable). The same values as max_pool_plane, NaN
+// included: the window walk starts from its top-left tap and takes a later one only when it
+// compares greater, so the result is NaN exactly when the top-left tap is, else the largest
+// non-NaN tap. The passes here skip NaN (a NaN is replaced by any later value) and the top-left
+// rule is applied at the end.
+bool separable_max_applies(const std::vector<axis_walk>& ax) {
+  if (ax[0].in != 1 || ax[0].out != 1 || ax[1].dilation != 1 || ax[2].dilation != 1) return false;
+  for (std::size_t j = 1; j < 3; ++j) {
+    for (std::size_t k = 0; k < ax[j].lo.size(); ++k) {
+      if (ax[j].lo[k] >= ax[j].hi[k]) return false;  // an empty window: the generic path's rule
+    }
+  }
+  return true;
+}
+
+void max_pool_plane_separable(const float* x, float* y, const std::vector<axis_walk>& ax, std::vector<float>& rows) {
+  const axis_walk& a1 = ax[1];
+  const axis_walk& a2 = ax[2];
+  rows.resize(static_cast<std::size_t>(a1.in * a2.out));
+  for (std::int64_t r = 0; r < a1.in; ++r) {
+    const float* in = x + r * a2.in;
+    float* out = rows.data() + r * a2.out;
+    for (std::int64_t o = 0; o < a2.out; ++o) {
+      const auto k = static_cast<std::size_t>(o);
+      const float* p = in + a2.start[k];
+      float m = p[a2.lo[k]];
+      for (std::int64_t t = a2.lo[k] + 1; t < a2.hi[k]; ++t) m = (p[t] > m || m != m) ? p[t] : m;
+      out[o] = m;
+    }
+  }
+  for (std::int64_t o1 = 0; o1 < a1.out; ++o1) {
+    const auto k = static_cast<std::size_t>(o1);
+    float* out = y + o1 * a2.out;
+    const float* first = rows.data() + (a1.start[k] + a1.lo[k]) * a2.out;
+    std::copy(first, first + a2.out, out);
+    for (std::int64_t t = a1.lo[k] + 1; t < a1.hi[k]; ++t) {
+      const float* row = rows.data() + (a1.start[k] + t) * a2.out;
+      for (std::int64_t o2 = 0; o2 < a2.out; ++o2) out[o2] = (row[o2] > out[o2] || out[o2] != out[o2]) ? row[o2] : out[o2];
+    }
+    const float* top = x + (a1.start[k] + a1.lo[k]) * a2.in;
+    for (std::int64_t o2 = 0; o2 < a2.out; ++o2) {
+      const auto k2 = static_cast<std::size_t>(o2);
+      if (std::isnan(top[a2.start[k2] + a2.lo[k2]])) out[o2] = top[a2.start[k2] + a2.lo[k2]];
+    }
+  }
+}
+
 // AveragePool and LpPool. With count_include_pad every window counts all its taps (as ONNX
 // Runtime does up to opset 18, also for the part of a ceil_mode window beyond the padding).
 template <class T>
@@ -208,6 +257,16 @@ result<void> run_pool(run_context& ctx, const pool_attrs& a, const tensor& x, co
   std::int64_t taps = 1;
   for (const auto& axis : w) taps *= axis.kernel;
   const std::int64_t grain = std::max<std::int64_t>(1, parallel_grain_work / std::max<std::int64_t>(1, out_size * taps));
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.kind == pool_kind::max && !want_indices && separable_max_applies(ax)) {
+      ctx.pool().parallel_for(planes, grain, [&](std::int64_t begin, std::int64_t end) {
+        std::vector<float> rows;
+        for (std::int64_t c = begin; c < end; ++c) max_pool_plane_separable(px + c * in_size, py + c * out_size, ax, rows);
+      });
+      ctx.set_output(0, std::move(y));
+      return {};
+    }
+  }
   ctx.pool().parallel_for(planes, grain, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t c = begin; c < end; ++c) {
       if (a.kind == pool_kind::max) {
