@@ -88,6 +88,9 @@ struct run_options {
   /// When set, receives the time each main-graph node took (node name, op type, seconds), in
   /// execution order (subgraphs count in their node).
   std::vector<node_time>* profile = nullptr;
+  /// When set, receives the largest total size of the main graph's intermediate values alive at
+  /// once during the run (bytes; inputs and constants not counted).
+  std::size_t* peak_live_bytes = nullptr;
 };
 
 /// A planned model, ready to run. Created once (topological order, constants, kernels, packed

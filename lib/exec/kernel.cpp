@@ -215,7 +215,7 @@ result<std::vector<tensor>> run_context::run_subgraph(const subgraph& graph, std
     if (t == nullptr) return mq::fail(errc::internal, label() + ": a value its subgraph reads is missing");
     captures.push_back(t);
   }
-  run_env inner{env_.pool, env_.buffers, env_.check_finite, env_.depth + 1, nullptr};
+  run_env inner{env_.pool, env_.buffers, env_.check_finite, env_.depth + 1, nullptr, nullptr};
   return execute(*graph.plan, inputs, captures, inner);
 }
 

@@ -41,6 +41,14 @@ class kernel {
  public:
   virtual ~kernel() = default;
   virtual result<void> run(run_context& ctx) = 0;
+  /// True when the kernel took what it needs of constant input `i` at plan time (packed weights)
+  /// and never reads it when it runs: a constant only such kernels read is dropped from the plan.
+  virtual bool consumes_constant(std::size_t i) const noexcept {
+    (void)i;
+    return false;
+  }
+  /// Called once planning (fusion included) is over: a kernel may drop what only planning needed.
+  virtual void finish_planning() noexcept {}
 };
 
 /// A kernel made from a lambda (or any callable taking run_context&).
@@ -155,6 +163,7 @@ struct run_env {
   bool check_finite = false;  // fail when a node makes NaN/inf out of finite inputs
   int depth = 0;              // subgraph nesting, bounded against runaway recursion
   std::vector<mq::node_time>* profile = nullptr;  // main graph only
+  std::size_t* peak_live_bytes = nullptr;         // main graph only
 };
 
 /// One node's inputs and outputs while it runs.

@@ -117,6 +117,11 @@ result<tensor> from_proto(const onnx::TensorProto& t, const mq::model::impl* mod
       tensor copy = tensor::empty(type, std::move(shape));
       if (!copy.valid()) return fail(errc::internal, what + ": out of memory");
       if (n != 0) std::memcpy(copy.mutable_raw(), bytes.data(), n * size);
+      // The copy is what the plan reads: the mapped pages of the model file (weights read in
+      // place) can go, or the process would hold the weight twice.
+      if (model != nullptr) {
+        if (const auto* mapping = onnx_io::mapping_of(*model, bytes)) mapping->release(bytes);
+      }
       return copy;
     }
     if (static_cast<std::size_t>(t.uint64_data_size()) != n) {
@@ -411,6 +416,37 @@ result<std::shared_ptr<graph_plan>> planner::plan(const onnx::GraphProto& graph)
   defined_ = nullptr;
 
   if (opts_.fuse) fuse_nodes(p, opts_.keep);
+
+  // Constants that only kernels which packed them read (Conv weights) are not kept twice: their
+  // values go, their type and shape stay.
+  {
+    std::vector<int> reads(p.slot_names.size(), 0), consumed(p.slot_names.size(), 0);
+    for (const auto& n : p.nodes) {
+      if (n.removed) continue;
+      for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+        const int s = n.inputs[k];
+        if (s < 0) continue;
+        ++reads[static_cast<std::size_t>(s)];
+        if (n.impl->consumes_constant(k)) ++consumed[static_cast<std::size_t>(s)];
+      }
+    }
+    std::set<int> outputs(p.outputs.begin(), p.outputs.end());
+    for (std::size_t s = 0; s < p.constants.size(); ++s) {
+      tensor& c = p.constants[s];
+      if (!c.defined() || reads[s] == 0 || reads[s] != consumed[s] || outputs.count(static_cast<int>(s)) != 0 ||
+          opts_.keep.count(p.slot_names[s]) != 0) {
+        continue;
+      }
+      if (c.read_only() && c.raw() != nullptr) {
+        // A view of the mapped model file: its pages can go too.
+        if (const auto* mapping = onnx_io::mapping_of(model_, c.bytes())) mapping->release(c.bytes());
+      }
+      c = tensor::view(c.type(), c.shape(), nullptr);
+    }
+    for (auto& n : p.nodes) {
+      if (!n.removed) n.impl->finish_planning();
+    }
+  }
 
   // Liveness: the last node reading each slot releases it. Constants, captured values and graph
   // outputs are never released; a value nobody reads is released by the node that makes it.

@@ -1,5 +1,6 @@
 // Runs a planned graph: nodes in plan order, each value released after its last reader.
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <new>
 
@@ -136,6 +137,14 @@ result<std::vector<tensor>> execute(const graph_plan& plan, std::span<const tens
       if (observer != nullptr && *observer) MQ_TRY_VOID((*observer)(ref_of(name, out[k])));
       if (fetch != nullptr && fetch->count(name) != 0) (*fetched)[name] = out[k];
       values[static_cast<std::size_t>(s)] = std::move(out[k]);
+    }
+    if (env.peak_live_bytes != nullptr) {
+      // Before the releases: the node's inputs and outputs are alive together.
+      std::size_t live = 0;
+      for (std::size_t k = 0; k < values.size(); ++k) {
+        if (values[k].defined() && !values[k].read_only()) live += values[k].byte_size();
+      }
+      *env.peak_live_bytes = std::max(*env.peak_live_bytes, live);
     }
     for (int s : n.release) values[static_cast<std::size_t>(s)] = tensor{};
   }

@@ -166,7 +166,7 @@ result<std::map<std::string, tensor>> session::run(const std::map<std::string, t
 
   std::set<std::string> fetch(options.fetch.begin(), options.fetch.end());
   std::map<std::string, exec::tensor> fetched;
-  exec::run_env env{*s.pool, s.buffers, options.check_finite, 0, options.profile};
+  exec::run_env env{*s.pool, s.buffers, options.check_finite, 0, options.profile, options.peak_live_bytes};
   std::vector<exec::tensor> results;
   try {
     auto r = exec::execute(*s.plan, feeds, {}, env, options.observer ? &options.observer : nullptr, &fetched, &fetch);

@@ -64,24 +64,46 @@ buffer_pool::~buffer_pool() {
 }
 
 std::byte* buffer_pool::take(std::size_t bytes, std::size_t& capacity) {
-  capacity = size_class_bytes(bytes);
+  const std::size_t wanted = size_class_bytes(bytes);
   {
     std::lock_guard<std::mutex> guard(lock_);
-    auto it = free_blocks_.find(capacity);
-    if (it != free_blocks_.end()) {
+    // The smallest cached block that fits, if it wastes at most half of itself: a run needs many
+    // sizes, and exact classes only would keep a block of every size ever seen.
+    auto it = free_blocks_.lower_bound(wanted);
+    if (it != free_blocks_.end() && it->first <= 2 * wanted) {
       std::byte* block = it->second;
+      capacity = it->first;
       cached_ -= capacity;
+      in_use_ += capacity;
+      peak_in_use_ = std::max(peak_in_use_, in_use_);
       free_blocks_.erase(it);
       return block;
     }
+    // None fits: give back cached blocks while the cache is larger than what was ever in use at
+    // once (it can never all be needed), largest first.
+    while (!free_blocks_.empty() && cached_ + wanted > peak_in_use_) {
+      auto last = std::prev(free_blocks_.end());
+      cached_ -= last->first;
+      std::free(last->second);
+      free_blocks_.erase(last);
+    }
+    in_use_ += wanted;
+    peak_in_use_ = std::max(peak_in_use_, in_use_);
   }
-  return allocate_aligned(capacity);
+  capacity = wanted;
+  std::byte* block = allocate_aligned(wanted);
+  if (block == nullptr) {
+    std::lock_guard<std::mutex> guard(lock_);
+    in_use_ -= wanted;
+  }
+  return block;
 }
 
 void buffer_pool::give(std::byte* block, std::size_t capacity) noexcept {
   std::lock_guard<std::mutex> guard(lock_);
   free_blocks_.emplace(capacity, block);
   cached_ += capacity;
+  in_use_ -= capacity;
 }
 
 std::size_t buffer_pool::cached_bytes() const noexcept {

@@ -50,6 +50,8 @@ class buffer_pool {
   mutable std::mutex lock_;
   std::multimap<std::size_t, std::byte*> free_blocks_;  // capacity -> block
   std::size_t cached_ = 0;
+  std::size_t in_use_ = 0;       // bytes handed out and not given back
+  std::size_t peak_in_use_ = 0;  // the most ever handed out at once
 };
 
 class tensor {

@@ -253,9 +253,11 @@ int run(const options& o) {
     times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   std::vector<mq::node_time> profile;
+  std::size_t peak_live = 0;
   if (o.profile) {
     mq::run_options po;
     po.profile = &profile;
+    po.peak_live_bytes = &peak_live;
     auto again = session->run(feeds, po);
     if (!again) return mq::cli::fail(tool, again.error().message);
   }
@@ -393,7 +395,7 @@ int run(const options& o) {
     std::vector<std::pair<double, std::string>> order;
     for (const auto& [op, v] : by_op) order.emplace_back(v.first, op);
     std::sort(order.rbegin(), order.rend());
-    fmt::print("\nprofile of one run ({:.2f} ms in nodes):\n  {:<24} {:>6} {:>10} {:>7}\n", total * 1e3, "op", "nodes", "ms", "share");
+    fmt::print("\nprofile of one run ({:.2f} ms in nodes; at most {:.1f} MB of intermediate values alive at once):\n  {:<24} {:>6} {:>10} {:>7}\n", total * 1e3, static_cast<double>(peak_live) / 1e6, "op", "nodes", "ms", "share");
     for (const auto& [sec, op] : order) {
       fmt::print("  {:<24} {:>6} {:>10.3f} {:>6.1f}%\n", op, by_op[op].second, sec * 1e3, total > 0 ? 100 * sec / total : 0);
     }

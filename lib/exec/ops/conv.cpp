@@ -335,6 +335,15 @@ class conv_op final : public conv_kernel {
     return true;
   }
 
+  bool consumes_constant(std::size_t i) const noexcept override {
+    return (i == 1 && weights_.defined()) || (i == 2 && !bias_input_);
+  }
+  // Once packed (and any BatchNormalization folded) the weights are read from packed_ or
+  // depthwise_w_ only: keep W's shape, not its values.
+  void finish_planning() noexcept override {
+    if (weights_.defined() && weights_.raw() != nullptr) weights_ = tensor::view(weights_.type(), weights_.shape(), nullptr);
+  }
+
   result<void> run(run_context& ctx) override;
 
  private:
