@@ -117,7 +117,10 @@ result<std::vector<tensor>> execute(const graph_plan& plan, std::span<const tens
     if (env.check_finite) {
       bool inputs_finite = true;
       for (const tensor* t : in) {
-        if (t != nullptr && t->defined() && is_float_type(t->type()) && first_nonfinite(*t) >= 0) inputs_finite = false;
+        // (A constant whose values a packing kernel took has no data left: nothing to check.)
+        if (t != nullptr && t->defined() && t->raw() != nullptr && is_float_type(t->type()) && first_nonfinite(*t) >= 0) {
+          inputs_finite = false;
+        }
       }
       for (std::size_t k = 0; k < out.size() && inputs_finite; ++k) {
         if (n.outputs[k] < 0 || !out[k].defined()) continue;

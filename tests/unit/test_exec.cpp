@@ -194,3 +194,32 @@ g (float[2] a, float[3] b) => (float[3] y) {
     CHECK_THAT(out.error().message, Catch::Contains("Add") && Catch::Contains("[2] and [3] do not broadcast"));
   }
 }
+
+TEST_CASE("exec: the finite check runs over Convs whose constant weights were packed away", "[exec]") {
+  // The plan keeps only the packed copy of a Conv's weights; the finite check (and anything else
+  // walking a node's inputs) must not read the dropped values.
+  auto proto = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 2, 3, 3] x) => (float[1, 2, 3, 3] y) {
+  y = Conv <pads = [1, 1, 1, 1]> (x, w)
+}
+)");
+  std::vector<float> w(2 * 2 * 3 * 3, 0.0f);
+  w[4] = 1.0f;             // output 0 = input channel 0
+  w[18 + 9 + 4] = 2.0f;    // output 1 = 2 x input channel 1
+  *proto.mutable_graph()->add_initializer() = mq::test::float_tensor("w", {2, 2, 3, 3}, w);
+  mq::model m = mq::test::to_model(proto);
+  auto s = mq::session::create(m);
+  REQUIRE(s);
+  std::vector<float> x(18);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  mq::run_options options;
+  options.check_finite = true;
+  auto out = s->run({{"x", floats({1, 2, 3, 3}, x)}}, options);
+  REQUIRE(out);
+  const auto y = values_of(out->at("y"));
+  CHECK(y[0] == 0);
+  CHECK(y[8] == 8);
+  CHECK(y[9] == 18);
+  CHECK(y[17] == 34);
+}
