@@ -2,11 +2,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MQ_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__)
+#define MQ_CPU_RELAX() asm volatile("yield")
+#else
+#define MQ_CPU_RELAX() ((void)0)
+#endif
 
 #include "util/cpu.h"
 
@@ -16,16 +26,29 @@ unsigned resolve_threads(unsigned requested) noexcept {
   return requested == 0 ? util::usable_cores() : requested;
 }
 
-// Workers sleep on a condition variable between jobs. A job is a generation number plus the
-// function; every worker runs its own chunk of each generation, then counts itself done.
+namespace {
+
+// How long a worker keeps polling for the next job before it sleeps, and the caller for the
+// workers to finish before it sleeps. A model runs hundreds of small kernels one after the
+// other: waking a sleeping thread costs tens of microseconds on every one of them, more than
+// many kernels take.
+constexpr auto spin_time = std::chrono::microseconds(200);
+
+}  // namespace
+
+// A job is a generation number plus the function. Workers poll the generation for a while,
+// then sleep on a condition variable; each runs its own chunk of each generation, then counts
+// itself done.
 struct thread_pool::impl {
   std::mutex lock;
   std::condition_variable wake;
   std::condition_variable done;
   std::vector<std::jthread> workers;
-  std::uint64_t generation = 0;
-  unsigned pending = 0;  // workers still running the current generation
-  bool stopping = false;
+  std::atomic<std::uint64_t> generation{0};
+  std::atomic<unsigned> pending{0};   // workers still running the current generation
+  std::atomic<unsigned> sleeping{0};  // workers waiting on `wake`
+  std::atomic<bool> caller_sleeping{false};
+  std::atomic<bool> stopping{false};
   const std::function<void(unsigned, std::int64_t, std::int64_t)>* job = nullptr;
   std::int64_t n = 0;
   unsigned chunks = 0;
@@ -42,18 +65,23 @@ struct thread_pool::impl {
   void worker(unsigned index) {
     std::uint64_t seen = 0;
     for (;;) {
-      const std::function<void(unsigned, std::int64_t, std::int64_t)>* fn = nullptr;
-      std::int64_t count = 0;
-      unsigned parts = 0;
-      {
-        std::unique_lock guard(lock);
-        wake.wait(guard, [&] { return stopping || generation != seen; });
-        if (stopping) return;
-        seen = generation;
-        fn = job;
-        count = n;
-        parts = chunks;
+      // Poll for the next generation, then sleep.
+      const auto until = std::chrono::steady_clock::now() + spin_time;
+      while (generation.load(std::memory_order_acquire) == seen && !stopping.load(std::memory_order_relaxed) &&
+             std::chrono::steady_clock::now() < until) {
+        for (int k = 0; k < 64; ++k) MQ_CPU_RELAX();
       }
+      if (generation.load(std::memory_order_acquire) == seen && !stopping.load()) {
+        std::unique_lock guard(lock);
+        sleeping.fetch_add(1);
+        wake.wait(guard, [&] { return stopping.load() || generation.load() != seen; });
+        sleeping.fetch_sub(1);
+      }
+      if (stopping.load()) return;
+      seen = generation.load(std::memory_order_acquire);
+      const auto* fn = job;
+      const std::int64_t count = n;
+      const unsigned parts = chunks;
       // Worker `index` (1-based: the caller is chunk 0) runs chunk `index` when there is one.
       if (index < parts) {
         const auto [begin, end] = chunk_range(count, parts, index);
@@ -66,8 +94,10 @@ struct thread_pool::impl {
           }
         }
       }
-      std::lock_guard guard(lock);
-      if (--pending == 0) done.notify_one();
+      if (pending.fetch_sub(1) == 1 && caller_sleeping.load()) {
+        std::lock_guard guard(lock);
+        done.notify_one();
+      }
     }
   }
 };
@@ -86,7 +116,7 @@ thread_pool::thread_pool(unsigned threads) : threads_(std::max(1u, threads)), im
 thread_pool::~thread_pool() {
   {
     std::lock_guard guard(impl_->lock);
-    impl_->stopping = true;
+    impl_->stopping.store(true);
   }
   impl_->wake.notify_all();
   impl_->workers.clear();
@@ -106,15 +136,17 @@ void thread_pool::parallel_chunks(std::int64_t n, unsigned chunks,
     }
     return;
   }
+  impl& s = *impl_;
+  // Workers read the job after they see the new generation (release/acquire on `generation`).
+  s.job = &fn;
+  s.n = n;
+  s.chunks = chunks;
+  s.pending.store(static_cast<unsigned>(s.workers.size()), std::memory_order_relaxed);
   {
-    std::lock_guard guard(impl_->lock);
-    impl_->job = &fn;
-    impl_->n = n;
-    impl_->chunks = chunks;
-    impl_->pending = static_cast<unsigned>(impl_->workers.size());
-    ++impl_->generation;
+    std::lock_guard guard(s.lock);  // orders the increment with a worker going to sleep
+    s.generation.fetch_add(1, std::memory_order_acq_rel);
   }
-  impl_->wake.notify_all();
+  if (s.sleeping.load() != 0) s.wake.notify_all();
   const auto [begin, end] = impl::chunk_range(n, chunks, 0);
   std::exception_ptr failure;
   try {
@@ -122,14 +154,23 @@ void thread_pool::parallel_chunks(std::int64_t n, unsigned chunks,
   } catch (...) {
     failure = std::current_exception();
   }
-  {
-    std::unique_lock guard(impl_->lock);
-    impl_->done.wait(guard, [&] { return impl_->pending == 0; });
-    impl_->job = nullptr;
-    if (!failure) failure = impl_->failure;
-    impl_->failure = nullptr;
+  const auto until = std::chrono::steady_clock::now() + spin_time;
+  while (s.pending.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < until) {
+    for (int k = 0; k < 64; ++k) MQ_CPU_RELAX();
   }
-  impl_->busy.store(false);
+  if (s.pending.load(std::memory_order_acquire) != 0) {
+    std::unique_lock guard(s.lock);
+    s.caller_sleeping.store(true);
+    s.done.wait(guard, [&] { return s.pending.load() == 0; });
+    s.caller_sleeping.store(false);
+  }
+  {
+    std::lock_guard guard(s.lock);
+    s.job = nullptr;
+    if (!failure) failure = s.failure;
+    s.failure = nullptr;
+  }
+  s.busy.store(false);
   // Every chunk has finished: the caller sees the exception as if it had run them all itself.
   if (failure) std::rethrow_exception(failure);
 }
