@@ -19,6 +19,7 @@ void register_rnn(op_registry& r);          // LSTM, GRU, RNN
 void register_control(op_registry& r);      // If, Loop, Scan, Identity
 void register_quantized(op_registry& r);    // QuantizeLinear, DequantizeLinear, *Integer, QLinear*
 void register_misc(op_registry& r);         // NonMaxSuppression, RoiAlign, Einsum, Unique, Det, losses, ...
+void register_signal(op_registry& r);       // DFT, STFT, window generators, MelWeightMatrix
 
 /// Every family above.
 inline void register_all(op_registry& r) {
@@ -36,6 +37,7 @@ inline void register_all(op_registry& r) {
   register_control(r);
   register_quantized(r);
   register_misc(r);
+  register_signal(r);
 }
 
 }  // namespace mq::exec::ops
