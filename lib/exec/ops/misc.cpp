@@ -1,6 +1,7 @@
 // Operators of no larger family: NonMaxSuppression and RoiAlign (detection heads), Einsum,
-// ReverseSequence, Unique, Det, and the two loss functions NegativeLogLikelihoodLoss and
-// SoftmaxCrossEntropyLoss (deterministic math, found in exported training graphs).
+// ReverseSequence, Unique, Det, TfIdfVectorizer (integer pools), and the two loss functions
+// NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (deterministic math, found in exported
+// training graphs).
 //
 // Where the ONNX spec leaves a choice open, these follow ONNX Runtime's CPU kernels:
 // - NonMaxSuppression visits the boxes of a class by score, highest first, ties by the lower box
@@ -15,6 +16,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <string>
 
@@ -1020,6 +1023,123 @@ result<std::unique_ptr<kernel>> make_einsum(node_info& node) {
   });
 }
 
+// ---- TfIdfVectorizer ---------------------------------------------------------------------------
+
+// Integer pools only (pool_int64s; string tensors are not held by the executor). The counting
+// follows ONNX Runtime (and the ONNX reference, which mirrors it): for each skip distance
+// d = 1 .. max_skip_count + 1 and each start position, the n-gram x[s], x[s + d], ... grows while
+// it is a prefix of a pool n-gram, and every length in [min_gram_length, max_gram_length] that is
+// a pool n-gram counts once; 1-grams count only at d = 1. A pool n-gram listed twice maps to its
+// last entry's ngram_indexes coordinate.
+enum class tfidf_mode : std::uint8_t { tf, idf, tfidf };
+
+struct tfidf_model {
+  tfidf_mode mode = tfidf_mode::tf;
+  i64 min_n = 1, max_n = 1, max_skip = 0;
+  std::vector<i64> indexes;  // ngram_indexes: per pool n-gram, its output coordinate
+  std::vector<float> weights;
+  i64 output_size = 0;
+  // Every prefix of a pool n-gram of a counted length -> 1 + its pool ordinal (0: a prefix only).
+  std::map<std::vector<i64>, i64> grams;
+};
+
+result<std::unique_ptr<kernel>> make_tfidf(node_info& node) {
+  MQ_TRY_VOID(node.only_attributes({"max_gram_length", "max_skip_count", "min_gram_length", "mode", "ngram_counts",
+                                    "ngram_indexes", "pool_int64s", "pool_strings", "weights"}));
+  if (node.has_attribute("pool_strings")) return node.unsupported("pool_strings (string tensors are not held by the executor)");
+  for (const char* a : {"max_gram_length", "max_skip_count", "min_gram_length", "mode", "ngram_counts", "ngram_indexes", "pool_int64s"}) {
+    if (!node.has_attribute(a)) return node.invalid(std::string("attribute '") + a + "' is missing");
+  }
+  auto m = std::make_shared<tfidf_model>();
+  const std::string mode = node.attr_string("mode");
+  if (mode == "TF") m->mode = tfidf_mode::tf;
+  else if (mode == "IDF") m->mode = tfidf_mode::idf;
+  else if (mode == "TFIDF") m->mode = tfidf_mode::tfidf;
+  else return node.invalid("mode must be TF, IDF or TFIDF, is '" + mode + "'");
+  m->min_n = node.attr_int("min_gram_length", 1);
+  m->max_n = node.attr_int("max_gram_length", 1);
+  m->max_skip = node.attr_int("max_skip_count", 0);
+  if (m->min_n < 1 || m->max_n < m->min_n || m->max_skip < 0) {
+    return node.invalid("needs 1 <= min_gram_length <= max_gram_length and max_skip_count >= 0");
+  }
+  const std::vector<i64> counts = node.attr_ints("ngram_counts");
+  const std::vector<i64> pool = node.attr_ints("pool_int64s");
+  m->indexes = node.attr_ints("ngram_indexes");
+  m->weights = node.attr_floats("weights");
+  for (const i64 v : m->indexes) {
+    if (v < 0) return node.invalid("ngram_indexes must be >= 0");
+    m->output_size = std::max(m->output_size, v + 1);
+  }
+  if (!m->weights.empty() && m->weights.size() != m->indexes.size()) return node.invalid("weights must have one value per ngram_indexes entry");
+  i64 ordinal = 0;  // n-grams of every length are numbered in pool order
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    const i64 n = sz(i) + 1;
+    const i64 begin = counts[i];
+    const i64 end = i + 1 < counts.size() ? counts[i + 1] : sz(pool.size());
+    if (begin < 0 || end < begin || end > sz(pool.size()) || (end - begin) % n != 0) {
+      return node.invalid("ngram_counts does not split pool_int64s into whole n-grams");
+    }
+    for (i64 g = begin; g < end; g += n, ++ordinal) {
+      if (n < m->min_n || n > m->max_n) continue;
+      if (ordinal >= sz(m->indexes.size())) return node.invalid("ngram_indexes has fewer entries than the pool has n-grams");
+      std::vector<i64> key;
+      for (i64 k = 0; k < n; ++k) {
+        key.push_back(pool[uz(g + k)]);
+        m->grams.emplace(key, 0);
+      }
+      m->grams[key] = ordinal + 1;
+    }
+  }
+  return make_kernel([m](run_context& ctx) -> result<void> {
+    const tensor& x = ctx.in(0);
+    if (x.type() != mq::dtype::int64 && x.type() != mq::dtype::int32) {
+      return ctx.unsupported("element type " + type_name(x.type()) + " (int32 and int64 only)");
+    }
+    if (x.rank() != 1 && x.rank() != 2) return ctx.fail("X must have rank 1 or 2, has shape " + shape_string(x.shape()));
+    const i64 rows = x.rank() == 2 ? x.dim(0) : 1;
+    const i64 cols = x.dim(x.rank() - 1);
+    const std::vector<i64> v = ints_of(x);
+    std::vector<i64> freq(uz(rows * m->output_size), 0);
+    std::vector<i64> key;
+    for (i64 r = 0; r < rows; ++r) {
+      const i64* row = v.data() + r * cols;
+      i64 start_n = m->min_n;
+      for (i64 d = 1; d <= m->max_skip + 1; ++d) {
+        for (i64 s = 0; s < cols; ++s) {
+          if (s + d * (start_n - 1) >= cols) break;
+          key.clear();
+          for (i64 item = s, n = 1; n <= m->max_n && item < cols; ++n, item += d) {
+            key.push_back(row[item]);
+            const auto it = m->grams.find(key);
+            if (it == m->grams.end()) break;
+            if (n >= start_n && it->second != 0) ++freq[uz(r * m->output_size + m->indexes[uz(it->second - 1)])];
+          }
+        }
+        if (start_n == 1) {
+          start_n = 2;
+          if (start_n > m->max_n) break;
+        }
+      }
+    }
+    const shape_t shape = x.rank() == 2 ? shape_t{rows, m->output_size} : shape_t{m->output_size};
+    tensor y = MQ_TRY(ctx.allocate(mq::dtype::float32, shape));
+    float* out = y.mutable_data<float>();
+    // Weights are indexed by output coordinate, as ONNX Runtime reads them.
+    for (std::size_t p = 0; p < freq.size(); ++p) {
+      const std::size_t col = p % uz(m->output_size);
+      const float w = m->weights.empty() || col >= m->weights.size() ? 1.0f : m->weights[col];
+      const auto f = static_cast<float>(freq[p]);
+      switch (m->mode) {
+        case tfidf_mode::tf: out[p] = f; break;
+        case tfidf_mode::idf: out[p] = freq[p] > 0 ? w : 0.0f; break;
+        case tfidf_mode::tfidf: out[p] = w * f; break;
+      }
+    }
+    ctx.set_output(0, std::move(y));
+    return {};
+  });
+}
+
 }  // namespace
 
 void register_misc(op_registry& r) {
@@ -1031,6 +1151,7 @@ void register_misc(op_registry& r) {
   r.add("NegativeLogLikelihoodLoss", make_nll, 12);
   r.add("SoftmaxCrossEntropyLoss", make_sce, 12);
   r.add("Einsum", make_einsum, 12);
+  r.add("TfIdfVectorizer", make_tfidf, 9);
 }
 
 }  // namespace mq::exec::ops

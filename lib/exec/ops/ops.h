@@ -18,7 +18,7 @@ void register_resize(op_registry& r);       // Resize, Upsample, GridSample
 void register_rnn(op_registry& r);          // LSTM, GRU, RNN
 void register_control(op_registry& r);      // If, Loop, Scan, Identity
 void register_quantized(op_registry& r);    // QuantizeLinear, DequantizeLinear, *Integer, QLinear*
-void register_misc(op_registry& r);         // NonMaxSuppression, RoiAlign, Einsum, Unique, Det, losses, ...
+void register_misc(op_registry& r);         // NonMaxSuppression, RoiAlign, Einsum, Unique, Det, TfIdfVectorizer, losses, ...
 void register_signal(op_registry& r);       // DFT, STFT, window generators, MelWeightMatrix
 
 /// Every family above.
