@@ -817,7 +817,9 @@ result<einsum_plan> resolve_einsum(const run_context& ctx, const einsum_spec& sp
 // Sum of products over the labels not in the output, for every output element.
 template <class T>
 void einsum_generic(const run_context& ctx, const einsum_plan& p, T* out) {
-  using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+  // Integers accumulate in uint64 (wrapping, as two's complement arithmetic does; signed overflow
+  // would be undefined), floats in double.
+  using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, std::uint64_t>;
   const std::size_t n_in = p.strides.size();
   std::vector<const T*> in(n_in);
   for (std::size_t i = 0; i < n_in; ++i) in[i] = ctx.in(i).data<T>();
@@ -1104,7 +1106,9 @@ result<std::unique_ptr<kernel>> make_tfidf(node_info& node) {
     for (i64 r = 0; r < rows; ++r) {
       const i64* row = v.data() + r * cols;
       i64 start_n = m->min_n;
-      for (i64 d = 1; d <= m->max_skip + 1; ++d) {
+      // Past a distance of the row length no n-gram of 2 or more items fits.
+      const i64 last_distance = std::min(m->max_skip + 1, std::max<i64>(cols, 1));
+      for (i64 d = 1; d <= last_distance; ++d) {
         for (i64 s = 0; s < cols; ++s) {
           if (s + d * (start_n - 1) >= cols) break;
           key.clear();
