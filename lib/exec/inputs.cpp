@@ -12,8 +12,8 @@ namespace {
 
 std::uint32_t fnv1a32(const std::string& s) {
   std::uint32_t h = 0x811c9dc5u;
-  for (unsigned char c : s) {
-    h ^= c;
+  for (const char ch : s) {
+    h ^= static_cast<unsigned char>(ch);
     h *= 0x01000193u;
   }
   return h;
