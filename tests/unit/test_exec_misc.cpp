@@ -332,6 +332,16 @@ TEST_CASE("exec misc: Einsum equations (implicit and explicit outputs, diagonals
     auto y = run_ok(model(12, "(int64 a, int64 b) => (int64 y)", "y = Einsum <equation = \"ij,jk->ik\"> (a, b)"),
                     {{"a", int64s({2, 2}, {1, 2, 3, 4})}, {"b", int64s({2, 2}, {5, 6, 7, 8})}});
     CHECK(ints(y) == ivec{19, 22, 43, 50});
+    // int32: the running sum passes INT32_MAX (2147483647 + 1) before the -1 brings it back; the
+    // result is exact (the sum is carried wider, never as an overflowing int32).
+    auto w = run_ok(model(12, "(int32 a, int32 b) => (int32 y)", "y = Einsum <equation = \"i,i\"> (a, b)"),
+                    {{"a", mq::tensor::from<std::int32_t>({3}, std::vector<std::int32_t>{2147483647, 1, -1})},
+                     {"b", mq::tensor::from<std::int32_t>({3}, std::vector<std::int32_t>{1, 1, 1})}});
+    CHECK(w.shape == shape{});
+    CHECK(w.data.size() == 4);
+    std::int32_t wv = 0;
+    std::memcpy(&wv, w.data.data(), 4);
+    CHECK(wv == 2147483647);
   }
   SECTION("matrix-product equations on the kernel table agree with the definition") {
     // (equation, A shape, B shape, output labels' sizes computed by loops below)
@@ -769,6 +779,9 @@ TEST_CASE("exec misc: TfIdfVectorizer n-gram counts, skips, IDF and TFIDF weight
   const auto gap = int64s({3}, {2, 5, 3});
   CHECK(values_of(run_ok(tfidf("mode = \"TF\", max_skip_count = 0"), {{"x", gap}})) == fvec{1, 1, 0});
   CHECK(values_of(run_ok(tfidf("mode = \"TF\", max_skip_count = 1"), {{"x", gap}})) == fvec{1, 1, 1});
+  // A huge skip count means any distance: the same counts, and it returns (distances past the row
+  // length hold no n-gram).
+  CHECK(values_of(run_ok(tfidf("mode = \"TF\", max_skip_count = 1000000000000"), {{"x", gap}})) == fvec{1, 1, 1});
   // IDF: weight where the count is positive; TFIDF: weight times count.
   CHECK(values_of(run_ok(tfidf("mode = \"IDF\", max_skip_count = 0, weights = [0.5, 2.0, 4.0]"), {{"x", gap}})) == fvec{0.5f, 2, 0});
   CHECK(values_of(run_ok(tfidf("mode = \"TFIDF\", max_skip_count = 0, weights = [0.5, 2.0, 4.0]"), {{"x", x}})) == fvec{1, 4, 8});
