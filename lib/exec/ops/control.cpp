@@ -160,7 +160,118 @@ result<std::unique_ptr<kernel>> make_loop(node_info& node) {
   });
 }
 
+// Scan 8: the batched form. Inputs (sequence_lens, states..., scan inputs...): every state and scan
+// input has the batch on axis 0, scan inputs the sequence on axis 1; each batch entry runs its own
+// loop over its first sequence_lens[b] steps (all of them when absent), from its own slice of the
+// initial states. Scan outputs are [batch, max_steps, ...], zero past a shorter sequence's end (the
+// spec leaves those values undefined).
+result<std::unique_ptr<kernel>> make_scan8(node_info& node) {
+  MQ_TRY_VOID(node.only_attributes({"body", "num_scan_inputs", "directions"}));
+  auto body = MQ_TRY(node.plan_subgraph("body"));
+  const std::int64_t scan_inputs = node.attr_int("num_scan_inputs", -1);
+  if (node.input_count() < 2) return node.invalid("needs sequence_lens (may be empty) and at least one scan input");
+  const std::size_t inputs = node.input_count() - 1;
+  if (scan_inputs < 1 || static_cast<std::size_t>(scan_inputs) > inputs) {
+    return node.invalid("num_scan_inputs must be between 1 and the number of states and scan inputs");
+  }
+  const std::size_t n_scan = static_cast<std::size_t>(scan_inputs);
+  const std::size_t n_state = inputs - n_scan;
+  const std::size_t body_outputs = body->plan->outputs.size();
+  if (body->plan->inputs.size() != inputs || body_outputs < n_state) {
+    return node.invalid("the body's inputs and outputs do not match the node's states and scan inputs");
+  }
+  const std::size_t n_scan_out = body_outputs - n_state;
+  std::vector<std::int64_t> dirs = node.attr_ints("directions");
+  if (dirs.empty()) dirs.assign(n_scan, 0);
+  if (dirs.size() != n_scan) return node.invalid("directions must have one entry per scan input");
+  const bool has_lens = node.has_input(0);
+  return make_kernel([=](run_context& ctx) -> result<void> {
+    const tensor& first = ctx.in(1 + n_state);
+    if (first.rank() < 2) return ctx.fail("scan inputs must be [batch, sequence, ...], the first has shape " + shape_string(first.shape()));
+    const std::int64_t batch = first.dim(0);
+    const std::int64_t steps = first.dim(1);
+    for (std::size_t j = 0; j < n_scan; ++j) {
+      const tensor& x = ctx.in(1 + n_state + j);
+      if (x.rank() < 2 || x.dim(0) != batch || x.dim(1) != steps) {
+        return ctx.fail("scan input " + std::to_string(j) + " has shape " + shape_string(x.shape()) + ", expected [" +
+                        std::to_string(batch) + ", " + std::to_string(steps) + ", ...] like the first");
+      }
+    }
+    for (std::size_t i = 0; i < n_state; ++i) {
+      const tensor& s = ctx.in(1 + i);
+      if (s.rank() < 1 || s.dim(0) != batch) {
+        return ctx.fail("state " + std::to_string(i) + " has shape " + shape_string(s.shape()) + ", expected the batch (" +
+                        std::to_string(batch) + ") on axis 0");
+      }
+    }
+    std::vector<std::int64_t> lens(static_cast<std::size_t>(batch), steps);
+    if (has_lens) {
+      lens = MQ_TRY(read_ints(ctx, 0, "sequence_lens"));
+      if (static_cast<std::int64_t>(lens.size()) != batch) {
+        return ctx.fail("sequence_lens has " + std::to_string(lens.size()) + " values for a batch of " + std::to_string(batch));
+      }
+      for (const std::int64_t l : lens) {
+        if (l < 0 || l > steps) return ctx.fail("sequence length " + std::to_string(l) + " is out of range [0, " + std::to_string(steps) + "]");
+      }
+    }
+    std::vector<std::vector<tensor>> finals(n_state);                  // per state, per batch entry
+    std::vector<std::vector<std::vector<tensor>>> scanned(n_scan_out);  // per output, per batch entry, per step
+    for (std::int64_t b = 0; b < batch; ++b) {
+      std::vector<tensor> state;
+      for (std::size_t i = 0; i < n_state; ++i) state.push_back(MQ_TRY(slice_of(ctx, ctx.in(1 + i), 0, b)));
+      std::vector<tensor> rows;
+      for (std::size_t j = 0; j < n_scan; ++j) rows.push_back(MQ_TRY(slice_of(ctx, ctx.in(1 + n_state + j), 0, b)));
+      for (auto& s : scanned) s.emplace_back();
+      const std::int64_t len = lens[static_cast<std::size_t>(b)];
+      for (std::int64_t t = 0; t < len; ++t) {
+        std::vector<tensor> args;
+        for (auto& s : state) args.push_back(std::move(s));
+        for (std::size_t j = 0; j < n_scan; ++j) {
+          args.push_back(MQ_TRY(slice_of(ctx, rows[j], 0, dirs[j] != 0 ? len - 1 - t : t)));
+        }
+        auto results = MQ_TRY(ctx.run_subgraph(*body, std::move(args)));
+        for (std::size_t i = 0; i < n_state; ++i) state[i] = std::move(results[i]);
+        for (std::size_t i = 0; i < n_scan_out; ++i) scanned[i].back().push_back(std::move(results[n_state + i]));
+      }
+      for (std::size_t i = 0; i < n_state; ++i) finals[i].push_back(std::move(state[i]));
+    }
+    for (std::size_t i = 0; i < n_state; ++i) {
+      if (batch == 0) return ctx.unsupported("Scan over an empty batch");
+      ctx.set_output(i, MQ_TRY(stack(ctx, finals[i], 0, false, "a final state")));
+    }
+    for (std::size_t i = 0; i < n_scan_out; ++i) {
+      const tensor* proto = nullptr;
+      for (const auto& per_batch : scanned[i]) {
+        if (!per_batch.empty()) {
+          proto = &per_batch.front();
+          break;
+        }
+      }
+      if (proto == nullptr) return ctx.unsupported("Scan with no step at all (the scan outputs' shapes are unknown)");
+      shape_t shape = {batch, steps};
+      shape.insert(shape.end(), proto->shape().begin(), proto->shape().end());
+      tensor out = MQ_TRY(ctx.allocate_zeros(proto->type(), shape));
+      const std::size_t bytes = proto->byte_size();
+      auto* dst = static_cast<std::byte*>(out.mutable_raw());
+      for (std::int64_t b = 0; b < batch; ++b) {
+        const auto& per_batch = scanned[i][static_cast<std::size_t>(b)];
+        for (std::size_t t = 0; t < per_batch.size(); ++t) {
+          const tensor& p = per_batch[t];
+          if (p.shape() != proto->shape() || p.type() != proto->type()) {
+            return ctx.fail("a scan output changes shape or type between iterations (" + shape_string(proto->shape()) + " then " +
+                            shape_string(p.shape()) + ")");
+          }
+          std::memcpy(dst + (static_cast<std::size_t>(b * steps) + t) * bytes, p.raw(), bytes);
+        }
+      }
+      ctx.set_output(n_state + i, std::move(out));
+    }
+    return {};
+  });
+}
+
 result<std::unique_ptr<kernel>> make_scan(node_info& node) {
+  if (node.since_version() < 9) return make_scan8(node);
   MQ_TRY_VOID(node.only_attributes({"body", "num_scan_inputs", "scan_input_axes", "scan_input_directions",
                                     "scan_output_axes", "scan_output_directions"}));
   auto body = MQ_TRY(node.plan_subgraph("body"));
@@ -228,7 +339,7 @@ result<std::unique_ptr<kernel>> make_scan(node_info& node) {
 void register_control(op_registry& r) {
   r.add("If", make_if, 1);
   r.add("Loop", make_loop, 1);
-  r.add("Scan", make_scan, 9);
+  r.add("Scan", make_scan, 8);
 }
 
 }  // namespace mq::exec::ops

@@ -18,6 +18,8 @@ void register_resize(op_registry& r);       // Resize, Upsample, GridSample
 void register_rnn(op_registry& r);          // LSTM, GRU, RNN
 void register_control(op_registry& r);      // If, Loop, Scan, Identity
 void register_quantized(op_registry& r);    // QuantizeLinear, DequantizeLinear, *Integer, QLinear*
+void register_misc(op_registry& r);         // NonMaxSuppression, RoiAlign, Einsum, Unique, Det, TfIdfVectorizer, losses, ...
+void register_signal(op_registry& r);       // DFT, STFT, window generators, MelWeightMatrix
 
 /// Every family above.
 inline void register_all(op_registry& r) {
@@ -34,6 +36,8 @@ inline void register_all(op_registry& r) {
   register_rnn(r);
   register_control(r);
   register_quantized(r);
+  register_misc(r);
+  register_signal(r);
 }
 
 }  // namespace mq::exec::ops
