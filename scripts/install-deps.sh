@@ -8,7 +8,8 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler libeigen3-dev
   libcurl4-openssl-dev libtomlplusplus-dev libfmt-dev catch2
   libbenchmark-dev libcpp-httplib-dev libssl-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libpng-dev
+  libonnx-testdata  # ONNX's node tests, the executor's conformance suite (tests only)
 )
 # Node.js (tests only, for onnxruntime-node): some images ship their own node/npm,
 # which conflicts with Debian's npm package, so only install it when absent.
