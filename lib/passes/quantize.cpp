@@ -387,6 +387,9 @@ result<quantize_report> run(model::impl& impl, const quantize_options& options) 
     // Static INT8: its own pipeline (calibration, placement, the accuracy guard, QDQ).
     MQ_TRY_VOID(quantize_static(ctx));
     MQ_TRY_VOID(check_runtime_support(impl.proto));
+    MQ_TRY_VOID(check_qdq_fusion(impl.proto, options.calibration->activations == activation_type::uint8
+                                                 ? onnx::TensorProto::UINT8
+                                                 : onnx::TensorProto::INT8));
     for (const auto& n : report.nodes) (n.quantized ? report.quantized_count : report.skipped_count)++;
     report.opset_after = default_opset(impl.proto);
     report.model_bytes_after = onnx_io::inline_size(impl);

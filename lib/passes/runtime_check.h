@@ -15,3 +15,19 @@ namespace mq::passes {
 [[nodiscard]] result<void> check_runtime_support(onnx::ModelProto& model);
 
 }  // namespace mq::passes
+
+namespace mq::passes {
+
+/// The fusion check of static INT8: every Conv, MatMul and Gemm that reads a DequantizeLinear on
+/// its input 1 (the weight: a node static INT8 quantized) must be a group ONNX Runtime's CPU provider fuses
+/// into its integer kernel (QLinearConv, QLinearMatMul, QGemm), by the rules measured on ONNX
+/// Runtime 1.30 (docs/static-int8.md): every input behind a DequantizeLinear with an explicit
+/// constant zero point; activations of `activation_onnx_type` (TensorProto uint8 or int8) with one
+/// scale; int8 symmetric weights, per tensor or per output channel on the op's axis; an int32 bias
+/// with zero point 0 and scale input scale x weight scale; the output read only by
+/// QuantizeLinear nodes of the activation type, and not a graph output. The error names the node
+/// and the rule: a group that breaks one would run in float between conversions, slower than the
+/// float model.
+[[nodiscard]] result<void> check_qdq_fusion(const onnx::ModelProto& model, int activation_onnx_type);
+
+}  // namespace mq::passes

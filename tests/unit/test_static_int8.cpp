@@ -13,6 +13,7 @@
 #include "mq/quantize.h"
 #include "mq/session.h"
 #include "onnx_io/model_impl.h"
+#include "passes/runtime_check.h"
 #include "support/exec_helpers.h"
 #include "support/test_models.h"
 
@@ -112,6 +113,7 @@ TEST_CASE("static int8: QDQ placement, parameters and the runtime's fusion rules
   mq::model m = mq::test::to_model(two_convs());
   mq::model fp32 = mq::test::to_model(two_convs());
   auto report = mq::quantize(m, static_options(4));
+  INFO((report ? std::string() : report.error().message));
   REQUIRE(report);
   CHECK(report->calibration_method == "minmax");
   CHECK(report->calibration_samples == 3);  // one of four held out for the guard
@@ -223,5 +225,87 @@ TEST_CASE("static int8: the accuracy guard puts nodes back to float until the ta
     REQUIRE(easy);
     CHECK(easy->guard.empty());
     CHECK(easy->output_snr_db >= 10);
+  }
+}
+
+TEST_CASE("static int8: the fusion check refuses groups ONNX Runtime would not fuse", "[static]") {
+  mq::model m = mq::test::to_model(two_convs());
+  auto report = mq::quantize(m, static_options(4));
+  REQUIRE(report);
+  const onnx::ModelProto good = m.internals().proto;
+  CHECK(mq::passes::check_qdq_fusion(good, onnx::TensorProto::UINT8));
+
+  // The first quantized Conv and the DequantizeLinear nodes feeding it, in a copy.
+  auto first_conv = [](onnx::ModelProto& p) -> onnx::NodeProto* {
+    for (auto& n : *p.mutable_graph()->mutable_node()) {
+      if (n.op_type() == "Conv") return &n;
+    }
+    return nullptr;
+  };
+  auto producer_of = [](onnx::ModelProto& p, const std::string& value) -> onnx::NodeProto* {
+    for (auto& n : *p.mutable_graph()->mutable_node()) {
+      for (const auto& o : n.output()) {
+        if (o == value) return &n;
+      }
+    }
+    return nullptr;
+  };
+  auto initializer_of = [](onnx::ModelProto& p, const std::string& name) -> onnx::TensorProto* {
+    for (auto& t : *p.mutable_graph()->mutable_initializer()) {
+      if (t.name() == name) return &t;
+    }
+    return nullptr;
+  };
+  auto message = [](const onnx::ModelProto& p, int type) {
+    auto r = mq::passes::check_qdq_fusion(p, type);
+    return r ? std::string("(accepted)") : r.error().message;
+  };
+
+  SECTION("int8 activations where the target fuses uint8") {
+    CHECK_THAT(message(good, onnx::TensorProto::INT8), Catch::Contains("input 0 is uint8, the target fuses int8 activations"));
+  }
+  SECTION("a bias scale 1% off input scale x weight scale") {
+    onnx::ModelProto p = good;
+    auto* conv = first_conv(p);
+    REQUIRE(conv);
+    auto* bdq = producer_of(p, conv->input(2));
+    REQUIRE(bdq);
+    auto* scale = initializer_of(p, bdq->input(1));
+    REQUIRE(scale);
+    std::string& raw_scale = *scale->mutable_raw_data();
+    float s0;
+    std::memcpy(&s0, raw_scale.data(), sizeof s0);
+    s0 *= 1.01f;
+    std::memcpy(raw_scale.data(), &s0, sizeof s0);
+    CHECK_THAT(message(p, onnx::TensorProto::UINT8), Catch::Contains("bias scale 0 is") &&
+                                                         Catch::Contains("not input scale x weight scale"));
+  }
+  SECTION("a weight DequantizeLinear without its zero point") {
+    onnx::ModelProto p = good;
+    auto* conv = first_conv(p);
+    REQUIRE(conv);
+    auto* wdq = producer_of(p, conv->input(1));
+    REQUIRE(wdq);
+    wdq->mutable_input()->RemoveLast();
+    CHECK_THAT(message(p, onnx::TensorProto::UINT8),
+               Catch::Contains("the DequantizeLinear of input 1 has no explicit zero point"));
+  }
+  SECTION("the quantized Conv's output also read by a float node") {
+    onnx::ModelProto p = good;
+    auto* conv = first_conv(p);
+    REQUIRE(conv);
+    auto* extra = p.mutable_graph()->add_node();
+    extra->set_op_type("Sigmoid");
+    extra->set_name("side_reader");
+    extra->add_input(conv->output(0));
+    extra->add_output("side");
+    CHECK_THAT(message(p, onnx::TensorProto::UINT8), Catch::Contains("its output is also read by"));
+  }
+  SECTION("a float input next to a quantized weight") {
+    onnx::ModelProto p = good;
+    auto* conv = first_conv(p);
+    REQUIRE(conv);
+    conv->set_input(0, "x");
+    CHECK_THAT(message(p, onnx::TensorProto::UINT8), Catch::Contains("input 0 ('x') is float"));
   }
 }
