@@ -1386,14 +1386,21 @@ TEST_CASE("static_int8: calibration_files picks photos of the folder", "[fetch][
   CHECK_THAT(missing->fallback_reason, Catch::Contains("frame3.png") && Catch::Contains("does not exist"));
 }
 
-TEST_CASE("static_int8: store_options::calibration gives the photos", "[fetch][static]") {
-  static_setup s({}, /*with_folder=*/false);
+TEST_CASE("static_int8: store_options::calibration gives the photos, over the catalog's", "[fetch][static]") {
+  static_setup s;
+  mq::test::write_photos(s.photos, 5);
+  auto catalog_pull = s.store().pull("c");
+  REQUIRE_OK(catalog_pull);
+  CHECK(config_of(s.model_dir("c"))["quantization"]["calibration"]["samples"] == 5);
+  const std::string catalog_key = config_of(s.model_dir("c"))["quantization"]["cache_key"].get<std::string>();
   const fs::path mine = mq::test::write_photos(s.dir / "mine", 3);
   auto o = s.options();
   o.calibration = mine;
   auto store = s.store(o);
   auto pulled = store.pull("c");
   REQUIRE_OK(pulled);
+  CHECK(pulled->quantized);
+  CHECK(config_of(s.model_dir("c"))["quantization"]["cache_key"] != catalog_key);
   CHECK(pulled->quantize_method == "static_int8");
   CHECK(mq::test::has_quantized_activations(s.int8()));
   auto config = config_of(s.model_dir("c"));
