@@ -761,8 +761,8 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
     fs::remove(int8, ec);
     fs::remove(int8_data, ec);
   };
-  // Static INT8's samples: listed (the catalog's files downloaded first) and identified, so that
-  // the key says what they are; problems only make them unusable (the fallback below).
+  // Static INT8's samples (listed and hashed before the download, above) are part of the key;
+  // problems only made them unusable (the fallback below).
   if (is_static) config.calibration = plan.record;
   if (e.quantize.enabled) {
     config.quantize_options = mq::describe(e.quantize.options);

@@ -545,8 +545,11 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!opt.quiet) {
+      // The method actually used: a static INT8 fallback says so (the warning above says why).
+      const std::string method =
+          pulled->quantize_method + (pulled->fallback_reason.empty() ? "" : ", static_int8 fell back");
       fmt::print("{}: {}{}\n", name, pulled->config.string(),
-                 pulled->use_int8 ? " (int8: " + pulled->int8.filename().string() + ", " + pulled->quantize_method + ")"
+                 pulled->use_int8 ? " (int8: " + pulled->int8.filename().string() + ", " + method + ")"
                                   : std::string(" (fp32)"));
     }
   }
