@@ -21,7 +21,7 @@ namespace mq {
 
 /// How photos become a model's image input: resize, pad, color order, normalization, layout.
 /// value = (pixel * scale - mean[c]) / std[c], pixel in 0..255, per channel in `color` order.
-struct preprocess_spec {
+struct MQ_API preprocess_spec {
   enum class resize_mode {
     letterbox,           ///< keep the aspect ratio, centre, pad the rest (Ultralytics YOLO)
     letterbox_top_left,  ///< keep the aspect ratio, image at the top-left, pad right/bottom (YOLOX)
@@ -70,6 +70,12 @@ class MQ_API calibration_data {
   /// Ultralytics export: `yolo` is then used).
   [[nodiscard]] static result<calibration_data> from_folder(const std::filesystem::path& folder,
                                                             std::optional<preprocess_spec> preprocess = std::nullopt);
+  /// Only the samples `names` of `folder` (file or test_data_set_* folder names inside it, in the
+  /// order given), all of one kind. Errors: a name that is not a plain name inside the folder, a
+  /// missing or duplicated sample, a mix of kinds, no names.
+  [[nodiscard]] static result<calibration_data> from_files(const std::filesystem::path& folder,
+                                                           const std::vector<std::string>& names,
+                                                           std::optional<preprocess_spec> preprocess = std::nullopt);
   /// Samples held in memory, each by input name.
   static calibration_data from_samples(std::vector<std::map<std::string, tensor>> samples);
 

@@ -116,6 +116,44 @@ MQ_API mq_status mq_options_set_threads(mq_options* options, unsigned threads);
 /** Non-zero: build the report only; nothing is written (the output path may then be NULL). */
 MQ_API mq_status mq_options_set_dry_run(mq_options* options, int enabled);
 
+/* ---- static INT8 (activations calibrated on real samples) -------------------------------- */
+
+/** How calibration picks a range from the activations seen (as mq-quantize --calibration-method). */
+typedef enum mq_calibration_method {
+  MQ_CALIBRATION_MINMAX = 0,     /**< the smallest and largest value seen (default, as ONNX Runtime) */
+  MQ_CALIBRATION_PERCENTILE = 1, /**< the range keeping 99.999% of the values */
+  MQ_CALIBRATION_ENTROPY = 2,    /**< the range minimizing the KL divergence of the 8-bit histogram */
+  MQ_CALIBRATION_MSE = 3,        /**< the clip range minimizing the squared quantization error */
+  MQ_CALIBRATION_MAX_ENUM = 0x7fffffff /**< not a method (see MQ_STATUS_MAX_ENUM) */
+} mq_calibration_method;
+
+/** Integer type of static activations (as mq-quantize --activation-type). */
+typedef enum mq_activation_type {
+  MQ_ACTIVATION_UINT8 = 0, /**< asymmetric uint8: what ONNX Runtime fuses on x86 (default) */
+  MQ_ACTIVATION_INT8 = 1,  /**< int8, for ARM targets */
+  MQ_ACTIVATION_MAX_ENUM = 0x7fffffff /**< not a type (see MQ_STATUS_MAX_ENUM) */
+} mq_activation_type;
+
+/** Static INT8 on the samples in `folder` (as mq-quantize --calibration): images (.jpg, .png),
+ * .npy files or test_data_set_* folders; format auto then quantizes activations where ONNX Runtime
+ * fuses it. The folder is listed now: MQ_ERR_NOT_FOUND when it does not exist,
+ * MQ_ERR_INVALID_ARGUMENT when it holds no samples or mixes kinds (the message names it). NULL
+ * turns static INT8 off again. Quantizing with it and a format other than MQ_FORMAT_AUTO is
+ * MQ_ERR_INVALID_ARGUMENT, as is a preprocess/method/count/activation type without a folder. */
+MQ_API mq_status mq_options_set_calibration(mq_options* options, const char* folder);
+/** How images become the model's input (as mq-quantize --preprocess): a preset ("yolo",
+ * "imagenet", "unit") or a path ending in .toml. Errors: MQ_ERR_INVALID_ARGUMENT for an unknown
+ * preset or a bad file (the message names it and the key), MQ_ERR_NOT_FOUND for a missing file. */
+MQ_API mq_status mq_options_set_preprocess(mq_options* options, const char* preset_or_file);
+/** Errors: MQ_ERR_INVALID_ARGUMENT for a value outside the enum. */
+MQ_API mq_status mq_options_set_calibration_method(mq_options* options, mq_calibration_method method);
+/** Samples used, in file-name order: 0 (default) = all, at most 1000000. */
+MQ_API mq_status mq_options_set_calibration_count(mq_options* options, uint64_t count);
+/** Errors: MQ_ERR_INVALID_ARGUMENT for a value outside the enum. */
+MQ_API mq_status mq_options_set_activation_type(mq_options* options, mq_activation_type type);
+/** The accuracy guard's target in dB, from 0 (off) to 200 (default 25); NaN is rejected. */
+MQ_API mq_status mq_options_set_target_snr(mq_options* options, double decibels);
+
 /* ---- quantize --------------------------------------------------------------------------- */
 
 /** Loads `input_path`, quantizes it and writes the result atomically to `output_path` (external

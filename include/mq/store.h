@@ -62,6 +62,15 @@ struct store_options {
   /// quantize_options::threads of the quantize step: 1 = the pulling thread only, 0 = one per
   /// core. The INT8 model is the same whatever the value.
   unsigned quantize_threads = 1;
+  /// The user's own calibration samples (mq-pull --calibration DIR): a folder of images (.jpg,
+  /// .png), .npy files or test_data_set_* folders, used instead of the catalog's calibration folder.
+  /// A pull then quantizes to static INT8 (format auto) even when the entry says dynamic_int8 or
+  /// weight_only_int8, or does not quantize; the entry's preprocess, calibration_method,
+  /// calibration_count, activation_type and target_snr_db still apply. A folder that is missing,
+  /// empty or unusable falls back to dynamic_int8 like any static_int8 pull without data (see
+  /// model_store::pull). The choice holds for the pulls of this store only: a later pull without
+  /// it quantizes as the catalog says. Empty: as the catalog says.
+  std::filesystem::path calibration;
 
   /// Defaults overridden by the environment: MQ_MODELS_DIR, MQ_CATALOG, MQ_ENDPOINT (else
   /// HF_ENDPOINT), MQ_OFFLINE=1 or HF_HUB_OFFLINE=1, HF_TOKEN.
@@ -109,6 +118,13 @@ struct pulled_model {
   bool downloaded = false;       ///< a file of the FP32 model (model.onnx or an extra file) was downloaded
   bool upstream_changed = false; ///< a cached file was replaced because the upstream file changed (ETag, date, size)
   bool quantized = false;        ///< the INT8 model was (re)built by this pull
+  /// How the INT8 model was made: "static_int8", "dynamic_int8" (also when static INT8 fell
+  /// back to it), "weight_only_int8"; "" when there is none.
+  std::string quantize_method;
+  /// Why static INT8 fell back to dynamic_int8 (no calibration folder, a folder missing or
+  /// empty, an image that does not decode, calibration failing); "" when it
+  /// did not.
+  std::string fallback_reason;
   std::vector<std::string> warnings;
 };
 
@@ -127,6 +143,7 @@ struct model_entry {
   std::string url;     ///< where a pull downloads it from
   std::string origin;  ///< "'file':line" of the catalog entry
   bool quantize = false;
+  std::string quantize_method;   ///< the catalog's method, "static_int8" with store_options::calibration ("" when not quantized)
   std::string quantize_options;  ///< `mq::describe` of the options ("" when not quantized)
   cache_state state = cache_state::not_pulled;
   std::uint64_t fp32_bytes = 0;
@@ -152,6 +169,16 @@ class model_store {
   /// Downloads (or reuses), verifies and quantizes the model `name`, publishing every file
   /// atomically and config.json last. Errors: `errc::not_found` (not in the catalog, or a 404),
   /// `errc::network`, `errc::integrity` (sha256 mismatch, not an ONNX model), `errc::io`.
+  ///
+  /// Static INT8 (method static_int8, or store_options::calibration) calibrates on the user's
+  /// folder, else the catalog's `calibration` folder (only its `calibration_files` when it lists
+  /// some). Without usable data (none configured, a folder missing or empty, a listed file missing, an image that does not
+  /// decode, calibration failing) the INT8 model is dynamic_int8 instead, with a one-line warning
+  /// that says why (pulled_model::fallback_reason) and the pull succeeds; with
+  /// quantize_failure::error (--strict) it fails, before any download when the folder is unusable,
+  /// and a first pull leaves nothing behind. The INT8 key covers the calibration (method, count,
+  /// activation type, target SNR, preprocessing, and a sha256 over the samples' names and
+  /// contents), so changed frames re-quantize and the same frames reuse the cached model.
   [[nodiscard]] result<pulled_model> pull(std::string_view name, const progress_callback& progress = {});
 
   /// Every catalog entry with its cache state, in catalog order.

@@ -93,6 +93,52 @@ result<calibration_data> calibration_data::from_folder(const std::filesystem::pa
   return d;
 }
 
+result<calibration_data> calibration_data::from_files(const std::filesystem::path& folder,
+                                                      const std::vector<std::string>& names,
+                                                      std::optional<preprocess_spec> preprocess) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(folder, ec)) {
+    return fail(errc::not_found, "calibration folder " + util::quote(folder) + " does not exist");
+  }
+  if (names.empty()) return fail(errc::invalid_argument, "no calibration files named in " + util::quote(folder));
+  auto state = std::make_shared<impl>();
+  state->folder = folder;
+  state->preprocess = std::move(preprocess);
+  int kinds = 0;  // bit per kind seen
+  for (const auto& name : names) {
+    const std::filesystem::path p = folder / name;
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos) {
+      return fail(errc::invalid_argument, "calibration file '" + name + "' must be a name inside " + util::quote(folder));
+    }
+    if (std::find(state->files.begin(), state->files.end(), p) != state->files.end()) {
+      return fail(errc::invalid_argument, "calibration file '" + name + "' is named twice");
+    }
+    if (std::filesystem::is_directory(p, ec) && name.rfind("test_data_set_", 0) == 0) {
+      kinds |= 4;
+      state->source = kind::test_data_sets;
+    } else if (!std::filesystem::is_regular_file(p, ec)) {
+      return fail(errc::not_found, "calibration file " + util::quote(p) + " does not exist");
+    } else if (image::is_image_file(p)) {
+      kinds |= 1;
+      state->source = kind::images;
+    } else if (p.extension() == ".npy") {
+      kinds |= 2;
+      state->source = kind::npy_files;
+    } else {
+      return fail(errc::invalid_argument, "calibration file " + util::quote(p) +
+                                              " is not an image (.jpg, .jpeg, .png), a .npy file or a test_data_set_* folder");
+    }
+    state->files.push_back(p);
+  }
+  if (kinds != 1 && kinds != 2 && kinds != 4) {
+    return fail(errc::invalid_argument, "calibration files in " + util::quote(folder) +
+                                            " mix images, .npy files and test_data_set_* folders: keep one kind");
+  }
+  calibration_data d;
+  d.impl_ = std::move(state);
+  return d;
+}
+
 namespace {
 
 // The input an image goes to: the single float input of rank 4.

@@ -3,22 +3,35 @@
 // thread-local message: nothing C++ crosses into C.
 #include "mq/modelquant.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <cmath>
 #include <filesystem>
+#include <optional>
 #include <new>
 #include <span>
 #include <string>
 #include <utility>
 
 #include "capi/capi_internal.h"
+#include "mq/calibration.h"
 #include "mq/model.h"
 #include "mq/quantize.h"
 #include "mq/version.h"
 
 struct mq_options {
   mq::quantize_options value;
+  // Static INT8: the folder (listed again when quantizing, so samples added since are used) and
+  // what mq-quantize's --preprocess, --calibration-method, --calibration-count and
+  // --activation-type give; `static_settings` says one of those was set.
+  std::string calibration;
+  std::optional<mq::preprocess_spec> preprocess;
+  mq::calibration_method method = mq::calibration_method::minmax;
+  std::size_t count = 0;
+  mq::activation_type activations = mq::activation_type::uint8;
+  bool static_settings = false;
 };
 
 struct mq_report {
@@ -59,9 +72,50 @@ mq_status set_option(const char* function, mq_options* options, F&& set) noexcep
   });
 }
 
+// The same for the static INT8 settings, which live beside the quantize options.
+template <class F>
+mq_status set_static(const char* function, mq_options* options, F&& set) noexcept {
+  return guarded(function, [&] {
+    if (options == nullptr) return null_argument(function, "options");
+    return set(*options);
+  });
+}
+
+// mq-quantize --calibration-count takes a whole number up to this (0 = all samples).
+constexpr std::uint64_t max_calibration_count = 1000000;
+
 const mq::quantize_options& options_or_default(const mq_options* options) {
   static const mq::quantize_options defaults;
   return options != nullptr ? options->value : defaults;
+}
+
+// The options to quantize with: `options` (or the defaults) with the calibration data listed
+// and checked as mq-quantize checks its command line.
+mq_status resolve(const char* function, const mq_options* options, mq::quantize_options& out) {
+  out = options_or_default(options);
+  if (options == nullptr) return MQ_OK;
+  if (options->calibration.empty()) {
+    if (options->static_settings) {
+      return fail(MQ_ERR_INVALID_ARGUMENT, std::string(function) +
+                                               ": a preprocess, calibration method, count or activation type needs "
+                                               "mq_options_set_calibration");
+    }
+    return MQ_OK;
+  }
+  if (out.format != mq::quant_format::automatic) {
+    return fail(MQ_ERR_INVALID_ARGUMENT, std::string(function) +
+                                             ": calibration works with MQ_FORMAT_AUTO (static INT8 is written as QDQ "
+                                             "where ONNX Runtime fuses it)");
+  }
+  auto data = mq::calibration_data::from_folder(options->calibration, options->preprocess);
+  if (!data) return fail(data.error());
+  mq::calibration_options c;
+  c.data = std::move(*data);
+  c.method = options->method;
+  c.count = options->count;
+  c.activations = options->activations;
+  out.calibration = std::move(c);
+  return MQ_OK;
 }
 
 }  // namespace
@@ -199,12 +253,94 @@ mq_status mq_options_set_dry_run(mq_options* options, int enabled) {
   });
 }
 
+mq_status mq_options_set_calibration(mq_options* options, const char* folder) {
+  return set_static("mq_options_set_calibration", options, [&](mq_options& o) {
+    if (folder == nullptr) {
+      o.calibration.clear();
+      return MQ_OK;
+    }
+    if (*folder == '\0') return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_set_calibration: the folder is empty");
+    auto listed = mq::calibration_data::from_folder(std::filesystem::path(folder));  // exists, holds samples
+    if (!listed) return fail(listed.error());
+    o.calibration = folder;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_preprocess(mq_options* options, const char* preset_or_file) {
+  return set_static("mq_options_set_preprocess", options, [&](mq_options& o) {
+    if (preset_or_file == nullptr) return null_argument("mq_options_set_preprocess", "preset_or_file");
+    auto spec = mq::preprocess_spec::parse(preset_or_file);
+    if (!spec) return fail(to_status(spec.error().code), "mq_options_set_preprocess: " + spec.error().message);
+    o.preprocess = std::move(*spec);
+    o.static_settings = true;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_calibration_method(mq_options* options, mq_calibration_method method) {
+  return set_static("mq_options_set_calibration_method", options, [&](mq_options& o) {
+    const int value = enum_bits(&method);
+    switch (value) {
+      case MQ_CALIBRATION_MINMAX: o.method = mq::calibration_method::minmax; break;
+      case MQ_CALIBRATION_PERCENTILE: o.method = mq::calibration_method::percentile; break;
+      case MQ_CALIBRATION_ENTROPY: o.method = mq::calibration_method::entropy; break;
+      case MQ_CALIBRATION_MSE: o.method = mq::calibration_method::mse; break;
+      default:
+        return fail(MQ_ERR_INVALID_ARGUMENT,
+                    "mq_options_set_calibration_method: unknown calibration method " + std::to_string(value));
+    }
+    o.static_settings = true;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_calibration_count(mq_options* options, uint64_t count) {
+  return set_static("mq_options_set_calibration_count", options, [&](mq_options& o) {
+    if (count > max_calibration_count) {
+      return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_set_calibration_count: " + std::to_string(count) +
+                                               " is over the limit of " + std::to_string(max_calibration_count) +
+                                               " (0 means all samples)");
+    }
+    o.count = static_cast<std::size_t>(count);
+    o.static_settings = true;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_activation_type(mq_options* options, mq_activation_type type) {
+  return set_static("mq_options_set_activation_type", options, [&](mq_options& o) {
+    const int value = enum_bits(&type);
+    switch (value) {
+      case MQ_ACTIVATION_UINT8: o.activations = mq::activation_type::uint8; break;
+      case MQ_ACTIVATION_INT8: o.activations = mq::activation_type::int8; break;
+      default:
+        return fail(MQ_ERR_INVALID_ARGUMENT,
+                    "mq_options_set_activation_type: unknown activation type " + std::to_string(value));
+    }
+    o.static_settings = true;
+    return MQ_OK;
+  });
+}
+
+mq_status mq_options_set_target_snr(mq_options* options, double decibels) {
+  return set_option("mq_options_set_target_snr", options, [&](mq::quantize_options& o) {
+    if (!(decibels >= 0 && decibels <= 200)) {
+      return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_set_target_snr: " + std::to_string(decibels) +
+                                               " dB is outside 0 (no accuracy guard) to 200");
+    }
+    o.target_snr_db = decibels;
+    return MQ_OK;
+  });
+}
+
 mq_status mq_quantize_file(const char* input_path, const char* output_path, const mq_options* options,
                            mq_report** report) {
   if (report != nullptr) *report = nullptr;
   return guarded("mq_quantize_file", [&] {
     if (input_path == nullptr) return null_argument("mq_quantize_file", "input_path");
-    const auto& opts = options_or_default(options);
+    mq::quantize_options opts;
+    if (mq_status s = resolve("mq_quantize_file", options, opts); s != MQ_OK) return s;
     if (output_path == nullptr && !opts.dry_run) return null_argument("mq_quantize_file", "output_path");
     auto m = mq::model::load(std::filesystem::path(input_path));
     if (!m) return fail(m.error());
@@ -225,7 +361,8 @@ mq_status mq_quantize_memory(const void* input, size_t input_size, const mq_opti
   if (report != nullptr) *report = nullptr;
   return guarded("mq_quantize_memory", [&] {
     if (input == nullptr) return null_argument("mq_quantize_memory", "input");
-    const auto& opts = options_or_default(options);
+    mq::quantize_options opts;
+    if (mq_status s = resolve("mq_quantize_memory", options, opts); s != MQ_OK) return s;
     if (!opts.dry_run && output == nullptr) return null_argument("mq_quantize_memory", "output");
     if (!opts.dry_run && output_size == nullptr) return null_argument("mq_quantize_memory", "output_size");
     auto m = mq::model::load_from_memory(std::span(static_cast<const std::byte*>(input), input_size));

@@ -2,6 +2,9 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -55,7 +58,8 @@ bool to_sha256(const std::string& text, std::string& out) {
 
 class entry_parser {
  public:
-  entry_parser(const std::string& source, catalog& out) : source_(source), out_(out) {}
+  entry_parser(const std::string& source, const std::filesystem::path& base_dir, catalog& out)
+      : source_(source), base_dir_(base_dir), out_(out) {}
 
   result<entry> parse(const toml::table& table) {
     entry e;
@@ -190,8 +194,12 @@ class entry_parser {
 
   result<quantize_spec> quantize(const toml::table& q) {
     quantize_spec spec;
-    static const std::set<std::string> known = {"enabled", "method", "per_channel", "weight_type", "format",
-                                                "op_types", "exclude", "symmetric", "reduce_range", "min_elements"};
+    static const std::set<std::string> known = {"enabled",        "method",           "per_channel",
+                                                "weight_type",    "format",           "op_types",
+                                                "exclude",        "symmetric",        "reduce_range",
+                                                "min_elements",   "calibration",      "calibration_files",
+                                                "preprocess",     "calibration_method", "calibration_count",
+                                                "activation_type", "target_snr_db"};
     for (const auto& [key, node] : q) {
       if (known.count(std::string(key.str())) == 0) {
         warn(node, "unknown key 'quantize." + std::string(key.str()) + "' (ignored)");
@@ -212,9 +220,11 @@ class entry_parser {
       spec.options.format = quant_format::automatic;
     } else if (spec.method == "weight_only_int8") {
       spec.options.format = quant_format::qdq;
+    } else if (spec.method == "static_int8") {
+      spec.options.format = quant_format::automatic;  // QDQ where ONNX Runtime fuses it, the rest as auto
     } else {
       return error(q.get("method") != nullptr ? *q.get("method") : static_cast<const toml::node&>(q),
-                   "unknown quantize method '" + spec.method + "' (dynamic_int8, weight_only_int8)");
+                   "unknown quantize method '" + spec.method + "' (dynamic_int8, weight_only_int8, static_int8)");
     }
     if (const auto* n = q.get("format")) {
       const std::string f = n->value<std::string>().value_or("");
@@ -222,6 +232,10 @@ class entry_parser {
       else if (f == "qoperator") spec.options.format = quant_format::qoperator;
       else if (f == "qdq") spec.options.format = quant_format::qdq;
       else return error(*n, "unknown quantize format '" + f + "' (auto, qoperator, qdq)");
+      if (spec.method == "static_int8" && spec.options.format != quant_format::automatic) {
+        return error(*n, "'quantize.format' must be 'auto' with method = \"static_int8\" (static INT8 is written as QDQ "
+                         "where ONNX Runtime fuses it, the rest as auto)");
+      }
     }
     if (const auto* n = q.get("weight_type")) {
       const std::string t = n->value<std::string>().value_or("");
@@ -267,7 +281,126 @@ class entry_parser {
         spec.options.exclude = items;
       }
     }
+    if (auto calibrated = calibration(q, spec); !calibrated) return unexpected_error{calibrated.error()};
     return spec;
+  }
+
+  // Static INT8: the calibration data (a local folder, optionally some files of it, with method =
+  // "static_int8" only), its preprocessing and how ranges are picked (any method: they also apply
+  // to the user's own frames, mq-pull --calibration).
+  result<void> calibration(const toml::table& q, quantize_spec& spec) {
+    calibration_spec& c = spec.calibration;
+    const toml::node* folder = q.get("calibration");
+    const toml::node* files = q.get("calibration_files");
+    for (const auto& [key, node] : {std::pair{"calibration", folder}, std::pair{"calibration_files", files}}) {
+      if (node != nullptr && spec.method != "static_int8") {
+        return error(*node, std::string("'quantize.") + key + "' needs method = \"static_int8\" (the method is '" +
+                                spec.method + "')");
+      }
+    }
+    if (files != nullptr && folder == nullptr) {
+      return error(*files, "'quantize.calibration_files' names files inside 'quantize.calibration', which is missing");
+    }
+    if (folder != nullptr) {
+      auto text = folder->value<std::string>();
+      if (!text || text->empty()) return error(*folder, "'quantize.calibration' must be a folder (a non-empty string)");
+      auto path = local_path(*folder, "quantize.calibration", *text);
+      if (!path) return unexpected_error{path.error()};
+      c.folder = std::move(*path);
+    }
+    if (files != nullptr) {
+      const auto* arr = files->as_array();
+      if (arr == nullptr || arr->empty()) {
+        return error(*files, "'quantize.calibration_files' must be a non-empty array of file names");
+      }
+      for (const auto& item : *arr) {
+        auto name = item.value<std::string>();
+        if (!name) return error(item, "'quantize.calibration_files' must be a non-empty array of file names");
+        if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos ||
+            name->find('\\') != std::string::npos) {
+          return error(item, "calibration file '" + *name + "' must be a file name inside the calibration folder");
+        }
+        std::string ext = name->substr(std::min(name->rfind('.'), name->size()));
+        for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        const bool data_set = name->rfind("test_data_set_", 0) == 0;
+        if (!data_set && ext != ".jpg" && ext != ".jpeg" && ext != ".png" && ext != ".npy") {
+          return error(item, "calibration file '" + *name +
+                                 "' must be an image (.jpg, .jpeg, .png), a .npy file or a test_data_set_* folder");
+        }
+        if (std::find(c.files.begin(), c.files.end(), *name) != c.files.end()) {
+          return error(item, "calibration file '" + *name + "' is listed twice");
+        }
+        c.files.push_back(*name);
+      }
+    }
+    if (const auto* n = q.get("preprocess")) {
+      result<preprocess_spec> parsed = fail(errc::invalid_argument, "");
+      if (auto text = n->value<std::string>()) {
+        const bool file = text->size() > 5 && text->compare(text->size() - 5, 5, ".toml") == 0;
+        if (file) {
+          auto path = local_path(*n, "quantize.preprocess", *text);
+          if (!path) return unexpected_error{path.error()};
+          parsed = preprocess_spec::from_toml_file(*path);
+        } else {
+          parsed = preprocess_spec::preset(*text);
+        }
+        if (!parsed) return error(*n, "'quantize.preprocess': " + parsed.error().message);
+      } else if (const auto* t = n->as_table()) {
+        // The inline table is a preprocessing spec written inline: the same keys as a FILE.toml.
+        std::ostringstream inline_text;
+        inline_text << *t;
+        parsed = preprocess_spec::from_toml(inline_text.str(), "'quantize.preprocess'");
+        if (!parsed) return error(*n, parsed.error().message);
+        parsed->name = "inline";
+      } else {
+        return error(*n, "'quantize.preprocess' must be a preset (yolo, imagenet, unit), a FILE.toml or an inline table "
+                         "of preprocessing keys");
+      }
+      c.preprocess = std::move(*parsed);
+    }
+    if (const auto* n = q.get("calibration_method")) {
+      const std::string m = n->value<std::string>().value_or("");
+      if (m == "minmax") c.method = calibration_method::minmax;
+      else if (m == "percentile") c.method = calibration_method::percentile;
+      else if (m == "entropy") c.method = calibration_method::entropy;
+      else if (m == "mse") c.method = calibration_method::mse;
+      else return error(*n, "unknown quantize calibration_method '" + m + "' (minmax, percentile, entropy, mse)");
+    }
+    if (const auto* n = q.get("calibration_count")) {
+      auto v = n->is_integer() ? n->value<std::int64_t>() : std::nullopt;
+      if (!v || *v < 1 || *v > 1000000) {
+        return error(*n, "'quantize.calibration_count' must be an integer from 1 to 1000000 (leave it out for all samples)");
+      }
+      c.count = static_cast<std::size_t>(*v);
+    }
+    if (const auto* n = q.get("activation_type")) {
+      const std::string t = n->value<std::string>().value_or("");
+      if (t == "uint8") c.activations = activation_type::uint8;
+      else if (t == "int8") c.activations = activation_type::int8;
+      else return error(*n, "unknown quantize activation_type '" + t + "' (uint8, int8)");
+    }
+    if (const auto* n = q.get("target_snr_db")) {
+      auto v = n->is_number() ? n->value<double>() : std::nullopt;
+      if (!v || !(*v >= 0 && *v <= 200)) {
+        return error(*n, "'quantize.target_snr_db' must be a number of dB from 0 (no accuracy guard) to 200");
+      }
+      spec.options.target_snr_db = *v;
+    }
+    return {};
+  }
+
+  // A local path from the catalog: absolute, or relative to the catalog file's folder (the
+  // built-in catalog has none, so it takes absolute paths only).
+  result<std::filesystem::path> local_path(const toml::node& node, const char* key, const std::string& text) {
+    std::filesystem::path path(text);
+    if (path.is_relative()) {
+      if (base_dir_.empty()) {
+        return error(node, std::string("'") + key + "' must be an absolute path here ('" + text +
+                               "'): only a catalog file's paths may be relative (to its folder)");
+      }
+      path = base_dir_ / path;
+    }
+    return path.lexically_normal();
   }
 
   unexpected_error error(const toml::node& node, const std::string& what) const {
@@ -280,6 +413,7 @@ class entry_parser {
   }
 
   const std::string& source_;
+  const std::filesystem::path& base_dir_;
   catalog& out_;
   std::string label_;
   bool failed_ = false;
@@ -295,7 +429,7 @@ const entry* catalog::find(std::string_view name) const noexcept {
   return nullptr;
 }
 
-result<catalog> parse(std::string_view text, const std::string& source) {
+result<catalog> parse(std::string_view text, const std::string& source, const std::filesystem::path& base_dir) {
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -317,7 +451,7 @@ result<catalog> parse(std::string_view text, const std::string& source) {
   for (const auto& node : *arr) {
     const auto* table = node.as_table();
     if (table == nullptr) return fail(errc::invalid_argument, where(source, node) + ": 'models' must be [[models]] tables");
-    auto e = entry_parser(source, out).parse(*table);
+    auto e = entry_parser(source, base_dir, out).parse(*table);
     if (!e) return unexpected_error{e.error()};
     if (!seen.insert(e->name).second) {
       return fail(errc::invalid_argument, e->origin + ": model '" + e->name + "': duplicate name (already defined above)");
@@ -335,10 +469,37 @@ result<catalog> load_file(const std::filesystem::path& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
-  return parse(text.str(), path.string());
+  // Relative paths in the file are relative to its folder, wherever the process runs.
+  std::filesystem::path base = std::filesystem::absolute(path, ec).parent_path();
+  if (ec) base = path.parent_path();
+  return parse(text.str(), path.string(), base);
 }
 
 result<catalog> builtin() { return parse(builtin_text(), "<built-in catalog>"); }
+
+std::string describe(const preprocess_spec& s) {
+  using spec = preprocess_spec;
+  const char* resize = s.resize == spec::resize_mode::letterbox            ? "letterbox"
+                       : s.resize == spec::resize_mode::letterbox_top_left ? "letterbox-top-left"
+                       : s.resize == spec::resize_mode::stretch            ? "stretch"
+                                                                           : "center-crop";
+  const char* layout = s.layout == spec::layout_kind::nchw   ? "nchw"
+                       : s.layout == spec::layout_kind::nhwc ? "nhwc"
+                                                             : "auto";
+  // %.9g: every float written back exactly.
+  const auto number = [](float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+    return std::string(buf);
+  };
+  const auto triple = [&](const std::array<float, 3>& v) {
+    return number(v[0]) + "," + number(v[1]) + "," + number(v[2]);
+  };
+  return "size=" + std::to_string(s.height) + "x" + std::to_string(s.width) + ";resize=" + resize +
+         ";pad=" + number(s.pad) + ";color=" + (s.color == spec::color_order::rgb ? "rgb" : "bgr") +
+         ";scale=" + number(s.scale) + ";mean=" + triple(s.mean) + ";std=" + triple(s.std) + ";layout=" + layout +
+         ";channels=" + std::to_string(s.channels) + ";extra_value=" + number(s.extra_value);
+}
 
 catalog merge(catalog base, catalog overlay) {
   for (auto& e : overlay.models) {

@@ -2,22 +2,40 @@
 // Parsed from TOML (the only module that includes toml++).
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "mq/calibration.h"
 #include "mq/quantize.h"
 #include "mq/result.h"
 
 namespace mq::catalog {
 
+/// How static INT8 calibrates: `[models.quantize]` keys calibration, calibration_files,
+/// preprocess, calibration_method, calibration_count, activation_type (target_snr_db goes to
+/// quantize_options). The folder needs method = "static_int8"; the rest also applies when the
+/// user gives the frames (mq-pull --calibration DIR) for an entry whose method is another.
+struct calibration_spec {
+  std::filesystem::path folder;              ///< `calibration`: a local folder, absolute ("" when none)
+  std::vector<std::string> files;            ///< `calibration_files`: names inside `folder` (empty: all of it)
+  std::optional<preprocess_spec> preprocess; ///< `preprocess`; unset: the model's default (yolo for an
+                                             ///< Ultralytics export), else images need one
+  calibration_method method = calibration_method::minmax;
+  std::size_t count = 0;                     ///< 0 = all samples (the catalog's value is >= 1)
+  activation_type activations = activation_type::uint8;
+};
+
 /// `[models.quantize]`: whether and how to quantize after a pull.
 struct quantize_spec {
   bool enabled = false;
-  std::string method = "dynamic_int8";  ///< "dynamic_int8" or "weight_only_int8"
-  quantize_options options;             ///< the method plus the optional overrides
+  std::string method = "dynamic_int8";  ///< "dynamic_int8", "weight_only_int8" or "static_int8"
+  quantize_options options;             ///< the method plus the optional overrides (no calibration data:
+                                        ///< the store adds it when it has the samples)
+  calibration_spec calibration;
 };
 
 /// A file the model needs besides its .onnx file (external data), from the same repo and revision.
@@ -54,13 +72,16 @@ struct catalog {
 };
 
 /// Parses catalog text. `source` names it in messages (a path, or "<built-in catalog>").
+/// `base_dir` is the folder relative paths in it (`calibration`, a `preprocess` file) are taken
+/// from: the catalog file's folder; empty (the built-in catalog) means only absolute paths.
 /// Errors (`errc::invalid_argument`) read "'source':line: model 'name': problem": TOML syntax,
 /// missing name/repo/filename, duplicate names, unknown quantize method or option values, a
 /// sha256 that is not 64 hex digits, names or filenames that could escape the models folder.
 /// Unknown keys are warnings.
-[[nodiscard]] result<catalog> parse(std::string_view text, const std::string& source);
+[[nodiscard]] result<catalog> parse(std::string_view text, const std::string& source,
+                                    const std::filesystem::path& base_dir = {});
 
-/// Reads and parses a catalog file.
+/// Reads and parses a catalog file (relative paths in it are taken from its folder).
 [[nodiscard]] result<catalog> load_file(const std::filesystem::path& path);
 
 /// The catalog compiled into the library (catalog/model_catalog.toml), parsed.
@@ -72,5 +93,9 @@ std::string_view builtin_text() noexcept;
 /// `base` with every entry of `overlay` added; an overlay entry replaces a base entry of the same
 /// name (in place). Warnings of both are kept.
 catalog merge(catalog base, catalog overlay);
+
+/// The preprocessing as one canonical line (every field; not its name), for cache keys: two
+/// specs that preprocess alike give the same text.
+std::string describe(const preprocess_spec& spec);
 
 }  // namespace mq::catalog

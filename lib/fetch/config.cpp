@@ -1,5 +1,7 @@
 #include "fetch/config.h"
 
+#include <cmath>
+
 #include "fetch/sha256.h"
 
 namespace mq::fetch {
@@ -32,6 +34,8 @@ json stamp_json(const file_stamp& s, const char* what, const std::string& value)
   return json{{"bytes", s.bytes}, {"mtime_ns", s.mtime_ns}, {"inode", s.inode}, {what, value}};
 }
 
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
 json extra_files(const std::vector<extra_record>& extras) {
   json out = json::array();
   for (const auto& x : extras) {
@@ -44,6 +48,18 @@ json extra_files(const std::vector<extra_record>& extras) {
                        {"bytes", x.bytes}});
   }
   return out;
+}
+
+json calibration_json(const std::optional<calibration_record>& c) {
+  if (!c) return nullptr;
+  return json{{"source", c->source},
+              {"folder", c->folder},
+              {"samples", static_cast<std::uint64_t>(c->samples)},
+              {"preprocess", or_null(c->preprocess)},
+              {"method", c->method},
+              {"count", static_cast<std::uint64_t>(c->count)},
+              {"activation_type", c->activation_type},
+              {"files", c->files}};
 }
 
 const json* find(const json& doc, const char* pointer) {
@@ -98,6 +114,10 @@ json config_document(const model_config& c) {
             {"cache_key", or_null(c.cache_key)},
             {"status", c.quantize_status},
             {"error", or_null(c.quantize_error)},
+            {"method_used", or_null(c.method_used)},
+            {"fallback_reason", or_null(c.fallback_reason)},
+            {"output_snr_db", number_or_null(c.output_snr_db)},
+            {"calibration", calibration_json(c.calibration)},
             {"int8_bytes", c.int8_bytes},
             {"summary", json{{"quantized_nodes", static_cast<std::uint64_t>(c.quantized_nodes)},
                              {"skipped_nodes", static_cast<std::uint64_t>(c.skipped_nodes)},
@@ -157,10 +177,13 @@ bool bool_at(const json& doc, const char* pointer) {
 }
 
 std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version,
-                           const std::vector<std::pair<std::string, std::string>>& extras) {
+                           const std::vector<std::pair<std::string, std::string>>& extras,
+                           const std::string& calibration) {
   std::string text = "fp32=" + fp32_sha256 + "\n";
   for (const auto& [path, sha] : extras) text += "extra=" + path + ":" + sha + "\n";
-  return sha256_hex(text + "options=" + options + "\nversion=" + version + "\n");
+  text += "options=" + options + "\nversion=" + version + "\n";
+  if (!calibration.empty()) text += "calibration=" + calibration + "\n";
+  return sha256_hex(text);
 }
 
 }  // namespace mq::fetch

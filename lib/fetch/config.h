@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -27,6 +28,18 @@ struct extra_record {
   std::string last_modified;
   std::uint64_t bytes = 0;
   std::optional<file_stamp> stamp;  ///< as it was when it was seen to have `sha256`
+};
+
+/// Static INT8's calibration samples, as config.json records them (`quantization.calibration`).
+struct calibration_record {
+  std::string source;  ///< "catalog_folder", "user_folder" or "none" (store_options::calibration)
+  std::string folder;  ///< the local folder, absolute ("" with source "none")
+  std::size_t samples = 0;  ///< samples found there (0 when unusable)
+  std::string preprocess;   ///< preset name, catalog::describe of a spec, or "" (the model's default)
+  std::string method;       ///< "minmax", ...
+  std::size_t count = 0;    ///< calibration_count (0 = all)
+  std::string activation_type;
+  std::vector<std::string> files;  ///< the catalog's calibration_files (names in `folder`; empty: all of it)
 };
 
 /// Everything config.json records. Paths in it are file names relative to config.json's folder.
@@ -58,6 +71,13 @@ struct model_config {
   std::optional<file_stamp> int8_stamp;  ///< model-int8.onnx as it was when it was seen to hold `cache_key`
   std::optional<file_stamp> int8_data_stamp;  ///< model-int8.onnx.data, when the INT8 model has external data
   std::vector<extra_record> extras;
+  /// What the INT8 model is ("static_int8", "dynamic_int8", "weight_only_int8"; "" without one),
+  /// why static INT8 fell back to dynamic_int8 ("" when it did not), and the accuracy guard's
+  /// worst output SNR against FP32 (dB; NaN when the guard did not run: written as null).
+  std::string method_used;
+  std::string fallback_reason;
+  double output_snr_db = std::numeric_limits<double>::quiet_NaN();
+  std::optional<calibration_record> calibration;  ///< with static_int8
 };
 
 /// Graph inputs or outputs as config.json lists them: name, type, shape (numbers, null where the
@@ -88,7 +108,10 @@ bool bool_at(const json& doc, const char* pointer);
 /// The INT8 cache key: sha256 over the FP32 hash, the hashes of its extra files (path, sha256;
 /// none: the key of a model without external data), the quantization options and the library
 /// version, so a change in any of them rebuilds the INT8 model.
+/// `calibration` (static INT8: method, count, preprocessing and the samples' identity; "" for
+/// none, which keeps the key of every other method as it was) is part of it too.
 std::string int8_cache_key(const std::string& fp32_sha256, const std::string& options, const std::string& version,
-                           const std::vector<std::pair<std::string, std::string>>& extras = {});
+                           const std::vector<std::pair<std::string, std::string>>& extras = {},
+                           const std::string& calibration = {});
 
 }  // namespace mq::fetch

@@ -4,11 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "catalog/catalog.h"
@@ -16,6 +19,7 @@
 #include "fetch/http.h"
 #include "fetch/lock.h"
 #include "fetch/sha256.h"
+#include "mq/calibration.h"
 #include "mq/model.h"
 #include "mq/quantize.h"
 #include "mq/signature.h"
@@ -35,6 +39,10 @@ constexpr const char* labels_name = "labels.txt";
 constexpr const char* config_name = "config.json";
 constexpr const char* lock_name = ".lock";
 constexpr const char* cache_key_metadata = "mq.cache_key";
+// How mq-pull made the INT8 model (so that a reused one is described even without config.json).
+constexpr const char* method_metadata = "mq.pull_method";
+constexpr const char* fallback_metadata = "mq.pull_fallback_reason";
+constexpr const char* snr_metadata = "mq.pull_output_snr_db";
 
 std::string env(const char* name) {
   const char* v = std::getenv(name);
@@ -125,8 +133,33 @@ struct recorded_state {
   std::optional<fetch::file_stamp> int8_stamp;  // model-int8.onnx when it held `int8_stamp_key`
   std::optional<fetch::file_stamp> int8_data_stamp;
   std::string int8_stamp_key;
+  // How the INT8 model was made (reused with it while its key matches).
+  std::string method_used;
+  std::string fallback_reason;
+  double output_snr_db = std::numeric_limits<double>::quiet_NaN();
   std::string text;  // config.json as it is
 };
+
+// A file list of config.json (source.extra_files) by path, each
+// with the stamp `verified` recorded for it.
+void read_file_list(const fetch::json& list, const fetch::json* verified, std::map<std::string, recorded_file>& out) {
+  if (!list.is_array()) return;
+  for (const auto& x : list) {
+    const std::string path = fetch::string_at(x, "/path");
+    if (path.empty()) continue;
+    recorded_file f;
+    f.url = fetch::string_at(x, "/url");
+    f.sha256 = fetch::string_at(x, "/sha256");
+    f.etag = fetch::string_at(x, "/etag");
+    f.last_modified = fetch::string_at(x, "/last_modified");
+    f.bytes = fetch::uint_at(x, "/bytes");
+    if (verified != nullptr && verified->contains(path)) {  // a path may hold '/': no JSON pointer
+      f.stamp = fetch::stamp_in((*verified)[path]);
+      f.stamp_sha256 = fetch::string_at((*verified)[path], "/sha256");
+    }
+    out[path] = std::move(f);
+  }
+}
 
 recorded_state read_recorded(const fs::path& config) {
   recorded_state out;
@@ -142,23 +175,14 @@ recorded_state read_recorded(const fs::path& config) {
   out.model.stamp = fetch::stamp_at(doc, "/verified/model.onnx");
   out.model.stamp_sha256 = fetch::string_at(doc, "/verified/model.onnx/sha256");
   const fetch::json* verified = doc.contains("verified") && doc["verified"].is_object() ? &doc["verified"] : nullptr;
-  if (doc.contains("source") && doc["source"].is_object() && doc["source"].contains("extra_files") &&
-      doc["source"]["extra_files"].is_array()) {
-    for (const auto& x : doc["source"]["extra_files"]) {
-      const std::string path = fetch::string_at(x, "/path");
-      if (path.empty()) continue;
-      recorded_file f;
-      f.url = fetch::string_at(x, "/url");
-      f.sha256 = fetch::string_at(x, "/sha256");
-      f.etag = fetch::string_at(x, "/etag");
-      f.last_modified = fetch::string_at(x, "/last_modified");
-      f.bytes = fetch::uint_at(x, "/bytes");
-      if (verified != nullptr && verified->contains(path)) {  // a path may hold '/': no JSON pointer
-        f.stamp = fetch::stamp_in((*verified)[path]);
-        f.stamp_sha256 = fetch::string_at((*verified)[path], "/sha256");
-      }
-      out.extras[path] = std::move(f);
-    }
+  if (doc.contains("source") && doc["source"].is_object() && doc["source"].contains("extra_files")) {
+    read_file_list(doc["source"]["extra_files"], verified, out.extras);
+  }
+  if (doc.contains("quantization") && doc["quantization"].is_object()) {
+    const auto& q = doc["quantization"];
+    out.method_used = fetch::string_at(q, "/method_used");
+    out.fallback_reason = fetch::string_at(q, "/fallback_reason");
+    if (q.contains("output_snr_db") && q["output_snr_db"].is_number()) out.output_snr_db = q["output_snr_db"].get<double>();
   }
   out.quantized_nodes = fetch::uint_at(doc, "/quantization/summary/quantized_nodes");
   out.skipped_nodes = fetch::uint_at(doc, "/quantization/summary/skipped_nodes");
@@ -194,6 +218,74 @@ struct source_file {
 std::string beside(const std::string& file, const std::string& path) {
   const auto slash = file.rfind('/');
   return slash == std::string::npos ? path : file.substr(0, slash + 1) + path;
+}
+
+// Static INT8's samples for one pull: the usable data, what identifies it (for the INT8 key)
+// and, when there is none, why.
+struct calibration_plan {
+  std::optional<calibration_data> data;
+  std::string identity;  // sha256 over the samples' names and contents' sha256
+  std::string unusable;  // why there are no usable samples ("" when there are)
+  fetch::calibration_record record;
+};
+
+const char* method_name(calibration_method m) {
+  switch (m) {
+    case calibration_method::minmax: return "minmax";
+    case calibration_method::percentile: return "percentile";
+    case calibration_method::entropy: return "entropy";
+    case calibration_method::mse: return "mse";
+  }
+  return "minmax";
+}
+
+// The preprocessing as config.json shows it: a preset's name when it is one unchanged, else
+// every field; "" when the catalog gives none (the model's default).
+std::string preprocess_label(const std::optional<preprocess_spec>& spec) {
+  if (!spec) return {};
+  const std::string text = catalog::describe(*spec);
+  if (auto preset = preprocess_spec::preset(spec->name); preset && catalog::describe(*preset) == text) return spec->name;
+  return text;
+}
+
+// What the INT8 key holds of static INT8: method, count, activation type, preprocessing and the
+// samples (their identity, or that there were none and why: a fallback model is reused while
+// nothing changed, and rebuilt when the data or the reason does).
+std::string calibration_key(const catalog::calibration_spec& c, const calibration_plan& plan) {
+  return "method=" + std::string(method_name(c.method)) + ";count=" + std::to_string(c.count) +
+         ";activations=" + (c.activations == activation_type::uint8 ? "uint8" : "int8") +
+         ";preprocess=" + (c.preprocess ? catalog::describe(*c.preprocess) : "model default") +
+         ";data=" + (plan.unusable.empty() ? plan.record.source + ":" + plan.identity : "none (" + plan.unusable + ")");
+}
+
+// The samples, for the INT8 key: sha256 over each sample file's path in the folder and its
+// contents (sha256), in calibration order (only the first `count` are read). A test_data_set_*
+// folder counts with every file in it. Same photos, same key; a changed photo, a new key.
+result<std::string> samples_identity(const calibration_data& data, std::size_t count) {
+  std::vector<fs::path> samples = data.files();
+  if (count > 0 && count < samples.size()) samples.resize(count);
+  std::string text;
+  std::error_code ec;
+  const auto add = [&](const fs::path& file) -> result<void> {
+    auto sha = fetch::sha256_file(file);
+    if (!sha) return fail(errc::io, "cannot read calibration sample " + fetch::quote(file) + ": " + sha.error().message);
+    text += file.lexically_relative(data.folder()).generic_string() + ":" + *sha + "\n";
+    return {};
+  };
+  for (const auto& sample : samples) {
+    if (!fs::is_directory(sample, ec)) {
+      MQ_TRY_VOID(add(sample));
+      continue;
+    }
+    std::vector<fs::path> inside;
+    for (const auto& item : fs::recursive_directory_iterator(sample, ec)) {
+      if (item.is_regular_file(ec)) inside.push_back(item.path());
+    }
+    if (ec) return fail(errc::io, "cannot list calibration sample " + fetch::quote(sample) + ": " + ec.message());
+    std::sort(inside.begin(), inside.end());
+    for (const auto& file : inside) MQ_TRY_VOID(add(file));
+  }
+  return fetch::sha256_hex(text);
 }
 
 }  // namespace
@@ -416,11 +508,69 @@ struct model_store::impl {
     return {};
   }
 
+  // Where static INT8's samples are for this pull of `e` (the user's folder, else the catalog's
+  // folder or the files it lists), listed and identified; problems make them unusable (a fallback), not
+  // a failed pull.
+  calibration_plan plan_calibration(const catalog::entry& e) const {
+    const auto& c = e.quantize.calibration;
+    calibration_plan plan;
+    auto& r = plan.record;
+    r.preprocess = preprocess_label(c.preprocess);
+    r.method = method_name(c.method);
+    r.count = c.count;
+    r.activation_type = c.activations == activation_type::uint8 ? "uint8" : "int8";
+    std::error_code ec;
+    fs::path folder;
+    if (!options.calibration.empty()) {
+      r.source = "user_folder";
+      folder = fs::absolute(options.calibration, ec).lexically_normal();
+      if (ec) folder = options.calibration;
+    } else if (!c.folder.empty()) {
+      r.source = "catalog_folder";
+      folder = c.folder;
+    } else {
+      r.source = "none";
+      plan.unusable = "the catalog entry names no calibration folder";
+      return plan;
+    }
+    r.folder = folder.string();
+    // The catalog's file list selects from its own folder, not from the user's.
+    const bool listed = r.source == "catalog_folder" && !c.files.empty();
+    if (listed) r.files = c.files;
+    auto data = listed ? calibration_data::from_files(folder, c.files, c.preprocess)
+                       : calibration_data::from_folder(folder, c.preprocess);
+    if (!data) {
+      plan.unusable = data.error().message;
+      return plan;
+    }
+    r.samples = data->size();
+    auto identity = samples_identity(*data, c.count);
+    if (!identity) {
+      plan.unusable = identity.error().message;
+      return plan;
+    }
+    plan.identity = std::move(*identity);
+    plan.data = std::move(*data);
+    return plan;
+  }
+
+  // The entry as this store pulls it: the user's calibration folder makes it static INT8.
+  catalog::entry effective(const catalog::entry& e) const {
+    catalog::entry out = e;
+    if (!options.calibration.empty()) {
+      out.quantize.enabled = true;
+      out.quantize.method = "static_int8";
+      out.quantize.options.format = quant_format::automatic;
+    }
+    return out;
+  }
+
   result<pulled_model> pull(const catalog::entry& e, const progress_callback& progress);
   model_entry describe(const catalog::entry& e) const;
 };
 
-model_entry model_store::impl::describe(const catalog::entry& e) const {
+model_entry model_store::impl::describe(const catalog::entry& catalog_entry) const {
+  const catalog::entry e = effective(catalog_entry);
   model_entry m;
   m.name = e.name;
   m.description = e.description;
@@ -432,7 +582,10 @@ model_entry model_store::impl::describe(const catalog::entry& e) const {
   m.url = url_for(options.endpoint, e, e.filename);
   m.origin = e.origin;
   m.quantize = e.quantize.enabled;
-  if (e.quantize.enabled) m.quantize_options = mq::describe(e.quantize.options);
+  if (e.quantize.enabled) {
+    m.quantize_method = e.quantize.method;
+    m.quantize_options = mq::describe(e.quantize.options);
+  }
   m.dir = options.models_dir / e.name;
   const fs::path config = m.dir / config_name;
   if (is_file(m.dir / fp32_name) && is_file(config)) {
@@ -448,7 +601,8 @@ model_entry model_store::impl::describe(const catalog::entry& e) const {
   return m;
 }
 
-result<pulled_model> model_store::impl::pull(const catalog::entry& e, const progress_callback& progress) {
+result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry, const progress_callback& progress) {
+  const catalog::entry e = effective(catalog_entry);
   pulled_model out;
   out.name = e.name;
   out.dir = options.models_dir / e.name;
@@ -465,6 +619,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   // Folders this pull creates are removed again when it leaves them empty (a failed first pull
   // leaves nothing behind). Declared before the lock: the lock file goes first.
   removable_dirs created;
+  const bool fresh = !fs::exists(out.dir, ec);  // nothing of this model is cached yet
   fetch::file_lock lock;
   for (;;) {
     created.add_missing(out.dir);
@@ -480,6 +635,19 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     // The pull we waited for failed and removed the folder it had made: make it again.
     if (!fs::is_directory(out.dir, ec)) continue;
     return unexpected_error{std::move(locked).error()};
+  }
+
+  // Static INT8's samples are listed before anything is downloaded: with --strict, a folder that is
+  // missing, empty or holds no usable sample fails the pull at once.
+  const bool strict = options.on_quantize_failure == quantize_failure::error;
+  const bool is_static = e.quantize.enabled && e.quantize.method == "static_int8";
+  calibration_plan plan;
+  if (is_static) plan = plan_calibration(e);
+  if (is_static && strict && options.quantize != quantize_mode::never && !plan.unusable.empty()) {
+    return fail(errc::invalid_argument, "model '" + e.name + "': static INT8 has no usable calibration data (--strict): " +
+                                            plan.unusable +
+                                            "; give calibration frames with --calibration DIR or a 'calibration' folder in the "
+                                            "catalog");
   }
 
   // 1. The model's files (model.onnx and its extra files): reuse each that still is what the
@@ -593,10 +761,18 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     fs::remove(int8, ec);
     fs::remove(int8_data, ec);
   };
+  // Static INT8's samples (listed and hashed before the download, above) are part of the key;
+  // problems only made them unusable (the fallback below).
+  if (is_static) config.calibration = plan.record;
   if (e.quantize.enabled) {
     config.quantize_options = mq::describe(e.quantize.options);
-    config.cache_key = fetch::int8_cache_key(sha, config.quantize_options, config.library_version, extra_hashes);
+    config.cache_key = fetch::int8_cache_key(sha, config.quantize_options, config.library_version, extra_hashes,
+                                             is_static ? calibration_key(e.quantize.calibration, plan) : std::string());
   }
+  // How the cached INT8 model was made: recorded beside it, and in its metadata.
+  std::string cached_method = recorded.method_used;
+  std::string cached_fallback = recorded.fallback_reason;
+  double cached_snr = recorded.output_snr_db;
   bool int8_matches = false;
   if (e.quantize.enabled && is_file(int8) && !force) {
     // Its key is in its metadata; recorded beside its stamp, it need not be parsed again.
@@ -608,12 +784,26 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     } else {
       auto cached = model::load(int8);
       int8_matches = cached && cached->metadata(cache_key_metadata) == config.cache_key;
+      if (int8_matches) {
+        cached_method = cached->metadata(method_metadata);
+        cached_fallback = cached->metadata(fallback_metadata);
+        const std::string snr = cached->metadata(snr_metadata);
+        cached_snr = snr.empty() ? std::numeric_limits<double>::quiet_NaN() : std::strtod(snr.c_str(), nullptr);
+      }
     }
+    // --strict wants static INT8: a fallback model is not good enough (it is tried again).
+    if (int8_matches && strict && is_static && !cached_fallback.empty()) int8_matches = false;
     if (int8_matches) {
       config.int8_stamp = stamp;
       config.int8_data_stamp = data_stamp;
     }
   }
+  // Static INT8 without usable samples: one line that says why and how to give them.
+  const auto warn_fallback = [&](const std::string& reason) {
+    warn(out, progress, int8_name,
+         "model '" + e.name + "': static_int8 fell back to dynamic_int8: " + reason +
+             "; give calibration frames with --calibration DIR or a 'calibration' folder in the catalog");
+  };
   std::string failure;
   if (!e.quantize.enabled) {
     config.quantize_status = "disabled";
@@ -622,22 +812,77 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
     config.has_int8 = true;
     config.quantized_nodes = static_cast<std::size_t>(recorded.quantized_nodes);
     config.skipped_nodes = static_cast<std::size_t>(recorded.skipped_nodes);
+    config.method_used = cached_method.empty() ? e.quantize.method : cached_method;
+    config.fallback_reason = cached_fallback;
+    config.output_snr_db = cached_snr;
     report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), "its key matches"});
+    if (!config.fallback_reason.empty()) warn_fallback(config.fallback_reason);  // still the model in use
   } else if (options.quantize == quantize_mode::never) {
     config.quantize_status = "skipped";
     remove_int8();  // it does not match this FP32 model / these options
   } else {
     remove_int8();  // a stale INT8 model must never be picked up
-    report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0,
-                      "quantizing '" + e.name + "' (" + config.quantize_options + ")"});
+    if (!is_static || plan.unusable.empty()) {  // else the fallback says what it quantizes to
+      report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0,
+                        "quantizing '" + e.name + "' (" + e.quantize.method + ": " + config.quantize_options + ")"});
+    }
     auto quant_options = e.quantize.options;
     quant_options.measure_error = false;  // config.json records no per-weight error
     quant_options.threads = options.quantize_threads;
     model* m = MQ_TRY(load_fp32());
-    auto quant = quantize(*m, quant_options);
-    if (quant) {
+    std::optional<result<quantize_report>> quant;
+    std::string fallback;
+    if (is_static && plan.unusable.empty()) {
+      auto static_options = quant_options;
+      calibration_options c;
+      c.data = *plan.data;
+      c.method = e.quantize.calibration.method;
+      c.count = e.quantize.calibration.count;
+      c.activations = e.quantize.calibration.activations;
+      c.on_progress = [&, last = std::string()](const calibration_progress& p) mutable {
+        if (p.stage == last) return;  // one line per stage
+        last = p.stage;
+        report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0,
+                          "static INT8: " + p.stage + (p.total > 0 ? " (" + std::to_string(p.total) + " samples)" : "")});
+      };
+      static_options.calibration = std::move(c);
+      quant.emplace(quantize(*m, static_options));
+      if (*quant) {
+        config.method_used = "static_int8";
+        config.quantize_options = mq::describe(static_options);
+      } else {
+        // An image that does not decode, a sample that does not fit, ...: the half-rewritten model
+        // is dropped, and the fallback starts from the file again.
+        fallback = "static INT8 failed: " + quant->error().message;
+        quant.reset();
+        fp32_model.reset();
+        m = MQ_TRY(load_fp32());
+      }
+    } else if (is_static) {
+      fallback = plan.unusable;
+    }
+    if (!fallback.empty() && strict) {
+      failure = "static INT8 has no usable calibration data: " + fallback + " (give frames with --calibration DIR)";
+    } else if (!quant) {
+      if (!fallback.empty()) {
+        config.fallback_reason = fallback;
+        warn_fallback(fallback);
+        report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0, "quantizing '" + e.name + "' (dynamic_int8)"});
+      }
+      config.method_used = is_static ? "dynamic_int8" : e.quantize.method;
+      quant.emplace(quantize(*m, quant_options));
+    }
+    if (failure.empty() && *quant) {
+      config.output_snr_db = (*quant)->output_snr_db;
       m->set_metadata(cache_key_metadata, config.cache_key);
       m->set_metadata("mq.source_sha256", sha);
+      m->set_metadata(method_metadata, config.method_used);
+      m->set_metadata(fallback_metadata, config.fallback_reason);
+      if (std::isfinite(config.output_snr_db)) {
+        char snr[32];
+        std::snprintf(snr, sizeof snr, "%.17g", config.output_snr_db);
+        m->set_metadata(snr_metadata, snr);
+      }
       // A model with external data gets an INT8 model laid out the same way: its tensors in
       // model-int8.onnx.data beside it (the model file stays small, and under 2 GiB).
       save_options layout;
@@ -646,23 +891,30 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
         config.int8_stamp = fetch::stamp_of(int8);
         config.int8_data_stamp = fetch::stamp_of(int8_data);
         config.has_int8 = true;
-        config.quantized_nodes = quant->quantized_count;
-        config.skipped_nodes = quant->skipped_count;
+        config.quantized_nodes = (*quant)->quantized_count;
+        config.skipped_nodes = (*quant)->skipped_count;
         out.quantized = true;
       } else {
         failure = saved.error().message;
       }
-    } else {
-      failure = quant.error().message;
+    } else if (failure.empty()) {
+      failure = (*quant).error().message;
     }
     if (!failure.empty()) {
       config.quantize_status = "failed";
       config.quantize_error = failure;
-      const std::string warning = "model '" + e.name + "': quantization failed, using the fp32 model: " + failure;
-      out.warnings.push_back(warning);
-      report(progress, {e.name, pull_stage::warning, int8_name, 0, 0, warning});
+      config.method_used.clear();
+      config.fallback_reason.clear();
+      config.output_snr_db = std::numeric_limits<double>::quiet_NaN();
+      if (!(strict && is_static && fresh)) {  // else the pull fails below, leaving nothing
+        const std::string warning = "model '" + e.name + "': quantization failed, using the fp32 model: " + failure;
+        out.warnings.push_back(warning);
+        report(progress, {e.name, pull_stage::warning, int8_name, 0, 0, warning});
+      }
     }
   }
+  out.quantize_method = config.has_int8 ? config.method_used : std::string();
+  out.fallback_reason = config.has_int8 ? config.fallback_reason : std::string();
   if (config.has_int8) {
     out.int8 = int8;
     out.use_int8 = config.quantized_nodes > 0;  // see config_document
@@ -674,6 +926,16 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& e, const prog
   config.model_bytes_before = source_bytes;
   config.model_bytes_after = config.int8_bytes;
 
+  // --strict on a first pull whose static INT8 failed (a sample that does not decode, calibration
+  // failing): nothing is left behind, not even the FP32 model.
+  if (strict && is_static && !failure.empty() && fresh) {
+    std::vector<fs::path> left;
+    for (const auto& item : fs::directory_iterator(out.dir, ec)) {
+      if (item.path().filename() != lock_name) left.push_back(item.path());
+    }
+    for (const auto& p : left) fs::remove_all(p, ec);
+    return fail(errc::invalid_model, "model '" + e.name + "': quantization failed (--strict): " + failure);
+  }
   // 4. config.json last: its presence means everything it names is complete.
   out.config_json = fetch::dump(fetch::config_document(config));
   // On a cache hit nothing changed: the same text, the same file (an app watching it, or its

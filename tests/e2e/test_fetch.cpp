@@ -1293,3 +1293,194 @@ TEST_CASE("a first pull of a model whose data file fails leaves nothing", "[fetc
   CHECK_THAT(pulled.error().message, Catch::Contains("data/weights.bin") && Catch::Contains("404"));
   CHECK_FALSE(fs::exists(dir / "models"));
 }
+
+// Static INT8 (method = "static_int8"): calibrated on a folder of photos, keyed by their contents,
+// with the fallback to dynamic_int8 when there is nothing usable and --strict making that an error.
+namespace {
+
+struct static_setup : setup {
+  fs::path photos = dir / "photos";
+  explicit static_setup(const std::string& quantize_extra = {}, bool with_folder = true) : setup("c") {
+    // `dir` exists only now: the catalog is written again with the photos' folder in it.
+    write_catalog(mq::test::catalog_entry("c", {}, mq::test::static_quantize(with_folder ? photos : fs::path(), quantize_extra)));
+    hub.put("test/c", "model.onnx", mq::test::conv_model_bytes());
+  }
+  fs::path int8() const { return model_dir("c") / "model-int8.onnx"; }
+};
+
+bool contains_warning(const mq::pulled_model& p, const std::string& text) {
+  for (const auto& w : p.warnings) {
+    if (w.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("static_int8: a pull calibrates on the catalog's folder and quantizes the activations", "[fetch][static]") {
+  static_setup s;
+  mq::test::write_photos(s.photos, 4);
+  auto store = s.store();
+  auto pulled = store.pull("c");
+  REQUIRE_OK(pulled);
+  CHECK(pulled->quantized);
+  CHECK(pulled->quantize_method == "static_int8");
+  CHECK(pulled->fallback_reason.empty());
+  CHECK(pulled->warnings.empty());
+  CHECK(mq::test::has_quantized_activations(s.int8()));
+  auto config = config_of(s.model_dir("c"));
+  CHECK(config["quantization"]["method_used"] == "static_int8");
+  CHECK(config["quantization"]["fallback_reason"].is_null());
+  CHECK(config["quantization"]["calibration"]["source"] == "catalog_folder");
+  CHECK(config["quantization"]["calibration"]["samples"] == 4);
+  CHECK(config["quantization"]["calibration"]["preprocess"] == "unit");
+  const std::string key = config["quantization"]["cache_key"].get<std::string>();
+
+  // The same photos (even touched): the cached INT8 model is used.
+  fs::last_write_time(s.photos / "frame2.png", fs::last_write_time(s.photos / "frame2.png") + std::chrono::hours(1));
+  auto again = store.pull("c");
+  REQUIRE_OK(again);
+  CHECK_FALSE(again->quantized);
+  CHECK(again->quantize_method == "static_int8");
+  CHECK(config_of(s.model_dir("c"))["quantization"]["cache_key"] == key);
+
+  // One photo changes: quantized again, under a new key.
+  mq::test::write_png(s.photos / "frame2.png", 99);
+  auto changed = store.pull("c");
+  REQUIRE_OK(changed);
+  CHECK(changed->quantized);
+  CHECK(changed->quantize_method == "static_int8");
+  const std::string key2 = config_of(s.model_dir("c"))["quantization"]["cache_key"].get<std::string>();
+  CHECK(key2 != key);
+
+  // A photo added: a new key too.
+  mq::test::write_png(s.photos / "frame9.png", 9);
+  auto added = store.pull("c");
+  REQUIRE_OK(added);
+  CHECK(added->quantized);
+  CHECK(config_of(s.model_dir("c"))["quantization"]["cache_key"] != key2);
+}
+
+TEST_CASE("static_int8: calibration_files picks photos of the folder", "[fetch][static]") {
+  static_setup s("calibration_files = [\"frame3.png\", \"frame1.png\"]\n");
+  mq::test::write_photos(s.photos, 4);
+  auto store = s.store();
+  auto pulled = store.pull("c");
+  REQUIRE_OK(pulled);
+  CHECK(pulled->quantize_method == "static_int8");
+  auto config = config_of(s.model_dir("c"));
+  CHECK(config["quantization"]["calibration"]["samples"] == 2);
+  CHECK(config["quantization"]["calibration"]["files"] == mq::fetch::json::array({"frame3.png", "frame1.png"}));
+  const std::string key = config["quantization"]["cache_key"].get<std::string>();
+  // A photo it does not list changes: nothing is rebuilt.
+  mq::test::write_png(s.photos / "frame2.png", 77);
+  auto again = store.pull("c");
+  REQUIRE_OK(again);
+  CHECK_FALSE(again->quantized);
+  CHECK(config_of(s.model_dir("c"))["quantization"]["cache_key"] == key);
+  // A listed photo missing: the fallback, naming it.
+  fs::remove(s.photos / "frame3.png");
+  auto missing = store.pull("c");
+  REQUIRE_OK(missing);
+  CHECK(missing->quantize_method == "dynamic_int8");
+  CHECK_THAT(missing->fallback_reason, Catch::Contains("frame3.png") && Catch::Contains("does not exist"));
+}
+
+TEST_CASE("static_int8: store_options::calibration gives the photos, over the catalog's", "[fetch][static]") {
+  static_setup s;
+  mq::test::write_photos(s.photos, 5);
+  auto catalog_pull = s.store().pull("c");
+  REQUIRE_OK(catalog_pull);
+  CHECK(config_of(s.model_dir("c"))["quantization"]["calibration"]["samples"] == 5);
+  const std::string catalog_key = config_of(s.model_dir("c"))["quantization"]["cache_key"].get<std::string>();
+  const fs::path mine = mq::test::write_photos(s.dir / "mine", 3);
+  auto o = s.options();
+  o.calibration = mine;
+  auto store = s.store(o);
+  auto pulled = store.pull("c");
+  REQUIRE_OK(pulled);
+  CHECK(pulled->quantized);
+  CHECK(config_of(s.model_dir("c"))["quantization"]["cache_key"] != catalog_key);
+  CHECK(pulled->quantize_method == "static_int8");
+  CHECK(mq::test::has_quantized_activations(s.int8()));
+  auto config = config_of(s.model_dir("c"));
+  CHECK(config["quantization"]["calibration"]["source"] == "user_folder");
+  CHECK(config["quantization"]["calibration"]["folder"] == fs::absolute(mine).lexically_normal().string());
+  CHECK(config["quantization"]["calibration"]["samples"] == 3);
+}
+
+TEST_CASE("static_int8 without usable photos falls back to dynamic_int8 with a warning", "[fetch][static]") {
+  SECTION("no folder in the catalog") {
+    static_setup s({}, /*with_folder=*/false);
+    auto pulled = s.store().pull("c");
+    REQUIRE_OK(pulled);
+    CHECK(pulled->quantize_method == "dynamic_int8");
+    CHECK(pulled->fallback_reason == "the catalog entry names no calibration folder");
+    CHECK(contains_warning(*pulled, "model 'c': static_int8 fell back to dynamic_int8: the catalog entry names no "
+                                    "calibration folder; give calibration frames with --calibration DIR or a 'calibration' folder in the catalog"));
+    CHECK_FALSE(mq::test::has_quantized_activations(s.int8()));
+    auto config = config_of(s.model_dir("c"));
+    CHECK(config["quantization"]["method_used"] == "dynamic_int8");
+    CHECK(config["quantization"]["fallback_reason"] == "the catalog entry names no calibration folder");
+    // The fallback is cached like any INT8 model, and still reported.
+    auto again = s.store().pull("c");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->quantized);
+    CHECK(again->quantize_method == "dynamic_int8");
+    CHECK(contains_warning(*again, "fell back to dynamic_int8"));
+    // Photos appear: static INT8 now.
+    mq::test::write_photos(s.photos, 3);
+    s.write_catalog(mq::test::catalog_entry("c", {}, mq::test::static_quantize(s.photos)));
+    auto now = s.store().pull("c");
+    REQUIRE_OK(now);
+    CHECK(now->quantized);
+    CHECK(now->quantize_method == "static_int8");
+    CHECK(mq::test::has_quantized_activations(s.int8()));
+  }
+  SECTION("an empty folder") {
+    static_setup s;
+    fs::create_directories(s.photos);
+    auto pulled = s.store().pull("c");
+    REQUIRE_OK(pulled);
+    CHECK(pulled->quantize_method == "dynamic_int8");
+    CHECK_THAT(pulled->fallback_reason, Catch::Contains("holds no images"));
+  }
+  SECTION("a photo that does not decode") {
+    static_setup s;
+    mq::test::write_photos(s.photos, 3);
+    mq::test::write_bytes(s.photos / "frame2.png", "\x89PNG\r\n\x1a\n not really");
+    auto pulled = s.store().pull("c");
+    REQUIRE_OK(pulled);
+    CHECK(pulled->quantize_method == "dynamic_int8");
+    CHECK_THAT(pulled->fallback_reason, Catch::StartsWith("static INT8 failed: ") && Catch::Contains("frame2.png"));
+    CHECK(contains_warning(*pulled, "fell back to dynamic_int8"));
+  }
+}
+
+TEST_CASE("static_int8 with --strict: no usable photos fail the pull and leave nothing", "[fetch][static]") {
+  SECTION("no folder: before any download") {
+    static_setup s({}, /*with_folder=*/false);
+    auto o = s.options();
+    o.on_quantize_failure = mq::quantize_failure::error;
+    auto pulled = s.store(o).pull("c");
+    REQUIRE_FALSE(pulled);
+    CHECK(pulled.error().message ==
+          "model 'c': static INT8 has no usable calibration data (--strict): the catalog entry names no calibration "
+          "folder; give calibration frames with --calibration DIR or a 'calibration' folder in the catalog");
+    CHECK_FALSE(fs::exists(s.dir / "models" / "c"));
+    CHECK(s.hub.requests(s.path).empty());
+  }
+  SECTION("a photo that does not decode: after the download") {
+    static_setup s;
+    mq::test::write_photos(s.photos, 3);
+    mq::test::write_bytes(s.photos / "frame2.png", "\x89PNG\r\n\x1a\n not really");
+    auto o = s.options();
+    o.on_quantize_failure = mq::quantize_failure::error;
+    auto pulled = s.store(o).pull("c");
+    REQUIRE_FALSE(pulled);
+    CHECK_THAT(pulled.error().message, Catch::StartsWith("model 'c': quantization failed (--strict): static INT8 has "
+                                                         "no usable calibration data: static INT8 failed: ") &&
+                                           Catch::Contains("frame2.png"));
+    CHECK_FALSE(fs::exists(s.dir / "models" / "c"));
+  }
+}

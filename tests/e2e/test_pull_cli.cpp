@@ -408,3 +408,68 @@ TEST_CASE("mq-pull --verify hashes a cached model that looks unchanged", "[cli]"
   CHECK_THAT(verified.err, Catch::Contains("downloaded model.onnx"));
   CHECK((mq::test::read_bytes(file) == model));
 }
+
+TEST_CASE("mq-pull static_int8: --calibration DIR, the fallback's warning and --strict", "[cli][static]") {
+  mq::test::temp_dir dir;
+  mq::test::hub_server hub;
+  hub.put("test/c", "model.onnx", mq::test::conv_model_bytes());
+  // The entry names no folder, like the default catalog's YOLO entries.
+  mq::test::write_bytes(dir / "catalog.toml", mq::test::catalog_entry("c", {}, mq::test::static_quantize({})));
+  const fs::path model_dir = dir / "models" / "c";
+
+  // --strict without photos: exit 1, one line, nothing left behind.
+  auto strict = pull(dir, {"c", "--strict"}, hub.endpoint());
+  CHECK(strict.exit_code == exit_failure);
+  CHECK(line_count(strict.err) == 1);
+  CHECK(strict.err == "mq-pull: error: model 'c': static INT8 has no usable calibration data (--strict): the catalog "
+                      "entry names no calibration folder; give calibration frames with --calibration DIR or a 'calibration' "
+                      "folder in the catalog\n");
+  CHECK_FALSE(fs::exists(dir / "models"));
+
+  // --strict with a photo that does not decode: the failure comes after the download, still nothing left.
+  const fs::path bad = mq::test::write_photos(dir / "bad", 2);
+  mq::test::write_bytes(bad / "frame1.png", "not a png");
+  auto strict_bad = pull(dir, {"c", "--strict", "--calibration", bad.string()}, hub.endpoint());
+  CHECK(strict_bad.exit_code == exit_failure);
+  CHECK_THAT(strict_bad.err, Catch::Contains("quantization failed (--strict)") && Catch::Contains("frame1.png"));
+  CHECK_FALSE(fs::exists(dir / "models"));
+
+  // Without photos: dynamic_int8, one warning line that says why and what to do.
+  auto fallback = pull(dir, {"c"}, hub.endpoint());
+  INFO(fallback.err);
+  REQUIRE(fallback.exit_code == exit_ok);
+  CHECK_THAT(fallback.err, Catch::Contains("mq-pull: warning: model 'c': static_int8 fell back to dynamic_int8: the "
+                                           "catalog entry names no calibration folder; give calibration frames with "
+                                           "--calibration DIR or a 'calibration' folder in the catalog\n"));
+  CHECK_THAT(fallback.err, Catch::Contains("quantizing 'c' (dynamic_int8)") && !Catch::Contains("(static_int8:"));
+  CHECK(config_of(model_dir)["quantization"]["method_used"] == "dynamic_int8");
+
+  // --calibration DIR: static INT8 on the user's photos.
+  const fs::path photos = mq::test::write_photos(dir / "frames", 4);
+  auto calibrated = pull(dir, {"c", "--calibration=" + photos.string()}, hub.endpoint());
+  INFO(calibrated.err);
+  REQUIRE(calibrated.exit_code == exit_ok);
+  CHECK_THAT(calibrated.err, Catch::Contains("quantizing") && !Catch::Contains("fell back"));
+  CHECK_THAT(calibrated.out, Catch::Contains("static_int8"));
+  auto config = config_of(model_dir);
+  CHECK(config["quantization"]["method_used"] == "static_int8");
+  CHECK(config["quantization"]["calibration"]["source"] == "user_folder");
+  CHECK(mq::test::has_quantized_activations(model_dir / "model-int8.onnx"));
+  const std::string key = config["quantization"]["cache_key"].get<std::string>();
+
+  // The same photos: a cache hit; a changed photo: quantized again.
+  auto same = pull(dir, {"c", "--calibration", photos.string()}, hub.endpoint());
+  REQUIRE(same.exit_code == exit_ok);
+  CHECK_THAT(same.err, !Catch::Contains("quantizing"));
+  CHECK(config_of(model_dir)["quantization"]["cache_key"] == key);
+  mq::test::write_png(photos / "frame3.png", 42);
+  auto changed = pull(dir, {"c", "--calibration", photos.string()}, hub.endpoint());
+  REQUIRE(changed.exit_code == exit_ok);
+  CHECK_THAT(changed.err, Catch::Contains("quantizing"));
+  CHECK(config_of(model_dir)["quantization"]["cache_key"] != key);
+  CHECK(mq::test::has_quantized_activations(model_dir / "model-int8.onnx"));
+
+  // Usage: --calibration needs a pull.
+  auto usage = pull(dir, {"--list", "--calibration", photos.string()});
+  CHECK(usage.exit_code == exit_usage);
+}

@@ -195,3 +195,30 @@ TEST_CASE("calibration: folders", "[calib]") {
     CHECK(data->files()[0].filename() == "a.PNG");
   }
 }
+
+TEST_CASE("calibration: only the named files of a folder", "[calib]") {
+  mq::test::temp_dir dir;
+  write_png(dir.path() / "a.png", 1, 1, {1, 2, 3});
+  write_png(dir.path() / "b.png", 1, 1, {1, 2, 3});
+  write_png(dir.path() / "c.png", 1, 1, {1, 2, 3});
+  REQUIRE(mq::write_npy(dir.path() / "d.npy", mq::tensor::from<float>({1}, std::vector<float>{1})));
+  auto picked = mq::calibration_data::from_files(dir.path(), {"c.png", "a.png"});
+  REQUIRE(picked);
+  CHECK(picked->source_kind() == mq::calibration_data::kind::images);
+  REQUIRE(picked->size() == 2);
+  CHECK(picked->files()[0].filename() == "c.png");  // in the order given
+  CHECK(picked->files()[1].filename() == "a.png");
+  const auto error_of = [&](const std::vector<std::string>& names) {
+    auto r = mq::calibration_data::from_files(dir.path(), names);
+    REQUIRE(!r);
+    return r.error().message;
+  };
+  CHECK_THAT(error_of({"x.png"}), Catch::Contains("x.png") && Catch::Contains("does not exist"));
+  CHECK_THAT(error_of({"../a.png"}), Catch::Contains("must be a name inside"));
+  CHECK_THAT(error_of({"a.png", "a.png"}), Catch::Contains("'a.png' is named twice"));
+  CHECK_THAT(error_of({"a.png", "d.npy"}), Catch::Contains("mix images"));
+  CHECK_THAT(error_of({}), Catch::Contains("no calibration files named"));
+  mq::test::write_bytes(dir.path() / "notes.txt", "text");
+  CHECK_THAT(error_of({"notes.txt"}), Catch::Contains("is not an image"));
+  CHECK(!mq::calibration_data::from_files(dir.path() / "nope", {"a.png"}));
+}

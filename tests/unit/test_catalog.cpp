@@ -2,7 +2,9 @@
 // vectors, the JSON writer/reader and config.json.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "fetch/config.h"
@@ -11,6 +13,8 @@
 #include "support/test_models.h"
 
 using Catch::Contains;
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -252,4 +256,95 @@ TEST_CASE("config.json records what an app needs", "[config]") {
   CHECK(key != mq::fetch::int8_cache_key("x", "b", "c"));
   CHECK(key != mq::fetch::int8_cache_key("a", "x", "c"));
   CHECK(key != mq::fetch::int8_cache_key("a", "b", "x"));
+}
+
+TEST_CASE("static_int8 entries: calibration folder, files, preprocessing and options", "[catalog]") {
+  mq::test::temp_dir dir;
+  const std::string head = "[[models]]\nname = \"det\"\nrepo = \"o/r\"\nfilename = \"m.onnx\"\n[models.quantize]\n"
+                           "enabled = true\nmethod = \"static_int8\"\n";
+  mq::test::write_bytes(dir / "pre.toml", "preset = \"yolo\"\nsize = 320\n");
+  mq::test::write_bytes(dir / "cat.toml", head + "calibration = \"photos\"\ncalibration_files = [\"b.jpg\", \"a.png\"]\n"
+                                                 "preprocess = \"pre.toml\"\ncalibration_method = \"percentile\"\n"
+                                                 "calibration_count = 16\nactivation_type = \"int8\"\ntarget_snr_db = 30\n");
+  auto c = mq::catalog::load_file(dir / "cat.toml");
+  REQUIRE(c);
+  CHECK(c->warnings.empty());
+  const auto& q = c->models[0].quantize;
+  CHECK(q.method == "static_int8");
+  CHECK(q.options.format == mq::quant_format::automatic);
+  // Relative paths are taken from the catalog file's folder.
+  CHECK(q.calibration.folder == (fs::absolute(dir.path()) / "photos").lexically_normal());
+  CHECK(q.calibration.files == std::vector<std::string>{"b.jpg", "a.png"});
+  REQUIRE(q.calibration.preprocess);
+  CHECK(q.calibration.preprocess->width == 320);
+  CHECK(q.calibration.preprocess->resize == mq::preprocess_spec::resize_mode::letterbox);
+  CHECK(q.calibration.method == mq::calibration_method::percentile);
+  CHECK(q.calibration.count == 16);
+  CHECK(q.calibration.activations == mq::activation_type::int8);
+  CHECK(q.options.target_snr_db == 30);
+
+  auto preset = mq::catalog::parse(head + "calibration = \"/data/frames\"\npreprocess = \"yolo\"\n", "cat.toml");
+  REQUIRE(preset);
+  CHECK(preset->models[0].quantize.calibration.folder == "/data/frames");
+  CHECK(preset->models[0].quantize.calibration.preprocess->name == "yolo");
+  CHECK(preset->models[0].quantize.calibration.count == 0);  // all
+
+  // No folder at all is valid (mq-pull --calibration gives it, else the fallback).
+  auto none = mq::catalog::parse(head + "preprocess = \"yolo\"\n", "cat.toml");
+  REQUIRE(none);
+  CHECK(none->models[0].quantize.calibration.folder.empty());
+
+  // The default catalog's YOLO detector is static INT8 with the yolo preprocessing.
+  auto builtin = mq::catalog::builtin();
+  REQUIRE(builtin);
+  const auto* yolo = builtin->find("yolov8n");
+  REQUIRE(yolo != nullptr);
+  CHECK(yolo->quantize.method == "static_int8");
+  REQUIRE(yolo->quantize.calibration.preprocess);
+  CHECK(yolo->quantize.calibration.preprocess->name == "yolo");
+}
+
+TEST_CASE("static_int8 entries: every field is validated, errors name file, line, entry and field", "[catalog]") {
+  const std::string head = "[[models]]\nname = \"det\"\nrepo = \"o/r\"\nfilename = \"m.onnx\"\n[models.quantize]\n"
+                           "enabled = true\nmethod = \"static_int8\"\n";
+  const std::string at = "'cat.toml':8: model 'det': ";
+  CHECK(error_of(head + "preprocess = \"letterbox\"\n") ==
+        at + "'quantize.preprocess': unknown preprocessing preset 'letterbox' (presets: yolo, imagenet, unit; or give a .toml "
+                                "file)");
+  CHECK(error_of(head + "calibration_method = \"max\"\n") ==
+        at + "unknown quantize calibration_method 'max' (minmax, percentile, entropy, mse)");
+  CHECK(error_of(head + "calibration_count = 0\n") ==
+        at + "'quantize.calibration_count' must be an integer from 1 to 1000000 (leave it out for all samples)");
+  CHECK(error_of(head + "calibration_count = -3\n") ==
+        at + "'quantize.calibration_count' must be an integer from 1 to 1000000 (leave it out for all samples)");
+  CHECK(error_of(head + "calibration_count = 2.5\n") ==
+        at + "'quantize.calibration_count' must be an integer from 1 to 1000000 (leave it out for all samples)");
+  CHECK(error_of(head + "activation_type = \"int16\"\n") == at + "unknown quantize activation_type 'int16' (uint8, int8)");
+  CHECK(error_of(head + "target_snr_db = -1\n") ==
+        at + "'quantize.target_snr_db' must be a number of dB from 0 (no accuracy guard) to 200");
+  CHECK(error_of(head + "target_snr_db = \"high\"\n") ==
+        at + "'quantize.target_snr_db' must be a number of dB from 0 (no accuracy guard) to 200");
+  CHECK(error_of(head + "calibration = \"\"\n") == at + "'quantize.calibration' must be a folder (a non-empty string)");
+  CHECK(error_of(head + "calibration = \"photos\"\n") ==
+        at + "'quantize.calibration' must be an absolute path here ('photos'): only a catalog file's paths may be "
+             "relative (to its folder)");
+  CHECK(error_of(head + "calibration_files = [\"a.png\"]\n") ==
+        at + "'quantize.calibration_files' names files inside 'quantize.calibration', which is missing");
+  const std::string folder = "calibration = \"/p\"\n";
+  const std::string at9 = "'cat.toml':9: model 'det': ";
+  CHECK(error_of(head + folder + "calibration_files = []\n") ==
+        at9 + "'quantize.calibration_files' must be a non-empty array of file names");
+  CHECK(error_of(head + folder + "calibration_files = [\"../a.png\"]\n") ==
+        at9 + "calibration file '../a.png' must be a file name inside the calibration folder");
+  CHECK(error_of(head + folder + "calibration_files = [\"notes.txt\"]\n") ==
+        at9 + "calibration file 'notes.txt' must be an image (.jpg, .jpeg, .png), a .npy file or a test_data_set_* folder");
+  CHECK(error_of(head + folder + "calibration_files = [\"a.png\", \"a.png\"]\n") ==
+        at9 + "calibration file 'a.png' is listed twice");
+  CHECK(error_of(head + "format = \"qdq\"\n") ==
+        at + "'quantize.format' must be 'auto' with method = \"static_int8\" (static INT8 is written as QDQ where ONNX "
+             "Runtime fuses it, the rest as auto)");
+  // The data needs the static method.
+  const std::string dynamic = "[[models]]\nname = \"det\"\nrepo = \"o/r\"\nfilename = \"m.onnx\"\n[models.quantize]\n"
+                              "enabled = true\nmethod = \"dynamic_int8\"\ncalibration = \"/p\"\n";
+  CHECK(error_of(dynamic) == at + "'quantize.calibration' needs method = \"static_int8\" (the method is 'dynamic_int8')");
 }

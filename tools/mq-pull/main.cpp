@@ -54,12 +54,24 @@ it). Two pulls of the same model, in threads or processes, wait for each other
 (lock file per model). Models with external data: catalog extra_files.
 Quantization: when the catalog entry's [models.quantize] is enabled, right
 after the download; the INT8 model is reused only while its key (sha256 of the
-FP32 file + quantization options + library version) matches, else rebuilt.
+FP32 file + quantization options + library version, and for static INT8 the
+calibration: method, count, activation type, target SNR, preprocessing and a
+sha256 of the samples' names and contents) matches, else rebuilt.
+Static INT8 (method = "static_int8", or --calibration DIR) calibrates the
+activations on sample images; the default catalog's YOLO entries ask for it
+but name no samples, so they fall back to dynamic_int8 with a warning unless
+you give your own frames with --calibration DIR. Without usable samples (none
+given, a folder missing or empty, an image that does not decode, calibration
+failing) a pull falls back to dynamic_int8 with a one-line warning and
+succeeds (--strict: exit 1, and a first pull leaves no files). config.json
+says which method was used (quantization.method_used, fallback_reason) and the
+output SNR of the check.
 )";
 
 constexpr const char* footer_text = R"(--list, --info, --rm and NAMEs exclude each other; --force, --verify,
---no-quantize, --strict and --stall-timeout are for pulls only;
---force excludes --offline and --verify; --no-quantize excludes --strict.
+--no-quantize, --strict, --calibration and --stall-timeout are for pulls only;
+--force excludes --offline and --verify; --no-quantize excludes --strict and
+--calibration.
 Options take their value as `--opt VALUE` or `--opt=VALUE`; after `--` every
 argument is a model name.
 HF_TOKEN, when set, is sent as a bearer token to the endpoint's host only (never
@@ -191,6 +203,7 @@ int parse(int argc, char** argv, cli_options& opt) {
   std::string catalog;
   std::string models_dir;
   std::string endpoint;
+  std::string calibration;
   double stall_seconds = 0;
   bool list = false;
   bool offline = false;
@@ -228,8 +241,18 @@ int parse(int argc, char** argv, cli_options& opt) {
                                   "whose size, mtime and inode are those recorded when it was verified is "
                                   "not read again)");
   auto* strict_opt = app.add_flag("--strict", strict,
-                                  "a failed quantization is an error (default: a warning that says why, "
-                                  "use_int8 = false, exit 0)");
+                                  "a failed quantization, or static INT8 without usable calibration samples, is "
+                                  "an error (default: a warning that says why, and use_int8 = false or the "
+                                  "dynamic_int8 fallback, exit 0)");
+  auto* calibration_opt =
+      app.add_option("--calibration", calibration,
+                     "calibrate on your own frames (the best calibration a robot has): a folder of images "
+                     "(.jpg, .png), .npy files or test_data_set_* folders, used instead of the catalog's "
+                     "calibration folder; the pull then quantizes to static INT8 even when the entry says "
+                     "dynamic_int8 (the entry's preprocess and calibration options still apply). This pull "
+                     "only: a later pull without it quantizes as the catalog says. A folder that is missing, "
+                     "empty or unusable falls back to dynamic_int8 with a warning (--strict: exit 1)")
+          ->type_name("DIR");
   auto* stall_opt =
       app.add_option("--stall-timeout", stall_seconds,
                      "abort and retry a download that receives nothing for SEC seconds (default 30)")
@@ -250,13 +273,14 @@ int parse(int argc, char** argv, cli_options& opt) {
   info_opt->excludes(rm_opt)->excludes(names);
   rm_opt->excludes(names);
   for (auto* command_opt : {list_opt, info_opt, rm_opt}) {
-    for (auto* pull_only : {no_quantize_opt, force_opt, verify_opt, strict_opt, stall_opt}) {
+    for (auto* pull_only : {no_quantize_opt, force_opt, verify_opt, strict_opt, stall_opt, calibration_opt}) {
       command_opt->excludes(pull_only);
     }
   }
   force_opt->excludes(offline_opt);
   force_opt->excludes(verify_opt);
   no_quantize_opt->excludes(strict_opt);
+  no_quantize_opt->excludes(calibration_opt);
 
   try {
     app.parse(argc, argv);
@@ -296,6 +320,10 @@ int parse(int argc, char** argv, cli_options& opt) {
   if (force) opt.store.cache = mq::cache_policy::refresh;
   if (verify) opt.store.cache = mq::cache_policy::verify;
   if (strict) opt.store.on_quantize_failure = mq::quantize_failure::error;
+  if (calibration_opt->count() > 0) {
+    if (calibration.empty()) return usage_error("--calibration needs a folder");
+    opt.store.calibration = calibration;
+  }
   if (stall_opt->count() > 0) {
     opt.store.stall_timeout = std::chrono::milliseconds(static_cast<long long>(stall_seconds * 1000));
   }
@@ -466,7 +494,8 @@ int info(const mq::model_store& store, const std::string& name) {
              e->description, e->task, e->url, e->revision);
   fmt::print("sha256:       {}\nquantize:     {}\ncatalog:      {}\ncache:        {} ({})\n",
              e->sha256.empty() ? "(not pinned; recorded at first pull)" : e->sha256,
-             e->quantize ? e->quantize_options : "no", e->origin, state_text(e->state), e->dir.string());
+             e->quantize ? e->quantize_method + " (" + e->quantize_options + ")" : "no", e->origin, state_text(e->state),
+             e->dir.string());
   const auto config = e->dir / "config.json";
   if (e->state != mq::cache_state::not_pulled) {
     std::FILE* f = std::fopen(config.c_str(), "rb");
@@ -516,8 +545,12 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!opt.quiet) {
+      // The method actually used: a static INT8 fallback says so (the warning above says why).
+      const std::string method =
+          pulled->quantize_method + (pulled->fallback_reason.empty() ? "" : ", static_int8 fell back");
       fmt::print("{}: {}{}\n", name, pulled->config.string(),
-                 pulled->use_int8 ? " (int8: " + pulled->int8.filename().string() + ")" : std::string(" (fp32)"));
+                 pulled->use_int8 ? " (int8: " + pulled->int8.filename().string() + ", " + method + ")"
+                                  : std::string(" (fp32)"));
     }
   }
   return status;
