@@ -1,11 +1,11 @@
 // Writes the seed corpus of fuzz_tensor_files: one valid input per parser (a selector byte, then
 // the file): a .npy of each layout, a TensorProto, a small PNG and JPEG, preprocessing TOML specs.
 // usage: make_tensor_corpus DIR
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
 #include <jpeglib.h>
 #include <onnx/onnx_pb.h>
 #include <png.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>

@@ -20,6 +20,7 @@
 #include "mq/session.h"
 #include "mq/tensor_io.h"
 #include "mq/version.h"
+#include "util/json.h"
 
 namespace {
 
@@ -151,25 +152,16 @@ std::string number(double v) {
   return fmt::format("{:.6g}", v);
 }
 
-// JSON numbers cannot be inf/nan: those become strings.
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "\"" + number(v) + "\"";
-  return fmt::format("{:.9g}", v);
+// JSON numbers cannot be inf/nan: those become strings ("inf", "-inf", "nan").
+mq::util::json json_number(double v) {
+  if (!std::isfinite(v)) return number(v);
+  return v;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      out += fmt::format("\\u{:04x}", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
+mq::util::json json_shape(const std::vector<std::int64_t>& shape) {
+  auto a = mq::util::json::array();
+  for (auto d : shape) a.push_back(d);
+  return a;
 }
 
 std::optional<std::pair<std::string, std::string>> split_assignment(const std::string& s) {
@@ -191,7 +183,7 @@ int run(const options& o) {
   std::map<std::string, std::string> source;
   for (const auto& spec : o.inputs) {
     auto kv = split_assignment(spec);
-    const auto& [name, file] = *kv;
+    const std::string name = kv->first, file = kv->second;
     auto it = std::find_if(session->inputs().begin(), session->inputs().end(), [&](const auto& v) { return v.name == name; });
     if (it == session->inputs().end()) {
       std::string names;
@@ -327,36 +319,37 @@ int run(const options& o) {
   }
 
   if (o.json) {
-    std::string j = "{\"model\": " + json_string(o.model) + ", \"threads\": " + std::to_string(o.threads) + ", \"inputs\": [";
-    bool first = true;
+    mq::util::json j;
+    j["model"] = o.model;
+    j["threads"] = o.threads;
+    auto& inputs = j["inputs"] = mq::util::json::array();
     for (const auto& v : session->inputs()) {
       const auto& t = feeds.at(v.name);
-      j += std::string(first ? "" : ", ") + "{\"name\": " + json_string(v.name) + ", \"type\": " +
-           json_string(mq::to_string(t.type)) + ", \"shape\": " + shape_text(t.shape) + ", \"source\": " +
-           json_string(source[v.name]) + "}";
-      first = false;
+      inputs.push_back({{"name", v.name}, {"type", mq::to_string(t.type)}, {"shape", json_shape(t.shape)}, {"source", source[v.name]}});
     }
-    j += "], \"outputs\": [";
+    auto& out_rows = j["outputs"] = mq::util::json::array();
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& r = rows[i];
-      j += std::string(i ? ", " : "") + "{\"name\": " + json_string(r.name) + ", \"type\": " +
-           json_string(mq::to_string(r.t->type)) + ", \"shape\": " + shape_text(r.t->shape) + ", \"min\": " +
-           json_number(r.s.min) + ", \"max\": " + json_number(r.s.max) + ", \"mean\": " + json_number(r.s.mean) +
-           ", \"nonfinite\": " + std::to_string(r.s.nonfinite);
-      if (!files[i].empty()) j += ", \"file\": " + json_string(files[i]);
+      mq::util::json out = {{"name", r.name},          {"type", mq::to_string(r.t->type)}, {"shape", json_shape(r.t->shape)},
+                            {"min", json_number(r.s.min)}, {"max", json_number(r.s.max)},      {"mean", json_number(r.s.mean)},
+                            {"nonfinite", r.s.nonfinite}};
+      if (!files[i].empty()) out["file"] = files[i];
       if (r.c) {
-        j += ", \"cosine\": " + json_number(r.c->cosine) + ", \"snr_db\": " + json_number(r.c->snr_db) +
-             ", \"max_abs_error\": " + json_number(r.c->max_abs);
+        out["cosine"] = json_number(r.c->cosine);
+        out["snr_db"] = json_number(r.c->snr_db);
+        out["max_abs_error"] = json_number(r.c->max_abs);
       } else if (!r.compare_note.empty()) {
-        j += ", \"compare\": " + json_string(r.compare_note);
+        out["compare"] = r.compare_note;
       }
-      j += "}";
+      out_rows.push_back(std::move(out));
     }
-    j += "]";
-    if (!o.compare.empty()) j += ", \"compare\": " + json_string(o.compare);
-    if (o.runs > 0) j += ", \"runs\": " + std::to_string(o.runs) + ", \"median_ms\": " + json_number(median) + ", \"min_ms\": " + json_number(times.front());
-    j += "}\n";
-    fmt::print("{}", j);
+    if (!o.compare.empty()) j["compare"] = o.compare;
+    if (o.runs > 0) {
+      j["runs"] = o.runs;
+      j["median_ms"] = json_number(median);
+      j["min_ms"] = json_number(times.front());
+    }
+    fmt::print("{}\n", mq::util::dump_json(j));
     return exit_ok;
   }
 
@@ -420,7 +413,9 @@ int main(int argc, char** argv) {
                "(e.g. an INT8 model against its FP32 source), and times runs.",
                tool};
   app.set_version_flag("--version", std::string(tool) + " " + MQ_VERSION_STRING);
-  app.add_option("MODEL", o.model, "the model (.onnx)")->required()->check(CLI::ExistingFile);
+  // MODEL and OTHER are not checked here: a missing or unreadable model is a failure (exit 1, naming
+  // the file), as in mq-quantize, not a usage error.
+  app.add_option("MODEL", o.model, "the model (.onnx)")->required();
   app.add_option("--input", o.inputs,
                  "NAME=FILE: an input from a .npy or .pb (ONNX TensorProto) file, or a photo (.jpg, .png)\n"
                  "preprocessed by --preprocess; inputs not given are\n"
@@ -430,8 +425,7 @@ int main(int argc, char** argv) {
       ->check([](const std::string& s) { return split_assignment(s) ? std::string() : "expected NAME=FILE, got '" + s + "'"; });
   app.add_option("--output-dir", o.output_dir, "write graph output i as DIR/output_<i>.npy")->type_name("DIR");
   app.add_option("--compare", o.compare, "run OTHER.onnx on the same inputs; print cosine, SNR and max abs error per output")
-      ->type_name("OTHER.onnx")
-      ->check(CLI::ExistingFile);
+      ->type_name("OTHER.onnx");
   app.add_option("--runs", o.runs, "time N runs after a warm-up; report the median")->type_name("N")->check(CLI::Range(1u, 100000u));
   app.add_option("--threads", o.threads, "threads per run (default 0: one per core)")->type_name("N")->check(CLI::Range(0u, 1024u));
   app.add_option("--seed", o.seed, "seed of the generated inputs (default 0)")->type_name("S");
