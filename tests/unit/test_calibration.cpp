@@ -106,7 +106,7 @@ TEST_CASE("calibration: preprocessing geometry and normalization", "[calib]") {
     auto t = mq::preprocess_image(rgb, 2, 1, spec, {1, 3, 4, 4});
     REQUIRE(t);
     const auto v = floats_of(*t);
-    for (int x = 0; x < 4; ++x) {
+    for (std::size_t x = 0; x < 4; ++x) {
       CHECK(v[0 * 4 + x] == 114);  // R plane, row 0
       CHECK(v[3 * 4 + x] == 114);  // row 3
     }
