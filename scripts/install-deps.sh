@@ -10,6 +10,7 @@ packages=(
   libbenchmark-dev libcpp-httplib-dev libssl-dev
   nlohmann-json3-dev libcli11-dev libjpeg62-turbo-dev libpng-dev
   libonnx-testdata  # ONNX's node tests, the executor's conformance suite (tests only)
+  opencv-doc        # held-out photos for the static INT8 tests (tests only)
 )
 # Node.js (tests only, for onnxruntime-node): some images ship their own node/npm,
 # which conflicts with Debian's npm package, so only install it when absent.

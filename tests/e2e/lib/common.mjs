@@ -683,11 +683,13 @@ function parseGraph(buf, s, e, acc, graphPath) {
 }
 
 function parseNode(buf, s, e, acc, graphPath) {
-  const node = { opType: '', domain: '', name: '' };
+  const node = { opType: '', domain: '', name: '', inputs: [], outputs: [] };
   const attrs = [];
   forEachField(buf, s, e, (f, wt, a, b) => {
     if (wt !== 2) return;
-    if (f === 4) node.opType = str(buf, a, b);
+    if (f === 1) node.inputs.push(str(buf, a, b));
+    else if (f === 2) node.outputs.push(str(buf, a, b));
+    else if (f === 4) node.opType = str(buf, a, b);
     else if (f === 7) node.domain = str(buf, a, b);
     else if (f === 3) node.name = str(buf, a, b);
     else if (f === 5) attrs.push([a, b]);

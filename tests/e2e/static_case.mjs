@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// static_case.mjs: static INT8 of one shared model, judged in ONNX Runtime as a user judges it
+// (issue #16).
+//
+//   node static_case.mjs --mq-quantize PATH --mq-run PATH --model FILE.onnx --work DIR
+//        [--calibration DIR] [--photos DIR] [--thresholds FILE] [--json]
+//
+// 1. mq-quantize --calibration (default: the shared calibration photos) with the model's
+//    preprocessing (static_models.json).
+// 2. Fusion: ONNX Runtime (extended optimizations, layout-neutral) saves its optimized graph; every
+//    Conv whose weight mq-quantize put behind a DequantizeLinear must have become a QLinearConv
+//    (and every quantized MatMul/Gemm a QLinearMatMul, MatMulIntegerToFloat or QGemm).
+// 3. Accuracy on held-out photos (never calibrated on: Debian's opencv-doc samples, the same
+//    package the calibration set comes from), prepared by mq-run with the same preprocessing:
+//    detectors by mAP50 of the INT8 detections against FP32's (score >= 0.25 as the truth, INT8
+//    ranked down to 0.05), plus precision and recall at 0.25; other models by the worst output's SNR
+//    and cosine, pooled over the photos.
+// Limits: thresholds.json "static".<model> (min_map50 | min_snr_db, min_quantized_conv). Exit 0
+// pass, 1 failure, 2 usage.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { ort, parseArgs, UsageError, CheckError, modelKeyFromPath, imagesDir, readOnnxSummary, fmt } from './lib/common.mjs';
+import { readNpy } from './lib/npy.mjs';
+import { decode, map50 } from './lib/decode.mjs';
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const OPENCV_DATA = '/usr/share/doc/opencv-doc/examples/data';
+// Held out: none of these is in ../shared/calibration/images (its README lists the files it took).
+export const HELD_OUT = ['messi5.jpg', 'basketball1.png', 'basketball2.png', 'HappyFish.jpg', 'orange.jpg', 'aero3.jpg',
+  'leuvenB.jpg', 'box_in_scene.png', 'rubberwhale2.png', 'starry_night.jpg', 'licenseplate_motion.jpg', 'right.jpg'];
+const TRUTH_SCORE = 0.25, PRED_SCORE = 0.05;
+
+const SPEC = {
+  'mq-quantize': { type: 'string' }, 'mq-run': { type: 'string' }, model: { type: 'string' }, work: { type: 'string' },
+  calibration: { type: 'string' }, photos: { type: 'string', default: OPENCV_DATA },
+  thresholds: { type: 'string', default: path.join(HERE, 'thresholds.json') },
+  models: { type: 'string', default: path.join(HERE, 'static_models.json') }, json: { type: 'flag' }, help: { type: 'flag' },
+};
+
+function run(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 28 }).toString();
+  } catch (e) {
+    throw new CheckError(`${path.basename(cmd)} ${args.join(' ')} failed: ${(e.stderr ? e.stderr.toString() : e.message).trim()}`);
+  }
+}
+
+// Nodes whose weight (input 1) is behind a DequantizeLinear: what static INT8 quantized.
+function quantizedNodes(summary) {
+  const producer = new Map();
+  for (const n of summary.nodes) if (n.graph === 'main') for (const o of n.outputs) producer.set(o, n.opType);
+  const count = { Conv: 0, MatMul: 0, Gemm: 0 };
+  for (const n of summary.nodes) {
+    if (!(n.opType in count) || n.inputs.length < 2) continue;
+    if (producer.get(n.inputs[1]) === 'DequantizeLinear') count[n.opType]++;
+  }
+  return count;
+}
+
+function opCounts(summary) {
+  const c = {};
+  for (const n of summary.nodes) c[n.opType] = (c[n.opType] || 0) + 1;
+  return c;
+}
+
+function snrPool() {
+  return { signal: 0, noise: 0, dot: 0, rr: 0, cc: 0 };
+}
+
+function addSnr(p, ref, cand) {
+  for (let i = 0; i < ref.length; i++) {
+    const r = ref[i], c = cand[i];
+    p.signal += r * r; p.noise += (r - c) * (r - c); p.dot += r * c; p.rr += r * r; p.cc += c * c;
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2), SPEC);
+  if (args.help) { console.log(fs.readFileSync(new URL(import.meta.url), 'utf8').split('\n').slice(1, 20).join('\n')); return 0; }
+  for (const k of ['mq-quantize', 'mq-run', 'model', 'work']) if (!args[k]) throw new UsageError(`--${k} is required`);
+  const key = modelKeyFromPath(args.model);
+  const cfg = JSON.parse(fs.readFileSync(args.models, 'utf8'))[key];
+  if (!cfg) throw new UsageError(`${args.models}: no entry for ${key}`);
+  const limits = (JSON.parse(fs.readFileSync(args.thresholds, 'utf8')).static || {})[key];
+  const preprocess = cfg.preprocess.endsWith('.toml') ? path.join(HERE, 'preprocess', cfg.preprocess) : cfg.preprocess;
+  const calibration = args.calibration || imagesDir();
+
+  fs.rmSync(args.work, { recursive: true, force: true });
+  fs.mkdirSync(args.work, { recursive: true });
+  const int8 = path.join(args.work, `${key}_static.onnx`);
+  const t0 = Date.now();
+  const report = JSON.parse(run(args['mq-quantize'], [args.model, int8, '--calibration', calibration, '--preprocess', preprocess, '--json']));
+  const quantizeSeconds = (Date.now() - t0) / 1000;
+
+  // Fusion, from the graph ONNX Runtime actually runs.
+  const optimized = path.join(args.work, `${key}_static.optimized.onnx`);
+  await ort.InferenceSession.create(int8, { graphOptimizationLevel: 'extended', optimizedModelFilePath: optimized, intraOpNumThreads: 1, logSeverityLevel: 3 });
+  const quantized = quantizedNodes(readOnnxSummary(int8));
+  const fused = opCounts(readOnnxSummary(optimized));
+  const qlinearConv = fused.QLinearConv || 0;
+  const qlinearMatMul = (fused.QLinearMatMul || 0) + (fused.MatMulIntegerToFloat || 0) + (fused.QGemm || 0);
+
+  // Held-out photos through mq-run's preprocessing.
+  const fp32 = await ort.InferenceSession.create(args.model, { intraOpNumThreads: 1, logSeverityLevel: 3 });
+  const q = await ort.InferenceSession.create(int8, { intraOpNumThreads: 1, logSeverityLevel: 3 });
+  if (fp32.inputNames.length !== 1) throw new CheckError(`${key}: ${fp32.inputNames.length} inputs; static_case.mjs feeds one image input`);
+  const inputName = fp32.inputNames[0];
+  const truth = [], pred = [];
+  const pools = {};
+  const photos = HELD_OUT.map((f) => path.join(args.photos, f));
+  for (const [i, photo] of photos.entries()) {
+    if (!fs.existsSync(photo)) throw new CheckError(`held-out photo ${photo} is missing (Debian package opencv-doc)`);
+    const dir = path.join(args.work, `photo_${i}`);
+    run(args['mq-run'], [args.model, '--input', `${inputName}=${photo}`, '--preprocess', preprocess, '--save-inputs', dir, '--json']);
+    const x = readNpy(path.join(dir, 'input_0.npy'));
+    const feeds = { [inputName]: new ort.Tensor('float32', x.data, x.shape) };
+    const a = await fp32.run(feeds), b = await q.run(feeds);
+    if (cfg.decoder) {
+      truth.push(decode(a, cfg, x.shape, TRUTH_SCORE));
+      pred.push(decode(b, cfg, x.shape, PRED_SCORE));
+    }
+    for (const name of fp32.outputNames) {
+      if (a[name].type !== 'float32') continue;
+      pools[name] ??= snrPool();
+      addSnr(pools[name], a[name].data, b[name].data);
+    }
+  }
+  const outputs = Object.entries(pools).map(([name, p]) => ({
+    name, snr_db: 10 * Math.log10(p.signal / p.noise), cosine: p.dot / Math.sqrt(p.rr * p.cc),
+  }));
+  const worst = outputs.reduce((w, o) => (o.snr_db < w.snr_db ? o : w), outputs[0]);
+  const result = {
+    model: key, photos: photos.length, quantize_seconds: quantizeSeconds, guard_snr_db: report.static_int8?.output_snr_db ?? report.accuracy_guard?.output_snr_db ?? null,
+    quantized, fused: { QLinearConv: qlinearConv, integer_matmul: qlinearMatMul, float_Conv: fused.Conv || 0 },
+    outputs, worst_snr_db: worst.snr_db,
+  };
+  if (cfg.decoder) Object.assign(result, { detections: map50(truth, pred, TRUTH_SCORE) });
+
+  const problems = [];
+  if (!limits) problems.push(`${args.thresholds}: no "static" entry for ${key}: measure (the numbers above) and add one`);
+  const lim = limits || {};
+  // Every Conv mq-quantize quantized must fuse. ONNX Runtime may also quantize, per tensor, a float
+  // Conv it finds between a DequantizeLinear and a QuantizeLinear (its WeightBiasQuantization):
+  // reported as extra, see the "static" entries' why.
+  result.fused.extra_QLinearConv = Math.max(0, qlinearConv - quantized.Conv);
+  if (qlinearConv < quantized.Conv) problems.push(`${quantized.Conv} Conv quantized, only ${qlinearConv} became QLinearConv in ONNX Runtime`);
+  const qmm = quantized.MatMul + quantized.Gemm;
+  if (qlinearMatMul < qmm) problems.push(`${qmm} MatMul/Gemm quantized, ${qlinearMatMul} fused into integer kernels`);
+  if (lim.min_quantized_conv !== undefined && quantized.Conv < lim.min_quantized_conv) {
+    problems.push(`${quantized.Conv} Conv quantized, at least ${lim.min_quantized_conv} expected`);
+  }
+  if (lim.min_map50 !== undefined) {
+    const d = result.detections;
+    if (!d || !(d.truth > 0)) problems.push('FP32 finds nothing on the held-out photos: the comparison would prove nothing');
+    else if (!(d.map50 >= lim.min_map50)) problems.push(`mAP50 against FP32 ${fmt(d.map50)} < ${lim.min_map50}`);
+  }
+  if (lim.min_snr_db !== undefined && !(worst.snr_db >= lim.min_snr_db)) {
+    problems.push(`output '${worst.name}': ${fmt(worst.snr_db)} dB < ${lim.min_snr_db} dB`);
+  }
+  result.problems = problems;
+  result.pass = problems.length === 0;
+  if (args.json) console.log(JSON.stringify(result, null, 2));
+  else {
+    console.log(`${key}: quantized ${JSON.stringify(quantized)}, fused ${JSON.stringify(result.fused)}, ${fmt(quantizeSeconds)} s to quantize`);
+    if (result.detections) {
+      const d = result.detections;
+      console.log(`${key}: mAP50 ${fmt(d.map50)} over ${d.classes} classes, ${d.truth} FP32 detections; precision ${fmt(d.precision)}, recall ${fmt(d.recall)}`);
+    }
+    for (const o of outputs) console.log(`${key}: output '${o.name}' ${fmt(o.snr_db)} dB, cosine ${fmt(o.cosine)}`);
+    for (const p of problems) console.log(`FAIL ${key}: ${p}`);
+    console.log(problems.length ? `FAIL ${key}` : `PASS ${key}`);
+  }
+  return problems.length ? 1 : 0;
+}
+
+main().then((code) => process.exit(code), (e) => {
+  if (e instanceof UsageError) { console.error(`static_case.mjs: ${e.message}`); process.exit(2); }
+  console.error(`static_case.mjs: ${e.message}`);
+  process.exit(1);
+});
