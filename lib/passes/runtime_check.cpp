@@ -325,6 +325,23 @@ class fusion_checker {
   // quantized producer wrote reads it through the DequantizeLinear that gives it its name back.)
   bool quantized(const onnx::NodeProto& n) const { return n.input_size() > 1 && dq_of(n.input(1)).node != nullptr; }
 
+  // Whether a QuantizeLinear reads the node's output (directly, or after a Relu/Clip). A quantized
+  // node whose output no Q reads is weight-only: it runs in float on a dequantized weight, which
+  // is what ONNX Runtime itself does to a float Conv or Gemm reading a DequantizeLinear (per
+  // tensor; static INT8 does it per channel).
+  bool output_quantized(const onnx::NodeProto& n) const {
+    auto read_by_q = [&](const std::string& v, bool through_activation, auto& self) -> bool {
+      auto r = readers_.find(v);
+      if (r == readers_.end()) return false;
+      for (const auto* q : r->second) {
+        if (q->op_type() == "QuantizeLinear") return true;
+        if (through_activation && (q->op_type() == "Relu" || q->op_type() == "Clip") && self(q->output(0), false, self)) return true;
+      }
+      return false;
+    };
+    return read_by_q(n.output(0), true, read_by_q);
+  }
+
  private:
   dq_view dq_of(const std::string& value) const {
     dq_view v;
@@ -361,6 +378,7 @@ result<void> check_qdq_fusion(const onnx::ModelProto& model, int activation_onnx
     if (!n.domain().empty() && n.domain() != "ai.onnx") continue;
     if (n.op_type() != "Conv" && n.op_type() != "MatMul" && n.op_type() != "Gemm") continue;
     if (!check.quantized(n)) continue;  // a float node
+    if (!check.output_quantized(n) && n.op_type() != "MatMul") continue;  // weight-only: float on a dequantized weight
     if (auto why = check.why_not(n); !why.empty()) {
       return fail(errc::internal, "node '" + n.name() + "' (" + n.op_type() +
                                       ") would not fuse into ONNX Runtime's integer kernel: " + why +

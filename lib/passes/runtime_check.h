@@ -27,7 +27,8 @@ namespace mq::passes {
 /// with zero point 0 and scale input scale x weight scale; the output read only by
 /// QuantizeLinear nodes of the activation type, and not a graph output. The error names the node
 /// and the rule: a group that breaks one would run in float between conversions, slower than the
-/// float model.
+/// float model. A node whose output no QuantizeLinear reads is weight-only (float on dequantized
+/// weights, what ONNX Runtime makes itself of a float Conv reading a DequantizeLinear): accepted.
 [[nodiscard]] result<void> check_qdq_fusion(const onnx::ModelProto& model, int activation_onnx_type);
 
 }  // namespace mq::passes

@@ -41,6 +41,8 @@ namespace {
 constexpr std::int64_t min_macs_per_output = 32;
 // A Concat whose inputs' ranges differ by more than this stays float.
 constexpr double max_concat_range_ratio = 16.0;
+// The accuracy guard keeps a step only when it raises the worst output by this much.
+constexpr double min_guard_gain_db = 0.1;
 
 enum class role { none, heavy, capable, removable };
 
@@ -316,6 +318,10 @@ struct candidate {
   std::vector<int> const_inputs;  // constant float inputs to quantize (Add/Mul/Concat operands)
   int weight_axis = -1;        // heavy: channel axis of the constant weight (input 1), -1: none
   bool has_bias = false;       // heavy: input 2 is a constant float bias
+  // Conv/Gemm whose float32 constant weight (and bias, if any) int8 can hold. ONNX Runtime
+  // quantizes such a node itself, per tensor, when it stays float but reads a DequantizeLinear
+  // (its WeightBiasQuantization), so the plan quantizes its weight per channel instead.
+  bool weight_ok = false;
 };
 
 std::string conv_speed_blocker(const constant& w, std::int64_t group) {
@@ -359,6 +365,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       }
       c.act_inputs = {0};
       c.weight_axis = 0;
+      c.weight_ok = w && w->dims.size() >= 3 && (!c.has_bias || is_const(2));
     } else if (op == "MatMul") {
       c.kind = role::heavy;
       c.act_inputs = {0};
@@ -386,6 +393,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
         if (float_attribute(n, "beta", 1.0f) != 1.0f) c.why_float = "beta is not 1 (ONNX Runtime's QGemm needs it)";
         c.has_bias = true;
       }
+      c.weight_ok = w && w->dims.size() == 2 && (!c.has_bias || is_const(2));
     } else if (op == "Relu" || op == "Clip") {
       bool ok = true;
       if (op == "Clip") {
@@ -437,6 +445,9 @@ struct plan {
   std::set<std::string> tensors;      // activation tensors with a Q/DQ pair
   std::map<std::string, std::string> shares;  // tensor -> the tensor whose parameters it takes
   std::map<int, std::string> why_float;       // heavy nodes left in float, and why
+  // Float Conv/Gemm nodes that read a quantized tensor: their weight (and bias) is quantized per
+  // channel, as ONNX Runtime would otherwise do it per tensor (see candidate::weight_ok).
+  std::set<int> weight_only;
 };
 
 struct plan_inputs {
@@ -445,6 +456,7 @@ struct plan_inputs {
   const std::map<std::string, calib::range>* ranges = nullptr;  // after calibration
   std::set<int> excluded;
   std::map<int, std::string> exclusion_reasons;
+  std::set<int> weight_failures;  // nodes whose weight or bias int8 cannot hold: never weight_only
 };
 
 plan make_plan(const plan_inputs& in) {
@@ -567,6 +579,12 @@ plan make_plan(const plan_inputs& in) {
       if (moves_data(n.op_type()) && !folded) p.shares[o] = n.input(0);
     }
   }
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const int id = static_cast<int>(i);
+    const candidate& c = in.cands[i];
+    if (!c.weight_ok || c.weight_axis < 0 || p.quantized.count(id) || in.weight_failures.count(id)) continue;
+    if (p.tensors.count(nodes[i]->input(0))) p.weight_only.insert(id);
+  }
   return p;
 }
 
@@ -657,7 +675,7 @@ result<void> emit(emit_state& s, onnx::GraphProto& g, const plan& p, weight_cach
       if (it != renamed_inputs.end()) node.set_input(k, it->second);
     }
     const candidate& c = s.cands[static_cast<std::size_t>(i)];
-    if (p.quantized.count(i) != 0 && c.weight_axis >= 0) {
+    if ((p.quantized.count(i) != 0 || p.weight_only.count(i) != 0) && c.weight_axis >= 0) {
       // The weight: int8 symmetric per channel + DequantizeLinear(axis).
       if (cache.weights.count(i) == 0) {
         auto w = read_constant(s.ctx, scopes, node.input(1));
@@ -1020,7 +1038,8 @@ result<void> quantize_static(graph_context& ctx) {
   auto& proto = model.proto;
   const unsigned threads = options.threads;
 
-  // 1. Samples: the first ones calibrate, the last quarter (1 to 8) checks accuracy.
+  // 1. Samples: a quarter (1 to 8), evenly spread over the file order, checks accuracy; the others
+  //    calibrate. (Spread, not the last ones: neighbouring files are often frames of one scene.)
   calibration_data data = cal.data;
   if (data.source_kind() == calibration_data::kind::images && !data.preprocess()) {
     std::string author;
@@ -1041,7 +1060,9 @@ result<void> quantize_static(graph_context& ctx) {
   const std::size_t count = cal.count == 0 ? available : std::min(cal.count, available);
   const std::size_t held = count < 2 ? 0 : std::clamp<std::size_t>(count / 4, 1, 8);
   std::vector<std::size_t> calib_indices, guard_indices;
-  for (std::size_t i = 0; i < count; ++i) (i < count - held ? calib_indices : guard_indices).push_back(i);
+  std::set<std::size_t> held_set;
+  for (std::size_t k = 0; k < held; ++k) held_set.insert((2 * k + 1) * count / (2 * held));
+  for (std::size_t i = 0; i < count; ++i) (held_set.count(i) ? guard_indices : calib_indices).push_back(i);
   if (guard_indices.empty()) guard_indices = calib_indices;
 
   // 2. Opset 13 (per-axis DequantizeLinear), a sorted node list, BatchNormalization folded.
@@ -1066,7 +1087,7 @@ result<void> quantize_static(graph_context& ctx) {
   const bool constant_inits = options.graph_input_weights == initializer_inputs::treat_as_constant;
   graph_index ix = index_graph(g, constant_inits);
   const std::vector<candidate> cands = classify(ctx, g, ix);
-  plan_inputs pin{ix, cands, nullptr, {}, {}};
+  plan_inputs pin{ix, cands, nullptr, {}, {}, {}};
   for (std::size_t i = 0; i < ix.nodes.size(); ++i) {
     const auto& n = *ix.nodes[i];
     if (excluded_node(options, n.name())) {
@@ -1155,6 +1176,10 @@ result<void> quantize_static(graph_context& ctx) {
       MQ_TRY_VOID(emit(es, *probe.mutable_graph(), p, cache));
       if (cache.failures.size() == failures) return p;
       for (const auto& [node, why] : cache.failures) {
+        if (p.weight_only.count(node)) {
+          pin.weight_failures.insert(node);  // ONNX Runtime quantizes it per tensor, if it can
+          continue;
+        }
         pin.excluded.insert(node);
         pin.exclusion_reasons[node] = why;
       }
@@ -1199,50 +1224,67 @@ result<void> quantize_static(graph_context& ctx) {
       std::vector<std::pair<double, std::string>> ranked;
       for (const auto& [t, db] : noise) ranked.emplace_back(db, t);
       std::sort(ranked.begin(), ranked.end());
-      std::vector<int> owners;
+      // The candidate actions, noisiest tensor first: put back to float the quantized node that
+      // owns it (its producer, or its readers when a graph input or a float node writes it), one
+      // at a time; then cut the tensor out (its producer and every quantized reader at once), as
+      // a tensor stays quantized while any quantized node reads it.
+      std::vector<std::vector<int>> actions;
+      auto known = [&](const std::vector<int>& a) { return std::find(actions.begin(), actions.end(), a) != actions.end(); };
+      std::size_t singles = 0;
       for (const auto& [db, t] : ranked) {
-        std::vector<int> mine;
+        std::vector<int> mine, cut;
         if (auto pr = ix.producer.find(t); pr != ix.producer.end() && current.quantized.count(pr->second)) mine.push_back(pr->second);
         if (auto pr = ix.producer.find(t); pr != ix.producer.end() && current.removable.count(pr->second)) {
           auto up = ix.producer.find(ix.nodes[static_cast<std::size_t>(pr->second)]->input(0));
           if (up != ix.producer.end() && current.quantized.count(up->second)) mine.push_back(up->second);
         }
-        if (mine.empty()) {
-          if (auto rd = ix.readers.find(t); rd != ix.readers.end()) {
-            for (int r : rd->second) {
-              if (current.quantized.count(r)) mine.push_back(r);
-            }
+        cut = mine;
+        const bool no_owner = mine.empty();
+        if (auto rd = ix.readers.find(t); rd != ix.readers.end()) {
+          for (int r : rd->second) {
+            if (!current.quantized.count(r)) continue;
+            if (no_owner) mine.push_back(r);
+            if (std::find(cut.begin(), cut.end(), r) == cut.end()) cut.push_back(r);
           }
         }
         for (int o : mine) {
-          if (std::find(owners.begin(), owners.end(), o) == owners.end()) owners.push_back(o);
+          if (!known({o})) {
+            actions.push_back({o});
+            ++singles;
+          }
         }
-        if (owners.size() >= 6) break;
+        std::sort(cut.begin(), cut.end());
+        if (cut.size() > 1 && !known(cut)) actions.push_back(cut);
+        if (singles >= 6) break;
       }
-      // Leave each of the most suspect out in turn; keep the one that helps most.
-      int best = -1;
+      // Try each; keep the one that helps most (by at least min_guard_gain_db: smaller gains are
+      // within what the held-out samples can tell apart).
+      std::size_t best = actions.size();
       double best_worst = worst;
-      for (std::size_t k = 0; k < owners.size(); ++k) {
+      for (std::size_t k = 0; k < actions.size(); ++k) {
         plan_inputs trial = pin;
-        trial.excluded.insert(owners[k]);
+        trial.excluded.insert(actions[k].begin(), actions[k].end());
         plan tp = make_plan(trial);
         const double w = MQ_TRY(evaluate(tp));
-        if (w > best_worst + 0.01) {
+        if (w > best_worst + min_guard_gain_db) {
           best_worst = w;
-          best = owners[k];
+          best = k;
         }
-        if (k >= 2 && best >= 0) break;  // three tried and one helps: good enough
+        if (k >= 3 && best < actions.size()) break;  // four tried and one helps: good enough
       }
-      if (best < 0) {
-        report.notes.push_back("accuracy guard: no single node put back to float raises the worst output above " +
-                               db_text(worst) + " dB; stopped");
+      if (best == actions.size()) {
+        report.notes.push_back("accuracy guard: nothing put back to float raises the worst output above " + db_text(worst) +
+                               " dB by " + db_text(min_guard_gain_db) + " dB or more; stopped");
         break;
       }
-      pin.excluded.insert(best);
-      pin.exclusion_reasons[best] = "the accuracy guard measured it as the most sensitive (worst output " + db_text(worst) +
-                                    " -> " + db_text(best_worst) + " dB)";
-      const auto& bn = *ix.nodes[static_cast<std::size_t>(best)];
-      report.guard.push_back(guard_step{bn.name(), bn.op_type(), worst, best_worst});
+      const std::string why = "the accuracy guard measured it as the most sensitive (worst output " + db_text(worst) + " -> " +
+                              db_text(best_worst) + " dB" + (actions[best].size() > 1 ? ", with the other nodes around the same tensor)" : ")");
+      for (int id : actions[best]) {
+        pin.excluded.insert(id);
+        pin.exclusion_reasons[id] = why;
+        const auto& bn = *ix.nodes[static_cast<std::size_t>(id)];
+        report.guard.push_back(guard_step{bn.name(), bn.op_type(), worst, best_worst});
+      }
       current = MQ_TRY(plan_now());
       worst = best_worst;
     }
@@ -1290,6 +1332,10 @@ result<void> quantize_static(graph_context& ctx) {
     } else {
       r.reason = current.why_float.count(id) ? current.why_float.at(id) : "stays float";
     }
+    if (current.weight_only.count(id)) {
+      r.reason += "; its weight is int8 per channel all the same (it reads a quantized tensor: ONNX Runtime would "
+                  "quantize the weight itself, per tensor)";
+    }
     report.nodes.push_back(std::move(r));
   }
   if (capable > 0) {
@@ -1304,7 +1350,9 @@ result<void> quantize_static(graph_context& ctx) {
                                                    it->second.zero_point, root == t ? std::string() : root});
   }
   // The float weights, biases and operands the quantized nodes replaced go.
-  for (int id : current.quantized) {
+  std::set<int> replaced = current.quantized;
+  replaced.insert(current.weight_only.begin(), current.weight_only.end());
+  for (int id : replaced) {
     const auto& n = *ix.nodes[static_cast<std::size_t>(id)];
     const candidate& c = cands[static_cast<std::size_t>(id)];
     if (c.weight_axis >= 0) {

@@ -46,14 +46,30 @@ function run(cmd, args) {
   }
 }
 
-// Nodes whose weight (input 1) is behind a DequantizeLinear: what static INT8 quantized.
+// Nodes whose weight (input 1) is behind a DequantizeLinear: what static INT8 quantized. A Conv
+// or Gemm whose output no QuantizeLinear reads (directly, or after a Relu/Clip that is its only
+// reader) is weight-only: float on a dequantized weight, what ONNX Runtime would make of it itself.
 function quantizedNodes(summary) {
-  const producer = new Map();
-  for (const n of summary.nodes) if (n.graph === 'main') for (const o of n.outputs) producer.set(o, n.opType);
-  const count = { Conv: 0, MatMul: 0, Gemm: 0 };
+  const producer = new Map(), readers = new Map();
   for (const n of summary.nodes) {
-    if (!(n.opType in count) || n.inputs.length < 2) continue;
-    if (producer.get(n.inputs[1]) === 'DequantizeLinear') count[n.opType]++;
+    if (n.graph !== 'main') continue;
+    for (const o of n.outputs) producer.set(o, n.opType);
+    for (const i of n.inputs) {
+      if (!readers.has(i)) readers.set(i, []);
+      readers.get(i).push(n);
+    }
+  }
+  const outputQuantized = (n) => {
+    let r = readers.get(n.outputs[0]) || [];
+    if (r.length === 1 && (r[0].opType === 'Relu' || r[0].opType === 'Clip')) r = readers.get(r[0].outputs[0]) || [];
+    return r.some((x) => x.opType === 'QuantizeLinear');
+  };
+  const count = { Conv: 0, MatMul: 0, Gemm: 0, weight_only: 0 };
+  for (const n of summary.nodes) {
+    if (n.graph !== 'main' || !(n.opType in count) || n.inputs.length < 2) continue;
+    if (producer.get(n.inputs[1]) !== 'DequantizeLinear') continue;
+    if (n.opType !== 'MatMul' && !outputQuantized(n)) count.weight_only++;
+    else count[n.opType]++;
   }
   return count;
 }
@@ -140,11 +156,12 @@ async function main() {
   const problems = [];
   if (!limits) problems.push(`${args.thresholds}: no "static" entry for ${key}: measure (the numbers above) and add one`);
   const lim = limits || {};
-  // Every Conv mq-quantize quantized must fuse. ONNX Runtime may also quantize, per tensor, a float
-  // Conv it finds between a DequantizeLinear and a QuantizeLinear (its WeightBiasQuantization):
-  // reported as extra, see the "static" entries' why.
+  // Every Conv mq-quantize quantized must fuse, and nothing else: a float Conv that ONNX Runtime
+  // quantizes itself (its WeightBiasQuantization: per tensor, a float Conv reading a
+  // DequantizeLinear) would run other arithmetic than the one mq-quantize's accuracy guard measured.
   result.fused.extra_QLinearConv = Math.max(0, qlinearConv - quantized.Conv);
   if (qlinearConv < quantized.Conv) problems.push(`${quantized.Conv} Conv quantized, only ${qlinearConv} became QLinearConv in ONNX Runtime`);
+  if (qlinearConv > quantized.Conv) problems.push(`ONNX Runtime made ${qlinearConv} QLinearConv of ${quantized.Conv} quantized Conv: it quantized float ones itself`);
   const qmm = quantized.MatMul + quantized.Gemm;
   if (qlinearMatMul < qmm) problems.push(`${qmm} MatMul/Gemm quantized, ${qlinearMatMul} fused into integer kernels`);
   if (lim.min_quantized_conv !== undefined && quantized.Conv < lim.min_quantized_conv) {

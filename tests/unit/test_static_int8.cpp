@@ -202,6 +202,102 @@ g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y) {
   CHECK_THAT(report->nodes[0].reason, Catch::Contains("depthwise"));
 }
 
+TEST_CASE("static int8: a float Conv reading an int8 tensor gets per-channel weights (ONNX Runtime would quantize it per tensor)", "[static]") {
+  // c1 is quantized; the depthwise Conv after it stays float (nothing quantized follows it), but
+  // it reads r1 through a DequantizeLinear, so ONNX Runtime's WeightBiasQuantization would give
+  // it per-tensor int8 weights: static INT8 gives it per-channel ones, which the guard measures.
+  auto proto = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r1 = Relu(c1)
+  y = Conv <group = 8, pads = [1, 1, 1, 1]> (r1, wd, bd)
+}
+)");
+  auto* g = proto.mutable_graph();
+  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
+  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
+  std::vector<float> wd = pattern(72, 0.5f, 5);
+  for (std::size_t k = 0; k < 9; ++k) wd[9 + k] *= 20;  // channel 1 twenty times wider: per tensor would crush the others
+  *g->add_initializer() = mq::test::float_tensor("wd", {8, 1, 3, 3}, wd);
+  *g->add_initializer() = mq::test::float_tensor("bd", {8}, pattern(8, 0.1f, 6));
+  const mq::model fp32 = mq::test::to_model(proto);
+  mq::model m = mq::test::to_model(proto);
+  auto report = mq::quantize(m, static_options(4));
+  REQUIRE(report);
+  const auto& q = m.internals().proto.graph();
+  const onnx::NodeProto* dw = nullptr;
+  for (const auto& n : q.node()) {
+    if (n.op_type() == "Conv" && n.output(0) == "y") dw = &n;
+  }
+  REQUIRE(dw);
+  const onnx::NodeProto* wdq = producing(q, dw->input(1));
+  REQUIRE(wdq);
+  CHECK(wdq->op_type() == "DequantizeLinear");
+  const onnx::TensorProto* scales = init(q, wdq->input(1));
+  REQUIRE(scales);
+  REQUIRE(scales->dims_size() == 1);
+  REQUIRE(scales->dims(0) == 8);
+  std::vector<float> s(8);
+  std::memcpy(s.data(), scales->raw_data().data(), 8 * sizeof(float));
+  for (std::size_t c = 0; c < 8; ++c) {
+    float peak = 0;
+    for (std::size_t k = 0; k < 9; ++k) peak = std::max(peak, std::fabs(wd[c * 9 + k]));
+    CHECK(s[c] == Approx(peak / 127.0f).epsilon(1e-6));  // symmetric int8, one scale per channel
+  }
+  const onnx::NodeProto* bdq = producing(q, dw->input(2));
+  REQUIRE(bdq);
+  CHECK(bdq->op_type() == "DequantizeLinear");
+  for (const auto& n : q.node()) CHECK(!(n.op_type() == "QuantizeLinear" && n.input(0) == "y"));  // its output stays float
+  CHECK(mq::passes::check_qdq_fusion(m.internals().proto, onnx::TensorProto::UINT8));
+  bool explained = false;
+  for (const auto& n : report->nodes) {
+    if (n.op_type == "Conv" && !n.quantized) explained = n.reason.find("int8 per channel all the same") != std::string::npos;
+  }
+  CHECK(explained);
+  // And it still computes what the float model does (on a sample it was not calibrated on).
+  auto sq = mq::session::create(m);
+  auto sf = mq::session::create(fp32);
+  REQUIRE(sq);
+  REQUIRE(sf);
+  const auto in = samples(5).back();
+  auto yq = sq->run(in);
+  auto yf = sf->run(in);
+  REQUIRE(yq);
+  REQUIRE(yf);
+  CHECK(snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y"))) > 25);
+}
+
+TEST_CASE("static int8: the held-out samples are spread over the set, never calibrated on", "[static]") {
+  // 8 samples: a quarter (2) is held out, evenly spread: samples 2 and 6 (not the last two, which
+  // are often frames of the scene before them). Those two hold x = +-10; the others +-1 .. +-3.
+  std::vector<std::map<std::string, mq::tensor>> data;
+  for (int k = 0; k < 8; ++k) {
+    const bool held = k == 2 || k == 6;
+    auto v = pattern(256, 0.5f, static_cast<unsigned>(40 + k));
+    v[0] = held ? -10.0f : -1.0f - static_cast<float>(k % 3);
+    v[1] = held ? 10.0f : 1.0f + static_cast<float>(k % 3);
+    data.push_back({{"x", mq::tensor::from<float>({1, 4, 8, 8}, v)}});
+  }
+  mq::model m = mq::test::to_model(two_convs());
+  mq::quantize_options o;
+  mq::calibration_options c;
+  c.data = mq::calibration_data::from_samples(data);
+  o.calibration = c;
+  o.target_snr_db = 1;  // reached at once: the guard only measures
+  auto report = mq::quantize(m, o);
+  REQUIRE(report);
+  CHECK(report->guard_samples == 2);
+  bool seen = false;
+  for (const auto& a : report->activations) {
+    if (a.tensor != "x") continue;
+    seen = true;
+    CHECK(a.min == -3.0f);  // samples 0, 1, 3, 4, 5, 7: k % 3 reaches 2
+    CHECK(a.max == 3.0f);
+  }
+  CHECK(seen);
+}
+
 TEST_CASE("static int8: the accuracy guard puts nodes back to float until the target", "[static]") {
   mq::model m = mq::test::to_model(two_convs());
   // No model reaches 200 dB: the guard keeps putting nodes back, each step measured.

@@ -198,7 +198,7 @@ void declare_options(CLI::App& app, cli_options& opt) {
                      ->group(statics);
   auto* count = app.add_option("--calibration-count", opt.calibration_count,
                                "samples used, in file-name order (default 0: all); a quarter of\n"
-                               "them (1 to 8) is held out to check accuracy")
+                               "them (1 to 8, spread over that order) is held out to check accuracy")
                     ->check(whole_number(1000000))
                     ->option_text(" N")
                     ->group(statics);
