@@ -72,8 +72,8 @@ struct calibration_progress {
 struct calibration_options {
   calibration_data data;
   calibration_method method = calibration_method::minmax;
-  /// Samples used (in file order), 0 = all. A quarter of them (1 to 8), spread evenly over that
-  /// order, is held out from the statistics and used by the accuracy guard.
+  /// Samples used (in file order), 0 = all. With the accuracy guard on, a quarter of them (1 to 8),
+  /// spread evenly over that order, is held out from the statistics and used by the guard.
   std::size_t count = 0;
   activation_type activations = activation_type::uint8;
   /// Called as calibration advances (may be empty).

@@ -1058,7 +1058,8 @@ result<void> quantize_static(graph_context& ctx) {
   const std::size_t available = data.size();
   if (available == 0) return fail(errc::invalid_argument, "the calibration data holds no samples");
   const std::size_t count = cal.count == 0 ? available : std::min(cal.count, available);
-  const std::size_t held = count < 2 ? 0 : std::clamp<std::size_t>(count / 4, 1, 8);
+  // Without the guard (target 0) nothing is held out: every sample calibrates.
+  const std::size_t held = count < 2 || !(options.target_snr_db > 0) ? 0 : std::clamp<std::size_t>(count / 4, 1, 8);
   std::vector<std::size_t> calib_indices, guard_indices;
   std::set<std::size_t> held_set;
   for (std::size_t k = 0; k < held; ++k) held_set.insert((2 * k + 1) * count / (2 * held));

@@ -116,7 +116,8 @@ TEST_CASE("static int8: QDQ placement, parameters and the runtime's fusion rules
   INFO((report ? std::string() : report.error().message));
   REQUIRE(report);
   CHECK(report->calibration_method == "minmax");
-  CHECK(report->calibration_samples == 3);  // one of four held out for the guard
+  CHECK(report->calibration_samples == 4);  // the guard is off (target 0): nothing held out
+  CHECK(report->guard_samples == 0);
   REQUIRE(report->nodes.size() == 2);
   for (const auto& n : report->nodes) {
     INFO(n.node << ": " << n.reason);
