@@ -72,9 +72,11 @@ struct calibration_progress {
 struct calibration_options {
   calibration_data data;
   calibration_method method = calibration_method::minmax;
-  /// Samples used (in file order), 0 = all. With the accuracy guard on, a quarter of them (1 to 8),
-  /// spread evenly over that order, is held out from the statistics and used by the guard.
+  /// Samples used (in file order), 0 = all, at most max_count. With the accuracy guard on, a quarter
+  /// of them (1 to 8), spread evenly over that order, is held out from the statistics and used by
+  /// the guard.
   std::size_t count = 0;
+  static constexpr std::size_t max_count = 1000000;
   activation_type activations = activation_type::uint8;
   /// Called as calibration advances (may be empty).
   std::function<void(const calibration_progress&)> on_progress;
@@ -117,8 +119,9 @@ struct quantize_options {
   /// The accuracy guard of `automatic`: the model is run (by libmodelquant's executor) in float and
   /// quantized on held-out samples (static) or seeded inputs (dynamic), and while the worst
   /// output's SNR is under this many dB, the most sensitive remaining quantized node (measured)
-  /// goes back to float. 0 turns the guard off.
+  /// goes back to float. 0 turns the guard off; at most max_target_snr_db.
   double target_snr_db = 25;
+  static constexpr double max_target_snr_db = 200;
 };
 
 /// The operator types quantize_options::op_types may name (case-sensitive, as in ONNX). The

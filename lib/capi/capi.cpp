@@ -82,7 +82,7 @@ mq_status set_static(const char* function, mq_options* options, F&& set) noexcep
 }
 
 // mq-quantize --calibration-count takes a whole number up to this (0 = all samples).
-constexpr std::uint64_t max_calibration_count = 1000000;
+constexpr std::uint64_t max_calibration_count = mq::calibration_options::max_count;
 
 const mq::quantize_options& options_or_default(const mq_options* options) {
   static const mq::quantize_options defaults;
@@ -325,9 +325,10 @@ mq_status mq_options_set_activation_type(mq_options* options, mq_activation_type
 
 mq_status mq_options_set_target_snr(mq_options* options, double decibels) {
   return set_option("mq_options_set_target_snr", options, [&](mq::quantize_options& o) {
-    if (!(decibels >= 0 && decibels <= 200)) {
+    constexpr double max_db = mq::quantize_options::max_target_snr_db;
+    if (!(decibels >= 0 && decibels <= max_db)) {
       return fail(MQ_ERR_INVALID_ARGUMENT, "mq_options_set_target_snr: " + std::to_string(decibels) +
-                                               " dB is outside 0 (no accuracy guard) to 200");
+                                               " dB is outside 0 (no accuracy guard) to " + std::to_string(static_cast<int>(max_db)));
     }
     o.target_snr_db = decibels;
     return MQ_OK;

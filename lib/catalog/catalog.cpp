@@ -368,8 +368,10 @@ class entry_parser {
     }
     if (const auto* n = q.get("calibration_count")) {
       auto v = n->is_integer() ? n->value<std::int64_t>() : std::nullopt;
-      if (!v || *v < 1 || *v > 1000000) {
-        return error(*n, "'quantize.calibration_count' must be an integer from 1 to 1000000 (leave it out for all samples)");
+      constexpr auto max_count = static_cast<std::int64_t>(calibration_options::max_count);
+      if (!v || *v < 1 || *v > max_count) {
+        return error(*n, "'quantize.calibration_count' must be an integer from 1 to " + std::to_string(max_count) +
+                             " (leave it out for all samples)");
       }
       c.count = static_cast<std::size_t>(*v);
     }
@@ -381,8 +383,10 @@ class entry_parser {
     }
     if (const auto* n = q.get("target_snr_db")) {
       auto v = n->is_number() ? n->value<double>() : std::nullopt;
-      if (!v || !(*v >= 0 && *v <= 200)) {
-        return error(*n, "'quantize.target_snr_db' must be a number of dB from 0 (no accuracy guard) to 200");
+      constexpr double max_db = quantize_options::max_target_snr_db;
+      if (!v || !(*v >= 0 && *v <= max_db)) {
+        return error(*n, "'quantize.target_snr_db' must be a number of dB from 0 (no accuracy guard) to " +
+                             std::to_string(static_cast<int>(max_db)));
       }
       spec.options.target_snr_db = *v;
     }

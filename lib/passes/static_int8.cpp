@@ -366,6 +366,14 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       c.act_inputs = {0};
       c.weight_axis = 0;
       c.weight_ok = w && w->dims.size() >= 3 && (!c.has_bias || is_const(2));
+    } else if (op == "ConvTranspose") {
+      // Never fused on ONNX Runtime's CPU provider: float, but weight-only when it reads a
+      // quantized tensor (its weight per channel on axis 1, the output channels; the bias stays
+      // float, which ONNX Runtime then leaves alone).
+      auto w = is_const(1) ? read_constant(ctx, scopes, n.input(1)) : std::nullopt;
+      const bool bias_ok = n.input_size() <= 2 || n.input(2).empty() || is_const(2);
+      c.weight_ok = w && w->dims.size() >= 3 && bias_ok;
+      c.weight_axis = 1;
     } else if (op == "MatMul") {
       c.kind = role::heavy;
       c.act_inputs = {0};
@@ -1305,7 +1313,7 @@ result<void> quantize_static(graph_context& ctx) {
     const int id = static_cast<int>(i);
     const bool weighted = c.weight_axis >= 0 || c.kind == role::heavy;
     if (c.kind == role::capable && !weighted && current.quantized.count(id)) ++capable;
-    if (!weighted || c.kind == role::none || c.kind == role::removable) continue;
+    if (!weighted || c.kind == role::removable || (c.kind == role::none && current.weight_only.count(id) == 0)) continue;
     node_report r;
     r.graph = "main";
     r.node = n.name().empty() ? n.op_type() + "#" + std::to_string(i) : n.name();
@@ -1331,7 +1339,9 @@ result<void> quantize_static(graph_context& ctx) {
     } else if (!c.joins_only.empty()) {
       r.reason = pin.excluded.count(id) && pin.exclusion_reasons.count(id) ? pin.exclusion_reasons.at(id) : c.joins_only;
     } else {
-      r.reason = current.why_float.count(id) ? current.why_float.at(id) : "stays float";
+      r.reason = current.why_float.count(id) ? current.why_float.at(id)
+                 : c.kind == role::none      ? "ONNX Runtime has no fused integer kernel for it"
+                                             : "stays float";
     }
     if (current.weight_only.count(id)) {
       r.reason += "; its weight is int8 per channel all the same (it reads a quantized tensor: ONNX Runtime would "

@@ -269,6 +269,73 @@ g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
   CHECK(snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y"))) > 25);
 }
 
+TEST_CASE("static int8: a ConvTranspose reading an int8 tensor gets weights per output channel (axis 1)", "[static]") {
+  auto proto = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 8, 8] x) => (float[1, 4, 16, 16] y) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r1 = Relu(c1)
+  y = ConvTranspose <strides = [2, 2]> (r1, wt, bt)
+}
+)");
+  auto* g = proto.mutable_graph();
+  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
+  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
+  std::vector<float> wt = pattern(128, 0.4f, 8);  // [8 in, 4 out, 2, 2]
+  for (std::size_t i = 0; i < 8; ++i) {
+    for (std::size_t k = 0; k < 4; ++k) wt[i * 16 + 2 * 4 + k] *= 10;  // output channel 2 ten times wider
+  }
+  *g->add_initializer() = mq::test::float_tensor("wt", {8, 4, 2, 2}, wt);
+  *g->add_initializer() = mq::test::float_tensor("bt", {4}, pattern(4, 0.1f, 9));
+  const mq::model fp32 = mq::test::to_model(proto);
+  mq::model m = mq::test::to_model(proto);
+  auto report = mq::quantize(m, static_options(4));
+  REQUIRE(report);
+  const auto& q = m.internals().proto.graph();
+  const onnx::NodeProto* ct = nullptr;
+  for (const auto& n : q.node()) {
+    if (n.op_type() == "ConvTranspose") ct = &n;
+  }
+  REQUIRE(ct);
+  const onnx::NodeProto* wdq = producing(q, ct->input(1));
+  REQUIRE(wdq);
+  REQUIRE(wdq->op_type() == "DequantizeLinear");
+  std::int64_t axis = -1;
+  for (const auto& a : wdq->attribute()) {
+    if (a.name() == "axis") axis = a.i();
+  }
+  CHECK(axis == 1);
+  const onnx::TensorProto* scales = init(q, wdq->input(1));
+  REQUIRE(scales);
+  REQUIRE(scales->dims_size() == 1);
+  REQUIRE(scales->dims(0) == 4);
+  std::vector<float> s(4);
+  std::memcpy(s.data(), scales->raw_data().data(), 4 * sizeof(float));
+  for (std::size_t o = 0; o < 4; ++o) {
+    float peak = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+      for (std::size_t k = 0; k < 4; ++k) peak = std::max(peak, std::fabs(wt[i * 16 + o * 4 + k]));
+    }
+    CHECK(s[o] == Approx(peak / 127.0f).epsilon(1e-6));
+  }
+  CHECK(ct->input(2) == "bt");  // the bias stays float (ONNX Runtime leaves it so)
+  bool listed = false;
+  for (const auto& n : report->nodes) {
+    if (n.op_type == "ConvTranspose") listed = !n.quantized && n.reason.find("int8 per channel all the same") != std::string::npos;
+  }
+  CHECK(listed);
+  auto sq = mq::session::create(m);
+  auto sf = mq::session::create(fp32);
+  REQUIRE(sq);
+  REQUIRE(sf);
+  const auto in = samples(5).back();
+  auto yq = sq->run(in);
+  auto yf = sf->run(in);
+  REQUIRE(yq);
+  REQUIRE(yf);
+  CHECK(snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y"))) > 25);
+}
+
 TEST_CASE("static int8: the held-out samples are spread over the set, never calibrated on", "[static]") {
   // 8 samples: a quarter (2) is held out, evenly spread: samples 2 and 6 (not the last two, which
   // are often frames of the scene before them). Those two hold x = +-10; the others +-1 .. +-3.

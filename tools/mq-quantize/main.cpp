@@ -199,7 +199,7 @@ void declare_options(CLI::App& app, cli_options& opt) {
   auto* count = app.add_option("--calibration-count", opt.calibration_count,
                                "samples used, in file-name order (default 0: all); a quarter of\n"
                                "them (1 to 8, spread over that order) is held out to check accuracy")
-                    ->check(whole_number(1000000))
+                    ->check(whole_number(mq::calibration_options::max_count))
                     ->option_text(" N")
                     ->group(statics);
   auto* activations = add_choice<mq::activation_type>(app, "--activation-type", opt.activations,
@@ -210,7 +210,7 @@ void declare_options(CLI::App& app, cli_options& opt) {
                  "the accuracy guard: while the worst output is under DB dB against\n"
                  "FP32 (on held-out samples), the most sensitive quantized node goes\n"
                  "back to float (default 25; 0 turns it off)")
-      ->check(CLI::Range(0.0, 200.0))
+      ->check(CLI::Range(0.0, mq::quantize_options::max_target_snr_db))
       ->option_text(" DB")
       ->group(statics);
   for (auto* o : {preprocess, method, count, activations}) o->needs(calibration);

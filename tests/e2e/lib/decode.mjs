@@ -9,6 +9,7 @@
 //              class probabilities (the head's sigmoid is inside the model); score = obj x class
 //   ultraface  scores [1, anchors, 2] (background, face) and boxes [1, anchors, 4] as fractions
 //              of the input (decoded inside the model)
+//   dbnet      a text probability map [1, 1, H, W]: regions above 0.3, boxed (see decodeDbnet)
 
 function iou(a, b) {
   const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
@@ -99,7 +100,43 @@ function decodeUltraface(out, cfg, inputShape, minScore) {
   return nms(topCandidates(dets, 3000), cfg.nms_iou ?? 0.3);
 }
 
-const DECODERS = { yolov8: decodeYolov8, yolox: decodeYolox, ultraface: decodeUltraface };
+// DB text detection (PaddleOCR's DBPostProcess, simplified): the probability map binarized at
+// `thresh` (0.3, PaddleOCR's default), 8-connected regions of at least `min_pixels` pixels, each
+// a box (its bounding rectangle, no unclip: both models are judged alike) scored by the mean
+// probability over the region.
+function decodeDbnet(out, cfg, inputShape, minScore) {
+  const map = out[cfg.output];
+  const [H, W] = map.dims.slice(-2);
+  const p = map.data, thresh = cfg.thresh ?? 0.3, minPixels = cfg.min_pixels ?? 9;
+  const seen = new Uint8Array(H * W);
+  const dets = [];
+  const stack = [];
+  for (let start = 0; start < H * W; start++) {
+    if (seen[start] || !(p[start] > thresh)) continue;
+    let x1 = W, y1 = H, x2 = -1, y2 = -1, sum = 0, n = 0;
+    seen[start] = 1;
+    stack.push(start);
+    while (stack.length) {
+      const i = stack.pop();
+      const y = Math.floor(i / W), x = i - y * W;
+      x1 = Math.min(x1, x); x2 = Math.max(x2, x); y1 = Math.min(y1, y); y2 = Math.max(y2, y);
+      sum += p[i]; n++;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const yy = y + dy, xx = x + dx;
+          if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+          const j = yy * W + xx;
+          if (!seen[j] && p[j] > thresh) { seen[j] = 1; stack.push(j); }
+        }
+      }
+    }
+    const score = sum / n;
+    if (n >= minPixels && score >= minScore) dets.push({ label: 0, score, box: [x1, y1, x2 + 1, y2 + 1] });
+  }
+  return dets;
+}
+
+const DECODERS = { yolov8: decodeYolov8, yolox: decodeYolox, ultraface: decodeUltraface, dbnet: decodeDbnet };
 
 export function decode(out, cfg, inputShape, minScore) {
   const f = DECODERS[cfg.decoder];
