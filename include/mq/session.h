@@ -21,7 +21,7 @@ namespace mq {
 
 /// A tensor that owns its elements: type, shape and little-endian row-major bytes. A plain value
 /// (copyable, movable); used for the inputs and outputs of `session::run`.
-struct tensor {
+struct MQ_API tensor {
   mq::dtype type = mq::dtype::undefined;
   std::vector<std::int64_t> shape;  ///< empty for a scalar
   std::vector<std::byte> data;      ///< element_count() * element_size(type) bytes
