@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --no-npm
 cmake --preset release >/dev/null
 # What `cmake --install build/release` installs (both libraries, both tools), and the sample writer.
-cmake --build --preset release --target modelquant modelquant_fetch mq-quantize mq-pull mq-make-sample
+cmake --build --preset release --target modelquant modelquant_fetch mq-quantize mq-pull mq-run mq-make-sample
 mkdir -p build/demo
 build/release/tools/mq-make-sample build/demo/sample.onnx
 build/release/tools/mq-quantize build/demo/sample.onnx build/demo/sample-int8.onnx --report build/demo/report.json
