@@ -318,14 +318,16 @@ EIGEN_STRONG_INLINE void store_bytes(const block_f& q, std::uint8_t* out) {
 //    rounded quotient), and subtracting magic - zp is exact: the result is rint(x / s) + zp;
 //  - x / s > 2^22 (or +inf): the result is >= 2^24 - (magic + 128) > 255 and saturates to hi, as
 //    rint(x / s) + zp does; < -2^22 (or -inf) likewise saturates to lo;
-//  - NaN stays NaN, and `lo.max(NaN)` is lo: Eigen's max returns its first operand when the other
-//    is NaN (packet and scalar code alike), which is what the reference does.
+//  - NaN stays NaN, and the max with lo is lo: said explicitly (PropagateNumbers), as the plain max
+//    returns its first operand for a NaN on x86 (maxps) but NaN on ARM64 (fmax), where NaN would then
+//    reach the integer conversion. The reference also maps NaN to lo.
 // Stores the bytes and returns the clipped integers (as floats) for the error measurement.
 template <class Values, class Scale, class Shift>
 EIGEN_ALWAYS_INLINE block_f quantize_block(const Values& v, const Scale& scale,
                                            const Shift& shift, const block_f& lo, float hi,
                                            std::uint8_t* out) {
-  const block_f q = lo.max((v / scale + magic) - shift).min(hi);
+  using max_numbers = Eigen::internal::scalar_max_op<float, float, Eigen::PropagateNumbers>;
+  const block_f q = lo.binaryExpr((v / scale + magic) - shift, max_numbers()).min(hi);
   store_bytes(q, out);
   return q;
 }

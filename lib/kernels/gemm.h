@@ -94,10 +94,14 @@ struct a_dense {
 
 /// One implementation of every float kernel. Pointers need no alignment beyond a float's unless
 /// said. A product's column never depends on how N is split among calls (threads): every column
-/// is summed in the same order whatever [n_begin, n_end) holds it; for the eigen table (Eigen picks
-/// its blocking from the sizes) this holds for split points at multiples of 256 columns.
+/// is summed in the same order whatever [n_begin, n_end) holds it, as long as the split points
+/// are multiples of split_columns (callers that split N round to it).
 struct float_kernel_table {
   const char* name;  ///< "reference", "eigen", "avx2" or "avx512"
+  /// Split points of N that keep every column's bits: 1 for the reference and intrinsics tables;
+  /// 256 for eigen, whose blocking follows the sizes it is given (on ARM64 its remainder rows sum
+  /// in another order than its full blocks, so a column's bits depend on where a block starts).
+  std::int64_t split_columns;
 
   /// Bytes of the packed form of an M x K A operand (a table's own layout).
   std::size_t (*packed_a_bytes)(std::int64_t m, std::int64_t k);

@@ -146,7 +146,7 @@ float* scratch_floats(int which, std::size_t count) {
 #include "kernels/gemm_blocked.inc"
 
 constexpr float_kernel_table avx2_table = {
-    "avx2",          packed_a_size,  pack_a_panels, gemm_packed_dense_impl, gemm_packed_im2col_impl,
+    "avx2",          1,              packed_a_size,  pack_a_panels, gemm_packed_dense_impl, gemm_packed_im2col_impl,
     gemm_dense_impl, depthwise_rows, exp_array,     sigmoid_array,          tanh_array,
     erf_array,       activation_array,
 };

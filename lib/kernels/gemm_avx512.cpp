@@ -148,7 +148,7 @@ void depthwise_entry(const b_im2col& g, const float* w, const float* bias, activ
 }
 
 constexpr float_kernel_table avx512_table = {
-    "avx512",   packed_a_size,  pack_a_panels,   gemm_packed_dense_impl, gemm_packed_im2col_impl,
+    "avx512",   1,              packed_a_size,  pack_a_panels,   gemm_packed_dense_impl, gemm_packed_im2col_impl,
     gemm_dense_impl, depthwise_entry, exp_array, sigmoid_array,          tanh_array,
     erf_array,  activation_array,
 };

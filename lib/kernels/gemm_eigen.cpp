@@ -223,7 +223,7 @@ void gemm(a_dense a, b_dense b, const gemm_args& g) {
 }
 
 constexpr float_kernel_table eigen_table = {
-    "eigen",        packed_a_bytes, pack_a,           gemm_packed_dense, gemm_packed_im2col, gemm,
+    "eigen",        chunk,          packed_a_bytes, pack_a,           gemm_packed_dense, gemm_packed_im2col, gemm,
     depthwise_rows, exp_array,      sigmoid_array,    tanh_array,        erf_array,          activation_array,
 };
 

@@ -124,7 +124,7 @@ void apply_activation(activation act, const float* x, float* y, std::int64_t n) 
 }
 
 constexpr float_kernel_table reference_table = {
-    "reference", packed_a_bytes, pack_a, gemm_packed_dense, gemm_packed_im2col, gemm, depthwise_conv,
+    "reference", 1,              packed_a_bytes, pack_a, gemm_packed_dense, gemm_packed_im2col, gemm, depthwise_conv,
     exp_f,       sigmoid_f,      tanh_f, erf_f,             apply_activation,
 };
 

@@ -110,18 +110,27 @@ TEST_CASE("for_column_blocks computes every column of every product exactly once
   };
   for (unsigned threads : {1u, 2u, 3u, 7u}) {
     mq::exec::thread_pool pool(threads);
-    for (const split s : {split{1, 1000, 1000}, split{3, 50, 10000}, split{40, 17, 100000}, split{2, 5, 1}, split{1, 1, 1 << 20}}) {
-      std::vector<std::atomic<int>> seen(static_cast<std::size_t>(s.items * s.columns));
-      std::atomic<bool> bad_range{false};
-      mq::exec::ops::for_column_blocks(pool, s.items, s.columns, s.work, [&](std::int64_t item, std::int64_t b, std::int64_t e) {
-        if (item < 0 || item >= s.items || b < 0 || e > s.columns || b >= e) bad_range = true;
-        for (std::int64_t c = b; c < e; ++c) ++seen[static_cast<std::size_t>(item * s.columns + c)];
-      });
-      INFO(threads << " threads, " << s.items << " x " << s.columns);
-      CHECK(!bad_range);
-      bool once = true;
-      for (const auto& n : seen) once = once && n == 1;
-      CHECK(once);
+    // split: the kernel table's split_columns (1, or the eigen table's 256): every block starts at
+    // a multiple of 16 and of it (48 = 16 x 3 checks the least common multiple).
+    for (const std::int64_t multiple : {std::int64_t{1}, std::int64_t{48}, std::int64_t{256}}) {
+      for (const split s : {split{1, 1000, 1000}, split{3, 50, 10000}, split{40, 17, 100000}, split{2, 5, 1}, split{1, 1, 1 << 20},
+                            split{1, 400, 100000}}) {
+        std::vector<std::atomic<int>> seen(static_cast<std::size_t>(s.items * s.columns));
+        std::atomic<bool> bad_range{false};
+        std::atomic<bool> unaligned{false};
+        const std::int64_t unit = multiple == 48 ? 48 : std::max<std::int64_t>(multiple, 16);
+        mq::exec::ops::for_column_blocks(pool, s.items, s.columns, s.work, multiple, [&](std::int64_t item, std::int64_t b, std::int64_t e) {
+          if (item < 0 || item >= s.items || b < 0 || e > s.columns || b >= e) bad_range = true;
+          if (b % unit != 0) unaligned = true;
+          for (std::int64_t c = b; c < e; ++c) ++seen[static_cast<std::size_t>(item * s.columns + c)];
+        });
+        INFO(threads << " threads, " << s.items << " x " << s.columns << ", split " << multiple);
+        CHECK(!bad_range);
+        CHECK(!unaligned);
+        bool once = true;
+        for (const auto& n : seen) once = once && n == 1;
+        CHECK(once);
+      }
     }
   }
 }

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <string>
 
 #include "exec/ops/common.h"
@@ -109,7 +110,7 @@ result<void> check_window_attributes(const node_info& node) {
 }
 
 void for_column_blocks(thread_pool& pool, std::int64_t items, std::int64_t columns, std::int64_t work_per_column,
-                       const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& fn) {
+                       std::int64_t split, const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& fn) {
   if (items <= 0 || columns <= 0) return;
   const auto threads = static_cast<std::int64_t>(pool.threads());
   // Below this much work one thread is faster than waking the others.
@@ -120,11 +121,12 @@ void for_column_blocks(thread_pool& pool, std::int64_t items, std::int64_t colum
     for (std::int64_t i = 0; i < items; ++i) fn(i, 0, columns);
     return;
   }
-  // Few products: each is split into column blocks (whole multiples of 16 columns), so that every
-  // thread gets about the same share.
+  // Few products: each is split into column blocks (whole multiples of 16 columns and of the
+  // table's split), so that every thread gets about the same share.
+  const std::int64_t unit = std::lcm(std::int64_t{16}, std::max<std::int64_t>(split, 1));
   std::int64_t blocks = 1;
-  if (items < 4 * threads) blocks = std::min<std::int64_t>(threads, (columns + 15) / 16);
-  const std::int64_t width = ((columns + blocks - 1) / blocks + 15) / 16 * 16;
+  if (items < 4 * threads) blocks = std::min<std::int64_t>(threads, (columns + unit - 1) / unit);
+  const std::int64_t width = ((columns + blocks - 1) / blocks + unit - 1) / unit * unit;
   blocks = (columns + width - 1) / width;
   pool.parallel_for(items * blocks, 1, [&](std::int64_t begin, std::int64_t end) {
     for (std::int64_t u = begin; u < end; ++u) {
@@ -483,14 +485,14 @@ result<void> conv_op::run(run_context& ctx) {
     return args;
   };
   if (pointwise) {
-    for_column_blocks(ctx.pool(), n * groups, out_pixels, mg * kg, [&](std::int64_t item, std::int64_t b, std::int64_t e) {
+    for_column_blocks(ctx.pool(), n * groups, out_pixels, mg * kg, t.split_columns, [&](std::int64_t item, std::int64_t b, std::int64_t e) {
       const std::int64_t img = item / groups;
       const std::int64_t g = item % groups;
       const b_dense B{px + (img * c + g * cg) * in_pixels, in_pixels, false};
       t.gemm_packed_dense(packed + g * stride, B, args_for(img, g, b, e));
     });
   } else if (win.size() <= 2) {
-    for_column_blocks(ctx.pool(), n * groups, out_pixels, mg * kg, [&](std::int64_t item, std::int64_t b, std::int64_t e) {
+    for_column_blocks(ctx.pool(), n * groups, out_pixels, mg * kg, t.split_columns, [&](std::int64_t item, std::int64_t b, std::int64_t e) {
       const std::int64_t img = item / groups;
       const std::int64_t g = item % groups;
       const b_im2col B = geometry_2d(px + (img * c + g * cg) * in_pixels, cg, win);
@@ -502,7 +504,7 @@ result<void> conv_op::run(run_context& ctx) {
     for (std::int64_t img = 0; img < n; ++img) {
       for (std::int64_t g = 0; g < groups; ++g) {
         im2col_nd(px + (img * c + g * cg) * in_pixels, cg, win, pc);
-        for_column_blocks(ctx.pool(), 1, out_pixels, mg * kg, [&](std::int64_t, std::int64_t b, std::int64_t e) {
+        for_column_blocks(ctx.pool(), 1, out_pixels, mg * kg, t.split_columns, [&](std::int64_t, std::int64_t b, std::int64_t e) {
           t.gemm_packed_dense(packed + g * stride, b_dense{pc, out_pixels, false}, args_for(img, g, b, e));
         });
       }
@@ -716,7 +718,7 @@ result<void> conv_transpose_op::run(run_context& ctx) {
   for (std::int64_t img = 0; img < n; ++img) {
     for (std::int64_t g = 0; g < groups; ++g) {
       const b_dense B{px + (img * c + g * cg) * in_pixels, in_pixels, false};
-      for_column_blocks(ctx.pool(), 1, in_pixels, rows * cg, [&](std::int64_t, std::int64_t b, std::int64_t e) {
+      for_column_blocks(ctx.pool(), 1, in_pixels, rows * cg, t.split_columns, [&](std::int64_t, std::int64_t b, std::int64_t e) {
         gemm_args args;
         args.m = rows;
         args.n = in_pixels;

@@ -67,8 +67,9 @@ result<void> check_window_attributes(const node_info& node);
 /// Runs fn(item, column_begin, column_end) over `items` products of `columns` columns each (about
 /// `work_per_column` multiply-adds per column) on the pool: each column of each item is computed
 /// by exactly one call, so results do not depend on the thread count as long as a product's
-/// columns do not depend on the range they are computed in.
+/// columns do not depend on the range they are computed in: block boundaries are multiples of 16
+/// and of `split` (the table's split_columns).
 void for_column_blocks(thread_pool& pool, std::int64_t items, std::int64_t columns, std::int64_t work_per_column,
-                       const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& fn);
+                       std::int64_t split, const std::function<void(std::int64_t, std::int64_t, std::int64_t)>& fn);
 
 }  // namespace mq::exec::ops

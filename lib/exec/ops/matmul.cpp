@@ -99,7 +99,7 @@ result<void> rows_times_packed(run_context& ctx, const packed_rhs& p, const floa
     scratch = MQ_TRY(ctx.allocate(mq::dtype::float32, {n, rows}));
     ct = scratch.mutable_data<float>();
   }
-  for_column_blocks(ctx.pool(), 1, rows, n * k, [&](std::int64_t, std::int64_t b, std::int64_t e) {
+  for_column_blocks(ctx.pool(), 1, rows, n * k, t.split_columns, [&](std::int64_t, std::int64_t b, std::int64_t e) {
     gemm_args args;
     args.m = n;
     args.n = rows;
@@ -120,7 +120,7 @@ void dense_products(thread_pool& pool, std::int64_t items, const std::vector<std
                     const std::vector<std::int64_t>& b_off, const float* a, bool trans_a, const float* b, bool trans_b,
                     std::int64_t m, std::int64_t k, std::int64_t n, float* y) {
   const float_kernel_table& t = mq::kernels::active_float_kernels();
-  for_column_blocks(pool, items, n, m * k, [&](std::int64_t item, std::int64_t begin, std::int64_t end) {
+  for_column_blocks(pool, items, n, m * k, t.split_columns, [&](std::int64_t item, std::int64_t begin, std::int64_t end) {
     const auto i = static_cast<std::size_t>(item);
     const a_dense A{a + a_off[i], trans_a ? m : k, trans_a};
     const b_dense B{b + b_off[i], trans_b ? k : n, trans_b};

@@ -970,7 +970,7 @@ result<bool> einsum_matmul(run_context& ctx, const einsum_plan& p, tensor& y) {
     c = c_tmp.mutable_data<float>();
   }
   const mq::kernels::float_kernel_table& t = mq::kernels::active_float_kernels();
-  for_column_blocks(ctx.pool(), nb, n, m * k, [&](i64 item, i64 begin, i64 end) {
+  for_column_blocks(ctx.pool(), nb, n, m * k, t.split_columns, [&](i64 item, i64 begin, i64 end) {
     mq::kernels::gemm_args args;
     args.m = m;
     args.n = n;
