@@ -7,6 +7,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/kernels.h"
+#include "mq/version.h"
 
 namespace mq::kernels {
 
@@ -93,3 +94,21 @@ const float_kernel_table& active_float_kernels() {
 }
 
 }  // namespace mq::kernels
+
+namespace mq {
+
+const char* build_description() noexcept {
+#if defined(__x86_64__)
+  constexpr const char* arch = "x86_64";
+#elif defined(__aarch64__)
+  constexpr const char* arch = "aarch64";
+#else
+  constexpr const char* arch = "generic";
+#endif
+  // Both selections are made once per process; the text is made once from them.
+  static const std::string text = std::string(arch) + "; kernels: " + kernels::active_kernels().name + " (quantize), " +
+                                  kernels::active_float_kernels().name + " (float)";
+  return text.c_str();
+}
+
+}  // namespace mq

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -368,6 +369,30 @@ TEST_CASE("--help and --version print to stdout and exit 0", "[e2e][cli]") {
   CHECK(version.exit_code == exit_ok);
   CHECK(version.err.empty());
   CHECK_THAT(version.out, Catch::StartsWith("mq-quantize "));
+}
+
+TEST_CASE("--version names the target architecture and the kernel tables that run", "[e2e][cli]") {
+#if defined(__x86_64__)
+  const std::string arch = "x86_64";
+#elif defined(__aarch64__)
+  const std::string arch = "aarch64";
+#else
+  const std::string arch = "generic";
+#endif
+  const auto version = quantize({"--version"});
+  CHECK(version.exit_code == exit_ok);
+  CHECK_THAT(version.out, Catch::Contains("\n" + arch + "; kernels: "));
+#if !defined(__x86_64__)
+  CHECK_THAT(version.out, !Catch::Contains("avx"));  // the x86 tables are not even compiled in
+#endif
+  // MQ_KERNELS chooses, on every target, and the line says what it chose.
+  ::setenv("MQ_KERNELS", "reference", 1);
+  const auto reference = quantize({"--version"});
+  ::setenv("MQ_KERNELS", "eigen", 1);
+  const auto eigen = quantize({"--version"});
+  ::unsetenv("MQ_KERNELS");
+  CHECK_THAT(reference.out, Catch::EndsWith(arch + "; kernels: reference (quantize), reference (float)\n"));
+  CHECK_THAT(eigen.out, Catch::EndsWith(arch + "; kernels: eigen (quantize), eigen (float)\n"));
 }
 
 TEST_CASE("a good model is written, loads, and leaves the input alone", "[e2e][cli]") {

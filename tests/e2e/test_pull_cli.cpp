@@ -299,7 +299,8 @@ struct terminal_run {
 
 // Runs `argv` on a pseudo-terminal (so mq-pull draws its progress bar) and sends it SIGINT, as
 // Ctrl-C does, once its output contains `trigger`.
-terminal_run run_on_terminal_and_interrupt(const std::vector<std::string>& argv, const std::string& trigger) {
+terminal_run run_on_terminal_and_interrupt(const std::vector<std::string>& program, const std::string& trigger) {
+  const std::vector<std::string> argv = mq::test::emulated_argv(program);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);

@@ -10,6 +10,7 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -107,9 +108,15 @@ void wait_for(pid_t pid, process_result& result) {
 
 }  // namespace
 
+std::vector<std::string> emulated_argv(std::vector<std::string> argv) {
+  const char* emulator = std::getenv("MQ_TEST_EMULATOR");
+  if (emulator != nullptr && *emulator != 0) argv.insert(argv.begin(), emulator);
+  return argv;
+}
+
 process_result run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
   if (argv.empty()) throw std::runtime_error("run_process: empty argv");
-  std::vector<std::string> storage(argv);
+  std::vector<std::string> storage = emulated_argv(argv);
   std::vector<char*> args;
   for (auto& a : storage) args.push_back(a.data());
   args.push_back(nullptr);

@@ -16,8 +16,13 @@ struct process_result {
   std::string err;         ///< everything written to stderr
 };
 
+/// `argv` as it must be started on this machine: behind the emulator named by MQ_TEST_EMULATOR
+/// when that is set (the arm64 build under qemu-user, where an emulated program cannot exec
+/// another arm64 program by itself), unchanged otherwise.
+std::vector<std::string> emulated_argv(std::vector<std::string> argv);
+
 /// Runs `argv[0]` (a path; PATH is not searched) with arguments `argv`, stdin from /dev/null,
-/// stdout and stderr captured. A process still running after `timeout` is killed with SIGKILL.
+/// stdout and stderr captured (through emulated_argv). A process still running after `timeout` is killed with SIGKILL.
 /// Throws std::runtime_error when the program cannot be started (missing, not executable).
 process_result run_process(const std::vector<std::string>& argv,
                            std::chrono::milliseconds timeout = std::chrono::seconds(120));

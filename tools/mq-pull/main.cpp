@@ -196,7 +196,8 @@ int parse(int argc, char** argv, cli_options& opt) {
   app.formatter(std::make_shared<help_formatter>());
   app.set_help_flag("-h,--help", "show this help and exit");
   app.allow_extras();  // unknown options are reported below, with a suggestion
-  app.set_version_flag("--version", std::string("mq-pull ") + mq::version(), "print the version and exit");
+  app.set_version_flag("--version", std::string("mq-pull ") + mq::version() + "\n" + mq::build_description(),
+                       "print the version and exit");
 
   std::string info_name;
   std::string remove_name;

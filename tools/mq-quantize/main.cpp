@@ -204,7 +204,8 @@ void declare_options(CLI::App& app, cli_options& opt) {
                     ->group(statics);
   auto* activations = add_choice<mq::activation_type>(app, "--activation-type", opt.activations,
                                                       {{"uint8", mq::activation_type::uint8}, {"int8", mq::activation_type::int8}},
-                                                      "uint8 (default: what ONNX Runtime fuses on x86) or int8 (ARM)")
+                                                      "uint8 (default: what ONNX Runtime fuses on x86) or int8 (for ARM,\n"
+                                                      "where it fuses int8 directly; on x86 most such Convs stay float)")
                           ->group(statics);
   app.add_option("--target-snr", opt.quant.target_snr_db,
                  "the accuracy guard: while the worst output is under DB dB against\n"
@@ -296,7 +297,7 @@ int parse(int argc, char** argv, cli_options& opt) {
     return usage_error(usage_message(e, app));
   }
   if (opt.version) {
-    fmt::print("{} {}\n", tool, mq::version());
+    fmt::print("{} {}\n{}\n", tool, mq::version(), mq::build_description());
     return exit_ok;
   }
   if (!opt.calibration.empty() && opt.quant.format != mq::quant_format::automatic) {

@@ -412,7 +412,7 @@ int main(int argc, char** argv) {
                "shapes and statistics, writes them as .npy, compares them with another model's\n"
                "(e.g. an INT8 model against its FP32 source), and times runs.",
                tool};
-  app.set_version_flag("--version", std::string(tool) + " " + MQ_VERSION_STRING);
+  app.set_version_flag("--version", std::string(tool) + " " + MQ_VERSION_STRING + "\n" + mq::build_description());
   // MODEL and OTHER are not checked here: a missing or unreadable model is a failure (exit 1, naming
   // the file), as in mq-quantize, not a usage error.
   app.add_option("MODEL", o.model, "the model (.onnx)")->required();
