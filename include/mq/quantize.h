@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,6 +78,13 @@ struct calibration_options {
   /// the guard.
   std::size_t count = 0;
   static constexpr std::size_t max_count = 1000000;
+  /// Static INT8 pays only when int8 runs most of the work: below this share of the products'
+  /// multiply-adds (quantize_report::int8_mac_share, after the accuracy guard), the Q/DQ
+  /// conversions around the few int8 nodes cost what they save (blazeface: 13% in int8, 1.10x
+  /// FP32 latency), and the model is quantized as `auto` without calibration instead
+  /// (quantize_report::static_fallback says so). Measured on the shared CNNs: 13% and 32% (the
+  /// slower or broken ones) against 78% to 99% (0.34x to 0.85x FP32). 0 keeps static INT8 always.
+  double min_int8_mac_share = 0.5;
   activation_type activations = activation_type::uint8;
   /// Called as calibration advances (may be empty).
   std::function<void(const calibration_progress&)> on_progress;
@@ -199,6 +207,13 @@ struct quantize_report {
   /// The worst output SNR of the final model against FP32 on the guard's samples (NaN when the
   /// guard did not run).
   double output_snr_db = 0;
+  /// Static INT8: the share of the multiply-adds of the products with a constant weight (Conv,
+  /// ConvTranspose, MatMul, Gemm; sizes from the calibration samples) that run in int8, 0..1
+  /// (NaN without static INT8 or without such products).
+  double int8_mac_share = std::numeric_limits<double>::quiet_NaN();
+  /// Why static INT8 was given up and the model quantized as `auto` without calibration (its
+  /// int8 share under calibration_options::min_int8_mac_share); empty when it was not.
+  std::string static_fallback;
 };
 
 /// Quantizes the model's weights in place. Nodes that cannot be quantized are left in float

@@ -847,7 +847,12 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
       };
       static_options.calibration = std::move(c);
       quant.emplace(quantize(*m, static_options));
-      if (*quant) {
+      if (*quant && !(*quant)->static_fallback.empty()) {
+        // Too little would run in int8: the library quantized it as dynamic auto itself.
+        config.method_used = "dynamic_int8";
+        config.fallback_reason = (*quant)->static_fallback;
+        config.quantize_options = mq::describe(quant_options);
+      } else if (*quant) {
         config.method_used = "static_int8";
         config.quantize_options = mq::describe(static_options);
       } else {

@@ -32,6 +32,26 @@ std::string db(double v) {
 }  // namespace
 
 result<quantize_report> run_guarded(model::impl& impl, const quantize_options& options) {
+  if (options.calibration && options.format == quant_format::automatic && !options.dry_run) {
+    // Static INT8, unless too little of the work ends up in int8: then `auto` without calibration
+    // (weights only for CNNs) from the FP32 original, with its own guard.
+    const onnx::ModelProto original = impl.proto;
+    quantize_report report = MQ_TRY(run(impl, options));
+    if (!(report.int8_mac_share < options.calibration->min_int8_mac_share)) return report;
+    char share[64];
+    std::snprintf(share, sizeof share, "%.0f%%", 100 * report.int8_mac_share);
+    impl.proto = original;
+    quantize_options dynamic = options;
+    dynamic.calibration.reset();
+    quantize_report fallback = MQ_TRY(run_guarded(impl, dynamic));
+    fallback.int8_mac_share = report.int8_mac_share;
+    fallback.static_fallback = std::string("static INT8 would run only ") + share +
+                               " of the multiply-adds in int8 (the rest stays float for speed or accuracy), so its "
+                               "conversions would cost what the int8 products save: quantized as auto without "
+                               "calibration instead";
+    fallback.notes.insert(fallback.notes.begin(), fallback.static_fallback);
+    return fallback;
+  }
   const bool guarded = options.format == quant_format::automatic && !options.calibration && options.target_snr_db > 0 &&
                        !options.dry_run;
   if (!guarded) return run(impl, options);

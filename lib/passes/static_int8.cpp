@@ -322,6 +322,10 @@ struct candidate {
   // quantizes such a node itself, per tensor, when it stays float but reads a DequantizeLinear
   // (its WeightBiasQuantization), so the plan quantizes its weight per channel instead.
   bool weight_ok = false;
+  // Multiply-adds per output element (Conv, MatMul, Gemm with a constant weight), or per input
+  // element (ConvTranspose): with the calibrated tensors' sizes, the work in products.
+  std::int64_t macs_per_output = 0;
+  std::int64_t macs_per_input = 0;
 };
 
 std::string conv_speed_blocker(const constant& w, std::int64_t group) {
@@ -354,6 +358,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
         c.why_float = "its weight is not a float32 constant";
       } else {
         c.joins_only = conv_speed_blocker(*w, int_attribute(n, "group", 1));
+        c.macs_per_output = w->dims.size() >= 2 ? static_cast<std::int64_t>(w->values.size()) / std::max<std::int64_t>(w->dims[0], 1) : 0;
         if (w->dims.size() < 3) {
           c.why_float = c.joins_only;
           c.joins_only.clear();
@@ -374,6 +379,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       const bool bias_ok = n.input_size() <= 2 || n.input(2).empty() || is_const(2);
       c.weight_ok = w && w->dims.size() >= 3 && bias_ok;
       c.weight_axis = 1;
+      if (w && !w->dims.empty()) c.macs_per_input = static_cast<std::int64_t>(w->values.size()) / std::max<std::int64_t>(w->dims[0], 1);
     } else if (op == "MatMul") {
       c.kind = role::heavy;
       c.act_inputs = {0};
@@ -381,6 +387,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
         auto w = read_constant(ctx, scopes, n.input(1));
         if (!w || w->dims.size() != 2) c.why_float = "its weight is not a 2-D float32 constant";
         else if (w->dims[0] < min_macs_per_output) c.joins_only = std::to_string(w->dims[0]) + " multiply-adds per output: too few for int8 to pay";
+        if (w && w->dims.size() == 2) c.macs_per_output = w->dims[0];
         c.weight_axis = 1;
       } else {
         c.act_inputs.push_back(1);  // activation x activation (attention): both quantized
@@ -393,6 +400,7 @@ std::vector<candidate> classify(graph_context& ctx, onnx::GraphProto& g, const g
       if (!w || w->dims.size() != 2) c.why_float = "its weight is not a 2-D float32 constant";
       const bool trans_b = int_attribute(n, "transB", 0) != 0;
       c.weight_axis = trans_b ? 0 : 1;
+      if (w && w->dims.size() == 2) c.macs_per_output = w->dims[trans_b ? 1 : 0];
       if (w && w->dims.size() == 2 && w->dims[trans_b ? 1 : 0] < min_macs_per_output) {
         c.joins_only = std::to_string(w->dims[trans_b ? 1 : 0]) + " multiply-adds per output: too few for int8 to pay";
       }
@@ -652,6 +660,9 @@ struct weight_cache {
   std::map<int, std::vector<float>> bias_scales;
   std::map<std::pair<int, int>, quant::quantized_weight> operands;  // (node, input) -> uint8 constant
   std::map<int, std::string> failures;  // heavy nodes whose weight or bias cannot be quantized
+  // Failures recorded, counting repeats: an emit that bails out leaves its graph unquantized, so
+  // callers compare this count (not failures.size(), which a node failing again leaves alone).
+  std::size_t failure_events = 0;
 };
 
 // Emits plan `p` into `g`, a copy of the base graph (same node order as s.ix). Nodes whose weight
@@ -720,6 +731,7 @@ result<void> emit(emit_state& s, onnx::GraphProto& g, const plan& p, weight_cach
           auto b = read_constant(s.ctx, scopes, node.input(2));
           if (!b || static_cast<std::int64_t>(b->values.size()) != channels) {
             cache.failures[i] = "its bias does not have one value per output channel";
+            ++cache.failure_events;
             return {};
           }
           std::vector<std::int32_t> bq(b->values.size());
@@ -729,6 +741,7 @@ result<void> emit(emit_state& s, onnx::GraphProto& g, const plan& p, weight_cach
             const double v = std::nearbyint(static_cast<double>(b->values[k]) / static_cast<double>(bs[k]));
             if (!(std::fabs(v) < 2147483647.0)) {
               cache.failures[i] = "its bias does not fit int32 at scale x_scale * w_scale";
+              ++cache.failure_events;
               return {};
             }
             bq[k] = static_cast<std::int32_t>(v);
@@ -1111,6 +1124,7 @@ result<void> quantize_static(graph_context& ctx) {
   // Every activation of every candidate (plans differ in which they quantize).
   std::set<std::string> observe = widest.tensors;
   for (std::size_t i = 0; i < ix.nodes.size(); ++i) {
+    if (cands[i].macs_per_input > 0) observe.insert(ix.nodes[i]->input(0));  // its size, for the work
     if (cands[i].kind == role::none) continue;
     for (int k : cands[i].act_inputs) observe.insert(ix.nodes[i]->input(k));
     for (const auto& o : ix.nodes[i]->output()) {
@@ -1172,29 +1186,35 @@ result<void> quantize_static(graph_context& ctx) {
   names name{ctx, {}};
   emit_state es{ctx, name, ix, cands, params, cal.activations};
   weight_cache cache;
+  // Only plans that settle() returned are built: their every weight and bias is known to fit.
   auto build = [&](const plan& p) -> result<onnx::ModelProto> {
     onnx::ModelProto m = proto;
+    const std::size_t events = cache.failure_events;
     MQ_TRY_VOID(emit(es, *m.mutable_graph(), p, cache));
+    if (cache.failure_events != events) return fail(errc::internal, "static INT8: a settled plan did not emit");
     return m;
   };
-  auto plan_now = [&]() -> result<plan> {
+  // The plan of `in`, re-made without the nodes whose weight or bias int8 cannot hold (they go
+  // float; as weight-only nodes they stay plain float) until it emits. Each round adds a node to
+  // in.excluded or in.weight_failures, which make_plan then leaves alone, so it ends.
+  auto settle = [&](plan_inputs& in) -> result<plan> {
     for (;;) {
-      plan p = make_plan(pin);
+      plan p = make_plan(in);
       onnx::ModelProto probe = proto;
-      const std::size_t failures = cache.failures.size();
+      const std::size_t events = cache.failure_events;
       MQ_TRY_VOID(emit(es, *probe.mutable_graph(), p, cache));
-      if (cache.failures.size() == failures) return p;
+      if (cache.failure_events == events) return p;
       for (const auto& [node, why] : cache.failures) {
         if (p.weight_only.count(node)) {
-          pin.weight_failures.insert(node);  // ONNX Runtime quantizes it per tensor, if it can
+          in.weight_failures.insert(node);  // ONNX Runtime quantizes it per tensor, if it can
           continue;
         }
-        pin.excluded.insert(node);
-        pin.exclusion_reasons[node] = why;
+        in.excluded.insert(node);
+        in.exclusion_reasons[node] = why;
       }
     }
   };
-  plan current = MQ_TRY(plan_now());
+  plan current = MQ_TRY(settle(pin));
 
   // 7. The accuracy guard on the held-out samples.
   std::vector<std::map<std::string, tensor>> guard_inputs;
@@ -1273,7 +1293,7 @@ result<void> quantize_static(graph_context& ctx) {
       for (std::size_t k = 0; k < actions.size(); ++k) {
         plan_inputs trial = pin;
         trial.excluded.insert(actions[k].begin(), actions[k].end());
-        plan tp = make_plan(trial);
+        plan tp = MQ_TRY(settle(trial));
         const double w = MQ_TRY(evaluate(tp));
         if (w > best_worst + min_guard_gain_db) {
           best_worst = w;
@@ -1294,7 +1314,7 @@ result<void> quantize_static(graph_context& ctx) {
         const auto& bn = *ix.nodes[static_cast<std::size_t>(id)];
         report.guard.push_back(guard_step{bn.name(), bn.op_type(), worst, best_worst});
       }
-      current = MQ_TRY(plan_now());
+      current = MQ_TRY(settle(pin));
       worst = best_worst;
     }
     report.output_snr_db = worst;
@@ -1304,7 +1324,27 @@ result<void> quantize_static(graph_context& ctx) {
     }
   }
 
-  // 8. The report, then the final graph.
+  // 8. The share of the products' multiply-adds that run in int8 (sizes from the calibration).
+  {
+    double total = 0, in_int8 = 0;
+    const auto per_sample = static_cast<double>(std::max<std::size_t>(calib_indices.size(), 1));
+    auto elements = [&](const std::string& t) {
+      auto it = stats.find(t);
+      return it == stats.end() ? 0.0 : static_cast<double>(it->second.count()) / per_sample;
+    };
+    for (std::size_t i = 0; i < ix.nodes.size(); ++i) {
+      const candidate& c = cands[i];
+      const auto& n = *ix.nodes[i];
+      double macs = 0;
+      if (c.macs_per_output > 0 && n.output_size() > 0) macs = elements(n.output(0)) * static_cast<double>(c.macs_per_output);
+      if (c.macs_per_input > 0 && n.input_size() > 0) macs = elements(n.input(0)) * static_cast<double>(c.macs_per_input);
+      total += macs;
+      if (current.quantized.count(static_cast<int>(i)) != 0) in_int8 += macs;
+    }
+    report.int8_mac_share = total > 0 ? in_int8 / total : std::numeric_limits<double>::quiet_NaN();
+  }
+
+  // 9. The report, then the final graph.
   onnx::ModelProto final_model = MQ_TRY(build(current));
   std::size_t capable = 0;
   for (std::size_t i = 0; i < ix.nodes.size(); ++i) {

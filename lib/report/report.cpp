@@ -148,6 +148,9 @@ std::string format_bytes(std::uint64_t n) {
 std::string static_section(const quantize_report& r) {
   std::string out = fmt::format("\nstatic INT8: activations calibrated ({}) on {}\n", r.calibration_method,
                                 plural(r.calibration_samples, "sample", "samples"));
+  if (!std::isnan(r.int8_mac_share)) {
+    out += fmt::format("int8 runs {:.0f}% of the multiply-adds of Conv/MatMul/Gemm\n", 100 * r.int8_mac_share);
+  }
   if (!r.activations.empty()) {
     std::size_t w = text_width("activation");
     std::vector<std::string> names;
@@ -270,6 +273,7 @@ std::string to_json(const quantize_report& r) {
       {"nodes", std::move(nodes)},
   };
   util::json full = doc;
+  if (!r.static_fallback.empty()) full["static_fallback"] = r.static_fallback;
   if (r.guard_samples > 0) {
     util::json kept = util::json::array();
     for (const auto& g : r.guard) kept.push_back(g.node);
@@ -299,6 +303,7 @@ std::string to_json(const quantize_report& r) {
                            {"calibration_samples", r.calibration_samples},
                            {"guard_samples", r.guard_samples},
                            {"output_snr_db", r.guard_samples > 0 ? json_number(r.output_snr_db) : util::json(nullptr)},
+                           {"int8_mac_share", std::isnan(r.int8_mac_share) ? util::json(nullptr) : json_number(r.int8_mac_share)},
                            {"activations", std::move(activations)},
                            {"guard", std::move(guard)}};
   }

@@ -107,6 +107,35 @@ double snr_db(const std::vector<float>& ref, const std::vector<float>& got) {
   return 10 * std::log10(s / n);
 }
 
+// SNR of output y of the simulated INT8 model `m` against `fp32`, both on the executor, on a
+// sample that calibration did not see (samples(5).back()).
+double executor_snr_db(const mq::model& fp32, const mq::model& m) {
+  auto sq = mq::session::create(m);
+  auto sf = mq::session::create(fp32);
+  REQUIRE(sq);
+  REQUIRE(sf);
+  const auto in = samples(5).back();
+  auto yq = sq->run(in);
+  auto yf = sf->run(in);
+  REQUIRE(yq);
+  REQUIRE(yf);
+  return snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y")));
+}
+
+// The scales of the DequantizeLinear that feeds `node`'s weight (input 1): a 1-D float initializer.
+std::vector<float> weight_scales(const onnx::GraphProto& g, const onnx::NodeProto& node) {
+  const onnx::NodeProto* wdq = producing(g, node.input(1));
+  REQUIRE(wdq);
+  REQUIRE(wdq->op_type() == "DequantizeLinear");
+  const onnx::TensorProto* scales = init(g, wdq->input(1));
+  REQUIRE(scales);
+  REQUIRE(scales->dims_size() == 1);
+  std::vector<float> s(static_cast<std::size_t>(scales->dims(0)));
+  REQUIRE(scales->raw_data().size() == s.size() * sizeof(float));
+  std::memcpy(s.data(), scales->raw_data().data(), s.size() * sizeof(float));
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("static int8: QDQ placement, parameters and the runtime's fusion rules", "[static]") {
@@ -174,16 +203,7 @@ TEST_CASE("static int8: QDQ placement, parameters and the runtime's fusion rules
   CHECK(y->op_type() == "Add");
 
   // The simulated INT8 model runs on the executor close to FP32.
-  auto sq = mq::session::create(m);
-  auto sf = mq::session::create(fp32);
-  REQUIRE(sq);
-  REQUIRE(sf);
-  const auto in = samples(5).back();
-  auto yq = sq->run(in);
-  auto yf = sf->run(in);
-  REQUIRE(yq);
-  REQUIRE(yf);
-  CHECK(snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y"))) > 25);
+  CHECK(executor_snr_db(fp32, m) > 25);
 }
 
 TEST_CASE("static int8: a depthwise Conv alone stays float, inside an int8 region it joins", "[static]") {
@@ -200,7 +220,17 @@ g (float[1, 4, 8, 8] x) => (float[1, 4, 8, 8] y) {
   REQUIRE(report);
   REQUIRE(report->nodes.size() == 1);
   CHECK_FALSE(report->nodes[0].quantized);
-  CHECK_THAT(report->nodes[0].reason, Catch::Contains("depthwise"));
+  // Nothing left in int8: the model goes back to auto (min_int8_mac_share) ...
+  CHECK_THAT(report->static_fallback, Catch::Contains("only 0% of the multiply-adds"));
+  // ... and with the fallback off, static INT8 says why the Conv stays float.
+  mq::model again = mq::test::to_model(proto);
+  auto options = static_options(3);
+  options.calibration->min_int8_mac_share = 0;
+  auto kept = mq::quantize(again, options);
+  REQUIRE(kept);
+  REQUIRE(kept->nodes.size() == 1);
+  CHECK(kept->static_fallback.empty());
+  CHECK_THAT(kept->nodes[0].reason, Catch::Contains("depthwise"));
 }
 
 TEST_CASE("static int8: a float Conv reading an int8 tensor gets per-channel weights (ONNX Runtime would quantize it per tensor)", "[static]") {
@@ -232,15 +262,8 @@ g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
     if (n.op_type() == "Conv" && n.output(0) == "y") dw = &n;
   }
   REQUIRE(dw);
-  const onnx::NodeProto* wdq = producing(q, dw->input(1));
-  REQUIRE(wdq);
-  CHECK(wdq->op_type() == "DequantizeLinear");
-  const onnx::TensorProto* scales = init(q, wdq->input(1));
-  REQUIRE(scales);
-  REQUIRE(scales->dims_size() == 1);
-  REQUIRE(scales->dims(0) == 8);
-  std::vector<float> s(8);
-  std::memcpy(s.data(), scales->raw_data().data(), 8 * sizeof(float));
+  const std::vector<float> s = weight_scales(q, *dw);
+  REQUIRE(s.size() == 8);
   for (std::size_t c = 0; c < 8; ++c) {
     float peak = 0;
     for (std::size_t k = 0; k < 9; ++k) peak = std::max(peak, std::fabs(wd[c * 9 + k]));
@@ -257,16 +280,7 @@ g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
   }
   CHECK(explained);
   // And it still computes what the float model does (on a sample it was not calibrated on).
-  auto sq = mq::session::create(m);
-  auto sf = mq::session::create(fp32);
-  REQUIRE(sq);
-  REQUIRE(sf);
-  const auto in = samples(5).back();
-  auto yq = sq->run(in);
-  auto yf = sf->run(in);
-  REQUIRE(yq);
-  REQUIRE(yf);
-  CHECK(snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y"))) > 25);
+  CHECK(executor_snr_db(fp32, m) > 25);
 }
 
 TEST_CASE("static int8: a ConvTranspose reading an int8 tensor gets weights per output channel (axis 1)", "[static]") {
@@ -297,20 +311,13 @@ g (float[1, 4, 8, 8] x) => (float[1, 4, 16, 16] y) {
     if (n.op_type() == "ConvTranspose") ct = &n;
   }
   REQUIRE(ct);
-  const onnx::NodeProto* wdq = producing(q, ct->input(1));
-  REQUIRE(wdq);
-  REQUIRE(wdq->op_type() == "DequantizeLinear");
+  const std::vector<float> s = weight_scales(q, *ct);
+  REQUIRE(s.size() == 4);
   std::int64_t axis = -1;
-  for (const auto& a : wdq->attribute()) {
+  for (const auto& a : producing(q, ct->input(1))->attribute()) {
     if (a.name() == "axis") axis = a.i();
   }
   CHECK(axis == 1);
-  const onnx::TensorProto* scales = init(q, wdq->input(1));
-  REQUIRE(scales);
-  REQUIRE(scales->dims_size() == 1);
-  REQUIRE(scales->dims(0) == 4);
-  std::vector<float> s(4);
-  std::memcpy(s.data(), scales->raw_data().data(), 4 * sizeof(float));
   for (std::size_t o = 0; o < 4; ++o) {
     float peak = 0;
     for (std::size_t i = 0; i < 8; ++i) {
@@ -324,16 +331,81 @@ g (float[1, 4, 8, 8] x) => (float[1, 4, 16, 16] y) {
     if (n.op_type == "ConvTranspose") listed = !n.quantized && n.reason.find("int8 per channel all the same") != std::string::npos;
   }
   CHECK(listed);
-  auto sq = mq::session::create(m);
-  auto sf = mq::session::create(fp32);
-  REQUIRE(sq);
-  REQUIRE(sf);
-  const auto in = samples(5).back();
-  auto yq = sq->run(in);
-  auto yf = sf->run(in);
-  REQUIRE(yq);
-  REQUIRE(yf);
-  CHECK(snr_db(mq::test::values_of(yf->at("y")), mq::test::values_of(yq->at("y"))) > 25);
+  CHECK(executor_snr_db(fp32, m) > 25);
+}
+
+TEST_CASE("static int8: a node whose bias int8 cannot hold stays float, and the rest is still quantized", "[static]") {
+  // The depthwise Conv reads the quantized r1 (so it would be weight-only), but its bias does not
+  // fit int32 at x_scale * w_scale. Before the fix the plan kept it, emit gave up on the whole
+  // graph, and the model was written with no quantized node at all while the report said 1.
+  auto proto = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r1 = Relu(c1)
+  y = Conv <group = 8, pads = [1, 1, 1, 1]> (r1, wd, bd)
+}
+)");
+  auto* g = proto.mutable_graph();
+  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
+  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
+  *g->add_initializer() = mq::test::float_tensor("wd", {8, 1, 3, 3}, pattern(72, 0.5f, 5));
+  // |bias| / (x_scale * w_scale) is far beyond 2^31 for scales of about 1e-2 each.
+  *g->add_initializer() = mq::test::float_tensor("bd", {8}, std::vector<float>(8, 1e8f));
+  mq::model m = mq::test::to_model(proto);
+  auto report = mq::quantize(m, static_options(4, 0));
+  REQUIRE(report);
+  const auto& q = m.internals().proto.graph();
+  std::size_t quantize_nodes = 0;
+  const onnx::NodeProto* c1 = nullptr;
+  const onnx::NodeProto* dw = nullptr;
+  for (const auto& n : q.node()) {
+    if (n.op_type() == "QuantizeLinear") ++quantize_nodes;
+    if (n.op_type() == "Conv" && n.output(0) == "c1") c1 = &n;
+    if (n.op_type() == "Conv" && n.output(0) == "y") dw = &n;
+  }
+  CHECK(quantize_nodes >= 2);  // x and r1
+  REQUIRE(c1);
+  REQUIRE(dw);
+  CHECK(weight_scales(q, *c1).size() == 8);  // c1 int8 per channel behind its DequantizeLinear
+  CHECK(dw->input(1) == "wd");               // the depthwise Conv plain float: weight and bias
+  CHECK(dw->input(2) == "bd");
+  CHECK(mq::passes::check_qdq_fusion(m.internals().proto, onnx::TensorProto::UINT8));
+  CHECK(report->quantized_count == 1);
+}
+
+TEST_CASE("static int8: too little work in int8 gives the model back to auto", "[static]") {
+  // c1 (36 multiply-adds per output, quantized) feeds two 7x7 depthwise Convs (49 each, float for
+  // speed): int8 would run 36 / (36 + 49 + 49) of the work, under min_int8_mac_share.
+  auto proto = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r1 = Relu(c1)
+  d1 = Conv <group = 8, pads = [3, 3, 3, 3]> (r1, wd1, bd1)
+  y = Conv <group = 8, pads = [3, 3, 3, 3]> (d1, wd2, bd2)
+}
+)");
+  auto* g = proto.mutable_graph();
+  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
+  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
+  *g->add_initializer() = mq::test::float_tensor("wd1", {8, 1, 7, 7}, pattern(392, 0.2f, 3));
+  *g->add_initializer() = mq::test::float_tensor("bd1", {8}, pattern(8, 0.1f, 4));
+  *g->add_initializer() = mq::test::float_tensor("wd2", {8, 1, 7, 7}, pattern(392, 0.2f, 5));
+  *g->add_initializer() = mq::test::float_tensor("bd2", {8}, pattern(8, 0.1f, 6));
+  mq::model m = mq::test::to_model(proto);
+  auto report = mq::quantize(m, static_options(4, 0));
+  REQUIRE(report);
+  const double share = 36.0 / (36.0 + 49.0 + 49.0);  // every Conv has 8 x 8 x 8 outputs
+  CHECK(report->int8_mac_share == Approx(share).epsilon(1e-9));
+  REQUIRE(share < mq::calibration_options{}.min_int8_mac_share);
+  CHECK_THAT(report->static_fallback, Catch::Contains("only 27% of the multiply-adds in int8"));
+  CHECK(report->calibration_method.empty());  // what was written is auto without calibration
+  bool noted = false;
+  for (const auto& n : report->notes) noted = noted || n == report->static_fallback;
+  CHECK(noted);
+  for (const auto& n : m.internals().proto.graph().node()) CHECK(n.op_type() != "QuantizeLinear");
+  CHECK_THAT(mq::to_json(*report), Catch::Contains("\"static_fallback\""));
 }
 
 TEST_CASE("static int8: the held-out samples are spread over the set, never calibrated on", "[static]") {
@@ -368,8 +440,11 @@ TEST_CASE("static int8: the held-out samples are spread over the set, never cali
 
 TEST_CASE("static int8: the accuracy guard puts nodes back to float until the target", "[static]") {
   mq::model m = mq::test::to_model(two_convs());
-  // No model reaches 200 dB: the guard keeps putting nodes back, each step measured.
-  auto report = mq::quantize(m, static_options(4, 200));
+  // No model reaches 200 dB: the guard keeps putting nodes back, each step measured (and the
+  // fallback to auto is off: what is left in int8 is small by then).
+  auto options = static_options(4, 200);
+  options.calibration->min_int8_mac_share = 0;
+  auto report = mq::quantize(m, options);
   REQUIRE(report);
   CHECK(report->guard_samples == 1);
   REQUIRE(!report->guard.empty());
