@@ -73,6 +73,11 @@ void weight_jobs::wait_all() {
   finished_.wait(lock, [&] { return running_ == 0; });
 }
 
+std::size_t weight_jobs::started_workers() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return workers_.size();
+}
+
 result<quant::quantized_weight>& weight_jobs::result_of(std::size_t id) { return *jobs_.at(id).out; }
 
 void weight_jobs::worker_loop(std::stop_token stop) {

@@ -47,6 +47,9 @@ class weight_jobs {
   /// Job `id`'s result, once wait_all() has returned.
   result<quant::quantized_weight>& result_of(std::size_t id);
 
+  /// The worker threads started so far (the caller's own not counted).
+  std::size_t started_workers();
+
  private:
   struct job {
     work fn;
