@@ -179,10 +179,16 @@ std::optional<float> scalar_constant(graph_context& ctx, const std::vector<scope
 struct names {
   graph_context& ctx;
   std::map<std::string, std::string> cache;
-  std::string operator()(const std::string& base) {
-    auto it = cache.find(base);
+  std::string operator()(const std::string& base) { return named(base, base); }
+  // A name derived from an initializer that several nodes may share (a weight, a bias, a constant
+  // operand): one per reading node `owner`, since each gets its own quantized copy.
+  std::string operator()(const std::string& base, const std::string& owner) { return named(owner + "\n" + base, base); }
+
+ private:
+  std::string named(const std::string& key, const std::string& base) {
+    auto it = cache.find(key);
     if (it != cache.end()) return it->second;
-    return cache[base] = ctx.unique_name(base);
+    return cache[key] = ctx.unique_name(base);
   }
 };
 
@@ -658,6 +664,10 @@ struct weight_cache {
   std::map<int, quant::quantized_weight> weights;
   std::map<int, std::vector<std::int32_t>> biases;
   std::map<int, std::vector<float>> bias_scales;
+  // The input scale each bias was made for: a guard round that puts a neighbour back to float can
+  // give the node's input other parameters (a data-movement chain shares them no more), and then
+  // its bias is made again.
+  std::map<int, float> bias_input_scales;
   std::map<std::pair<int, int>, quant::quantized_weight> operands;  // (node, input) -> uint8 constant
   std::map<int, std::string> failures;  // heavy nodes whose weight or bias cannot be quantized
   // Failures recorded, counting repeats: an emit that bails out leaves its graph unquantized, so
@@ -713,21 +723,23 @@ result<void> emit(emit_state& s, onnx::GraphProto& g, const plan& p, weight_cach
       std::vector<std::int64_t> dims(w->tensor->dims().begin(), w->tensor->dims().end());
       const auto channels = static_cast<std::int64_t>(q.scales.size());
       const std::string base = node.input(1);
-      const std::string qn = s.name(base + "_quantized");
-      const std::string sn = s.name(base + "_scale");
-      const std::string zn = s.name(base + "_zero_point");
+      const std::string owner = std::to_string(i);
+      const std::string qn = s.name(base + "_quantized", owner);
+      const std::string sn = s.name(base + "_scale", owner);
+      const std::string zn = s.name(base + "_zero_point", owner);
       add_tensor(g, qn, onnx::TensorProto::INT8, dims, q.data);
       add_tensor(g, sn, onnx::TensorProto::FLOAT, {channels}, bytes_of(q.scales));
       add_tensor(g, zn, onnx::TensorProto::INT8, {channels}, std::string(static_cast<std::size_t>(channels), '\0'));
-      const std::string dq = s.name(base + "_dequantized");
-      auto dqn = make_node("DequantizeLinear", s.name(base + "_DequantizeLinear"), {qn, sn, zn}, {dq});
+      const std::string dq = s.name(base + "_dequantized", owner);
+      auto dqn = make_node("DequantizeLinear", s.name(base + "_DequantizeLinear", owner), {qn, sn, zn}, {dq});
       set_int_attribute(dqn, "axis", c.weight_axis);
       out.push_back(std::move(dqn));
       node.set_input(1, dq);
       if (c.has_bias && node.input_size() > 2 && !node.input(2).empty()) {
         // The bias: int32 with scale x_scale * w_scale[c], zero point 0 (what fusion requires).
         const activation_params& x = s.params.at(params_root(p, s.ix.nodes[static_cast<std::size_t>(i)]->input(0)));
-        if (cache.biases.count(i) == 0) {
+        const auto made_for = cache.bias_input_scales.find(i);
+        if (cache.biases.count(i) == 0 || made_for == cache.bias_input_scales.end() || made_for->second != x.scale) {
           auto b = read_constant(s.ctx, scopes, node.input(2));
           if (!b || static_cast<std::int64_t>(b->values.size()) != channels) {
             cache.failures[i] = "its bias does not have one value per output channel";
@@ -748,16 +760,17 @@ result<void> emit(emit_state& s, onnx::GraphProto& g, const plan& p, weight_cach
           }
           cache.biases[i] = std::move(bq);
           cache.bias_scales[i] = std::move(bs);
+          cache.bias_input_scales[i] = x.scale;
         }
         const std::string bbase = node.input(2);
-        const std::string bqn = s.name(bbase + "_quantized");
-        const std::string bsn = s.name(bbase + "_scale");
-        const std::string bzn = s.name(bbase + "_zero_point");
+        const std::string bqn = s.name(bbase + "_quantized", owner);
+        const std::string bsn = s.name(bbase + "_scale", owner);
+        const std::string bzn = s.name(bbase + "_zero_point", owner);
         add_tensor(g, bqn, onnx::TensorProto::INT32, {channels}, bytes_of(cache.biases.at(i)));
         add_tensor(g, bsn, onnx::TensorProto::FLOAT, {channels}, bytes_of(cache.bias_scales.at(i)));
         add_tensor(g, bzn, onnx::TensorProto::INT32, {channels}, std::string(static_cast<std::size_t>(channels) * 4, '\0'));
-        const std::string bdq = s.name(bbase + "_dequantized");
-        auto bdqn = make_node("DequantizeLinear", s.name(bbase + "_DequantizeLinear"), {bqn, bsn, bzn}, {bdq});
+        const std::string bdq = s.name(bbase + "_dequantized", owner);
+        auto bdqn = make_node("DequantizeLinear", s.name(bbase + "_DequantizeLinear", owner), {bqn, bsn, bzn}, {bdq});
         set_int_attribute(bdqn, "axis", 0);
         out.push_back(std::move(bdqn));
         node.set_input(2, bdq);
@@ -782,15 +795,16 @@ result<void> emit(emit_state& s, onnx::GraphProto& g, const plan& p, weight_cach
         auto w = s.ctx.find_weight(scopes, node.input(k));
         std::vector<std::int64_t> dims(w->tensor->dims().begin(), w->tensor->dims().end());
         const std::string base = node.input(k);
-        const std::string qn = s.name(base + "_quantized");
-        const std::string sn = s.name(base + "_scale");
-        const std::string zn = s.name(base + "_zero_point");
+        const std::string owner = std::to_string(i) + ":" + std::to_string(k);
+        const std::string qn = s.name(base + "_quantized", owner);
+        const std::string sn = s.name(base + "_scale", owner);
+        const std::string zn = s.name(base + "_zero_point", owner);
         add_tensor(g, qn, qtype_onnx, dims, q.data);
         add_tensor(g, sn, onnx::TensorProto::FLOAT, {}, bytes_of(q.scales));
         const auto zp = static_cast<std::uint8_t>(q.zero_points[0] & 0xff);
         add_tensor(g, zn, qtype_onnx, {}, std::string(1, static_cast<char>(zp)));
-        const std::string dq = s.name(base + "_dequantized");
-        out.push_back(make_node("DequantizeLinear", s.name(base + "_DequantizeLinear"), {qn, sn, zn}, {dq}));
+        const std::string dq = s.name(base + "_dequantized", owner);
+        out.push_back(make_node("DequantizeLinear", s.name(base + "_DequantizeLinear", owner), {qn, sn, zn}, {dq}));
         node.set_input(k, dq);
       }
     }

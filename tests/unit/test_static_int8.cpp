@@ -46,6 +46,17 @@ g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
   return m;
 }
 
+// x[1,4,8,8] -> c1 = Conv(x, w1 [8,4,3,3], b1) -> r1 = Relu(c1), then `rest` (ONNX text reading r1
+// and writing y, of type `y_type`); w1 and b1 are added, the caller adds the rest's initializers.
+onnx::ModelProto conv_relu_then(const std::string& y_type, const std::string& rest) {
+  auto m = mq::test::parse_text_model("<ir_version: 8, opset_import: [\"\" : 13]>\ng (float[1, 4, 8, 8] x) => (" + y_type +
+                                      " y) {\n  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)\n  r1 = Relu(c1)\n" + rest + "}\n");
+  auto* g = m.mutable_graph();
+  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
+  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
+  return m;
+}
+
 // Samples of x uniform in [-1, 3], each holding both ends exactly (so minmax sees [-1, 3]).
 std::vector<std::map<std::string, mq::tensor>> samples(std::size_t n) {
   std::vector<std::map<std::string, mq::tensor>> out;
@@ -237,17 +248,8 @@ TEST_CASE("static int8: a float Conv reading an int8 tensor gets per-channel wei
   // c1 is quantized; the depthwise Conv after it stays float (nothing quantized follows it), but
   // it reads r1 through a DequantizeLinear, so ONNX Runtime's WeightBiasQuantization would give
   // it per-tensor int8 weights: static INT8 gives it per-channel ones, which the guard measures.
-  auto proto = mq::test::parse_text_model(R"(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
-  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
-  r1 = Relu(c1)
-  y = Conv <group = 8, pads = [1, 1, 1, 1]> (r1, wd, bd)
-}
-)");
+  auto proto = conv_relu_then("float[1, 8, 8, 8]", "  y = Conv <group = 8, pads = [1, 1, 1, 1]> (r1, wd, bd)\n");
   auto* g = proto.mutable_graph();
-  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
-  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
   std::vector<float> wd = pattern(72, 0.5f, 5);
   for (std::size_t k = 0; k < 9; ++k) wd[9 + k] *= 20;  // channel 1 twenty times wider: per tensor would crush the others
   *g->add_initializer() = mq::test::float_tensor("wd", {8, 1, 3, 3}, wd);
@@ -284,17 +286,8 @@ g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
 }
 
 TEST_CASE("static int8: a ConvTranspose reading an int8 tensor gets weights per output channel (axis 1)", "[static]") {
-  auto proto = mq::test::parse_text_model(R"(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[1, 4, 8, 8] x) => (float[1, 4, 16, 16] y) {
-  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
-  r1 = Relu(c1)
-  y = ConvTranspose <strides = [2, 2]> (r1, wt, bt)
-}
-)");
+  auto proto = conv_relu_then("float[1, 4, 16, 16]", "  y = ConvTranspose <strides = [2, 2]> (r1, wt, bt)\n");
   auto* g = proto.mutable_graph();
-  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
-  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
   std::vector<float> wt = pattern(128, 0.4f, 8);  // [8 in, 4 out, 2, 2]
   for (std::size_t i = 0; i < 8; ++i) {
     for (std::size_t k = 0; k < 4; ++k) wt[i * 16 + 2 * 4 + k] *= 10;  // output channel 2 ten times wider
@@ -338,17 +331,8 @@ TEST_CASE("static int8: a node whose bias int8 cannot hold stays float, and the 
   // The depthwise Conv reads the quantized r1 (so it would be weight-only), but its bias does not
   // fit int32 at x_scale * w_scale. Before the fix the plan kept it, emit gave up on the whole
   // graph, and the model was written with no quantized node at all while the report said 1.
-  auto proto = mq::test::parse_text_model(R"(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
-  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
-  r1 = Relu(c1)
-  y = Conv <group = 8, pads = [1, 1, 1, 1]> (r1, wd, bd)
-}
-)");
+  auto proto = conv_relu_then("float[1, 8, 8, 8]", "  y = Conv <group = 8, pads = [1, 1, 1, 1]> (r1, wd, bd)\n");
   auto* g = proto.mutable_graph();
-  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
-  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
   *g->add_initializer() = mq::test::float_tensor("wd", {8, 1, 3, 3}, pattern(72, 0.5f, 5));
   // |bias| / (x_scale * w_scale) is far beyond 2^31 for scales of about 1e-2 each.
   *g->add_initializer() = mq::test::float_tensor("bd", {8}, std::vector<float>(8, 1e8f));
@@ -374,21 +358,53 @@ g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
   CHECK(report->quantized_count == 1);
 }
 
+TEST_CASE("static int8: nodes that share a weight and a bias each get their own quantized copies", "[static]") {
+  // c2 and c3 read the same w2 and b2 (exports reuse initializers: deimv2's decoder heads do). Each
+  // bias is int32 at its own input's scale x w_scale, so the two cannot share one tensor; before
+  // the fix the second DequantizeLinear redefined the first's output and the model was invalid.
+  auto proto = conv_relu_then("float[1, 8, 8, 8]", "  c2 = Conv <pads = [1, 1, 1, 1]> (r1, w2, b2)\n"
+                                                   "  r2 = Relu(c2)\n"
+                                                   "  c3 = Conv <pads = [1, 1, 1, 1]> (r2, w2, b2)\n"
+                                                   "  y = Add(c3, r1)\n");
+  auto* g = proto.mutable_graph();
+  *g->add_initializer() = mq::test::float_tensor("w2", {8, 8, 3, 3}, pattern(576, 0.3f, 3));
+  *g->add_initializer() = mq::test::float_tensor("b2", {8}, pattern(8, 0.1f, 4));
+  const mq::model fp32 = mq::test::to_model(proto);
+  mq::model m = mq::test::to_model(proto);
+  auto report = mq::quantize(m, static_options(4));
+  INFO((report ? std::string() : report.error().message));
+  REQUIRE(report);
+  CHECK(report->quantized_count == 3);
+  REQUIRE(m.check());
+  const auto& q = m.internals().proto.graph();
+  std::vector<const onnx::NodeProto*> shared;
+  for (const auto& n : q.node()) {
+    if (n.op_type() == "Conv" && n.output(0) != "c1_float" && n.output(0) != "c1") shared.push_back(&n);
+  }
+  REQUIRE(shared.size() == 2);
+  CHECK(shared[0]->input(2) != shared[1]->input(2));
+  for (const auto* conv : shared) {
+    const auto* xdq = producing(q, conv->input(0));
+    REQUIRE(xdq);
+    REQUIRE(xdq->op_type() == "DequantizeLinear");
+    const float x_scale = raw<float>(*init(q, xdq->input(1)))[0];
+    const std::vector<float> w_scale = weight_scales(q, *conv);
+    const auto* bdq = producing(q, conv->input(2));
+    REQUIRE(bdq);
+    const auto b_scale = raw<float>(*init(q, bdq->input(1)));
+    REQUIRE(b_scale.size() == 8);
+    for (std::size_t c = 0; c < 8; ++c) CHECK(b_scale[c] == x_scale * w_scale[c]);
+  }
+  CHECK(mq::passes::check_qdq_fusion(m.internals().proto, onnx::TensorProto::UINT8));
+  CHECK(executor_snr_db(fp32, m) > 25);
+}
+
 TEST_CASE("static int8: too little work in int8 gives the model back to auto", "[static]") {
   // c1 (36 multiply-adds per output, quantized) feeds two 7x7 depthwise Convs (49 each, float for
   // speed): int8 would run 36 / (36 + 49 + 49) of the work, under min_int8_mac_share.
-  auto proto = mq::test::parse_text_model(R"(
-<ir_version: 8, opset_import: ["" : 13]>
-g (float[1, 4, 8, 8] x) => (float[1, 8, 8, 8] y) {
-  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
-  r1 = Relu(c1)
-  d1 = Conv <group = 8, pads = [3, 3, 3, 3]> (r1, wd1, bd1)
-  y = Conv <group = 8, pads = [3, 3, 3, 3]> (d1, wd2, bd2)
-}
-)");
+  auto proto = conv_relu_then("float[1, 8, 8, 8]", "  d1 = Conv <group = 8, pads = [3, 3, 3, 3]> (r1, wd1, bd1)\n"
+                                                  "  y = Conv <group = 8, pads = [3, 3, 3, 3]> (d1, wd2, bd2)\n");
   auto* g = proto.mutable_graph();
-  *g->add_initializer() = mq::test::float_tensor("w1", {8, 4, 3, 3}, pattern(288, 0.5f, 1));
-  *g->add_initializer() = mq::test::float_tensor("b1", {8}, pattern(8, 0.1f, 2));
   *g->add_initializer() = mq::test::float_tensor("wd1", {8, 1, 7, 7}, pattern(392, 0.2f, 3));
   *g->add_initializer() = mq::test::float_tensor("bd1", {8}, pattern(8, 0.1f, 4));
   *g->add_initializer() = mq::test::float_tensor("wd2", {8, 1, 7, 7}, pattern(392, 0.2f, 5));
