@@ -473,14 +473,16 @@ std::string describe(const quantize_options& o) {
 result<quantize_report> quantize(model& m, const quantize_options& options) {
   auto& impl = m.internals();
   if (options.dry_run) {
-    // Work on a copy so the caller's model is untouched; the report is the product.
+    // The same work on a copy (the accuracy guard and the fallbacks too, so the report says what
+    // a real run would write), leaving the caller's model untouched; the report is the product.
     model::impl copy;
     copy.proto = impl.proto;
     copy.label = impl.label;
     copy.input_name = impl.input_name;
     copy.source = impl.source;
     copy.base_dir = impl.base_dir;
-    return passes::run(copy, options);
+    copy.self_location = impl.self_location;
+    return passes::run_guarded(copy, options);
   }
   auto report = MQ_TRY(passes::run_guarded(impl, options));
   const bool untouched = std::any_of(report.warnings.begin(), report.warnings.end(),

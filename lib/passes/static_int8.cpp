@@ -1130,6 +1130,15 @@ result<void> quantize_static(graph_context& ctx) {
       pin.excluded.insert(static_cast<int>(i));
       pin.exclusion_reasons[static_cast<int>(i)] = "excluded by --exclude";
     }
+    // --op-types limits the quantized op types here as everywhere (the ops in between only join
+    // the int8 regions those make).
+    const auto& all = quantizable_op_types();
+    const auto& chosen = options.op_types;
+    if (!chosen.empty() && std::find(all.begin(), all.end(), n.op_type()) != all.end() &&
+        std::find(chosen.begin(), chosen.end(), n.op_type()) == chosen.end()) {
+      pin.excluded.insert(static_cast<int>(i));
+      pin.exclusion_reasons[static_cast<int>(i)] = n.op_type() + " is not in --op-types";
+    }
   }
   const plan widest = make_plan(pin);
   if (widest.quantized.empty()) {

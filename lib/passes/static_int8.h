@@ -39,4 +39,16 @@ struct snr_result {
 /// a TopK, that TopK's values.
 std::vector<std::string> compared_values(const onnx::GraphProto& g);
 
+/// Whether some output of `g` is a data-dependent selection: downstream of a TopK (a DETR's
+/// re-ranked detections).
+bool ranks_outputs(const onnx::GraphProto& g);
+
+/// Why a static INT8 result (`report`, with `options`, of the FP32 graph `original`) is given
+/// up for `auto` without calibration ("" when it is kept): under
+/// calibration_options::min_int8_mac_share of the multiply-adds left in int8 (the conversions
+/// would cost what int8 saves), or a guard that ends under the target on a model that ranks its
+/// outputs (a small error there selects other results).
+std::string static_fallback_reason(const quantize_report& report, const quantize_options& options,
+                                   const onnx::GraphProto& original);
+
 }  // namespace mq::passes

@@ -14,6 +14,7 @@
 #include "mq/session.h"
 #include "onnx_io/model_impl.h"
 #include "passes/runtime_check.h"
+#include "passes/static_int8.h"
 #include "support/exec_helpers.h"
 #include "support/test_models.h"
 
@@ -422,6 +423,73 @@ TEST_CASE("static int8: too little work in int8 gives the model back to auto", "
   CHECK(noted);
   for (const auto& n : m.internals().proto.graph().node()) CHECK(n.op_type() != "QuantizeLinear");
   CHECK_THAT(mq::to_json(*report), Catch::Contains("\"static_fallback\""));
+
+  // --dry-run reports what a real run writes, fallback included, and leaves the model alone.
+  mq::model dry = mq::test::to_model(proto);
+  auto options = static_options(4, 0);
+  options.dry_run = true;
+  auto dry_report = mq::quantize(dry, options);
+  REQUIRE(dry_report);
+  CHECK(dry_report->static_fallback == report->static_fallback);
+  CHECK(dry_report->quantized_count == report->quantized_count);
+  CHECK(dry.internals().proto.SerializeAsString() == proto.SerializeAsString());
+}
+
+TEST_CASE("static int8: --op-types limits the quantized op types", "[static]") {
+  auto options = static_options(4);
+  options.calibration->min_int8_mac_share = 0;  // see the plan itself, however little it quantizes
+  SECTION("Conv listed: both Convs") {
+    options.op_types = {"Conv"};
+    mq::model m = mq::test::to_model(two_convs());
+    auto report = mq::quantize(m, options);
+    REQUIRE(report);
+    CHECK(report->quantized_count == 2);
+  }
+  SECTION("Conv not listed: no Conv, and each says why") {
+    options.op_types = {"MatMul"};
+    mq::model m = mq::test::to_model(two_convs());
+    auto report = mq::quantize(m, options);
+    REQUIRE(report);
+    CHECK(report->quantized_count == 0);
+    for (const auto& n : m.internals().proto.graph().node()) CHECK(n.op_type() != "QuantizeLinear");
+    std::size_t explained = 0;
+    for (const auto& n : report->nodes) explained += n.reason.find("Conv is not in --op-types") != std::string::npos ? 1 : 0;
+    CHECK(explained == 2);
+  }
+}
+
+TEST_CASE("static int8: a guard under the target gives a model that ranks its outputs to auto", "[static]") {
+  // y = Conv(...) -> TopK: the graph's outputs are a data-dependent selection.
+  auto ranked = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 4, 8, 8] x) => (float[1, 5] values, int64[1, 5] indices) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  flat = Flatten(c1)
+  k = Constant <value = int64[1] {5}> ()
+  values, indices = TopK(flat, k)
+}
+)");
+  const auto plain = two_convs();
+  CHECK(mq::passes::ranks_outputs(ranked.graph()));
+  CHECK_FALSE(mq::passes::ranks_outputs(plain.graph()));
+  mq::quantize_report report;
+  report.int8_mac_share = 0.9;
+  report.output_snr_db = 11.2;
+  const auto options = static_options(4, 25);
+  CHECK_THAT(mq::passes::static_fallback_reason(report, options, ranked.graph()),
+             Catch::StartsWith("static INT8 reaches only 11.2 dB on the held-out samples (target 25.0 dB) and this "
+                               "model ranks its outputs itself (TopK)"));
+  // A raw output at that level stays static (yolox's head: its detections hold); so does a
+  // ranked model that reaches the target, or one checked with the guard off.
+  CHECK(mq::passes::static_fallback_reason(report, options, plain.graph()).empty());
+  report.output_snr_db = 26;
+  CHECK(mq::passes::static_fallback_reason(report, options, ranked.graph()).empty());
+  report.output_snr_db = 11.2;
+  CHECK(mq::passes::static_fallback_reason(report, static_options(4, 0), ranked.graph()).empty());
+  // Too little in int8 comes first, whatever the outputs.
+  report.int8_mac_share = 0.27;
+  CHECK_THAT(mq::passes::static_fallback_reason(report, options, plain.graph()),
+             Catch::StartsWith("static INT8 would run only 27% of the multiply-adds in int8"));
 }
 
 TEST_CASE("static int8: the held-out samples are spread over the set, never calibrated on", "[static]") {
