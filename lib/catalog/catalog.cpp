@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "fetch/files.h"
+#include "util/try.h"
 
 namespace mq::catalog {
 namespace {
@@ -175,14 +176,14 @@ class entry_parser {
       }
       const std::string first = f.path.substr(0, f.path.find('/'));
       static const std::set<std::string> reserved = {"model.onnx", "model-int8.onnx", "model-int8.onnx.data",
-                                                     "labels.txt", "config.json"};
+                                                     "labels.txt", "config.json", "calibration"};
       const auto ends_with = [&](std::string_view suffix) {
         return f.path.size() >= suffix.size() && f.path.compare(f.path.size() - suffix.size(), suffix.size(), suffix) == 0;
       };
       if (reserved.count(first) != 0 || first.front() == '.' || ends_with(".partial") || ends_with(".partial.json") ||
           ends_with(".partial.url") || f.path.find(".tmp-") != std::string::npos) {
         return error(item, "extra file '" + f.path + "' would clash with the model folder's own files (" +
-                               "model.onnx, model-int8.onnx[.data], labels.txt, config.json, hidden and partial files)");
+                               "model.onnx, model-int8.onnx[.data], labels.txt, config.json, calibration/, hidden and partial files)");
       }
       for (const auto& other : out) {
         if (other.path == f.path) return error(item, "extra file '" + f.path + "' is listed twice");
@@ -199,7 +200,8 @@ class entry_parser {
                                                 "exclude",        "symmetric",        "reduce_range",
                                                 "min_elements",   "calibration",      "calibration_files",
                                                 "preprocess",     "calibration_method", "calibration_count",
-                                                "activation_type", "target_snr_db"};
+                                                "activation_type", "target_snr_db", "calibration_repo",
+                                                "calibration_revision"};
     for (const auto& [key, node] : q) {
       if (known.count(std::string(key.str())) == 0) {
         warn(node, "unknown key 'quantize." + std::string(key.str()) + "' (ignored)");
@@ -285,21 +287,42 @@ class entry_parser {
     return spec;
   }
 
-  // Static INT8: the calibration data (a local folder, optionally some files of it, with method =
-  // "static_int8" only), its preprocessing and how ranges are picked (any method: they also apply
-  // to the user's own frames, mq-pull --calibration).
+  // Static INT8: the calibration data (a local folder, optionally some files of it; or files of a
+  // hub repo), with method = "static_int8" only, its preprocessing and how ranges are picked (any
+  // method: they also apply to the user's own frames, mq-pull --calibration).
   result<void> calibration(const toml::table& q, quantize_spec& spec) {
     calibration_spec& c = spec.calibration;
     const toml::node* folder = q.get("calibration");
     const toml::node* files = q.get("calibration_files");
-    for (const auto& [key, node] : {std::pair{"calibration", folder}, std::pair{"calibration_files", files}}) {
+    const toml::node* repo = q.get("calibration_repo");
+    const toml::node* revision = q.get("calibration_revision");
+    for (const auto& [key, node] : {std::pair{"calibration", folder}, std::pair{"calibration_files", files},
+                                    std::pair{"calibration_repo", repo}, std::pair{"calibration_revision", revision}}) {
       if (node != nullptr && spec.method != "static_int8") {
         return error(*node, std::string("'quantize.") + key + "' needs method = \"static_int8\" (the method is '" +
                                 spec.method + "')");
       }
     }
-    if (files != nullptr && folder == nullptr) {
-      return error(*files, "'quantize.calibration_files' names files inside 'quantize.calibration', which is missing");
+    if (repo != nullptr) {
+      auto text = repo->value<std::string>();
+      if (!text || !valid_repo_path(*text) || text->find('/') == std::string::npos) return error(*repo, "'quantize.calibration_repo' must be a path like 'owner/name'");
+      c.hub_repo = *text;
+    }
+    const toml::node* hub_key = repo != nullptr ? repo : revision;
+    if (hub_key != nullptr && folder != nullptr) {
+      return error(*hub_key, "'quantize.calibration' is a local folder and 'quantize.calibration_repo' / "
+                             "'calibration_revision' say where hub files come from: give one of them");
+    }
+    if (hub_key != nullptr && files == nullptr) {
+      return error(*hub_key, "the hub's calibration samples are listed in 'quantize.calibration_files', which is missing");
+    }
+    if (revision != nullptr) {
+      auto text = revision->value<std::string>();
+      if (!text || text->empty() || text->find_first_of("?# \\") != std::string::npos ||
+          text->find("..") != std::string::npos) {
+        return error(*revision, "'quantize.calibration_revision' must be a branch, tag or commit");
+      }
+      c.hub_revision = *text;
     }
     if (folder != nullptr) {
       auto text = folder->value<std::string>();
@@ -309,28 +332,10 @@ class entry_parser {
       c.folder = std::move(*path);
     }
     if (files != nullptr) {
-      const auto* arr = files->as_array();
-      if (arr == nullptr || arr->empty()) {
-        return error(*files, "'quantize.calibration_files' must be a non-empty array of file names");
-      }
-      for (const auto& item : *arr) {
-        auto name = item.value<std::string>();
-        if (!name) return error(item, "'quantize.calibration_files' must be a non-empty array of file names");
-        if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos ||
-            name->find('\\') != std::string::npos) {
-          return error(item, "calibration file '" + *name + "' must be a file name inside the calibration folder");
-        }
-        std::string ext = name->substr(std::min(name->rfind('.'), name->size()));
-        for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-        const bool data_set = name->rfind("test_data_set_", 0) == 0;
-        if (!data_set && ext != ".jpg" && ext != ".jpeg" && ext != ".png" && ext != ".npy") {
-          return error(item, "calibration file '" + *name +
-                                 "' must be an image (.jpg, .jpeg, .png), a .npy file or a test_data_set_* folder");
-        }
-        if (std::find(c.files.begin(), c.files.end(), *name) != c.files.end()) {
-          return error(item, "calibration file '" + *name + "' is listed twice");
-        }
-        c.files.push_back(*name);
+      if (folder != nullptr) {
+        MQ_TRY_VOID(local_calibration_files(*files, c.files));
+      } else {
+        MQ_TRY_VOID(hub_calibration_files(*files, c.hub_files));
       }
     }
     if (const auto* n = q.get("preprocess")) {
@@ -389,6 +394,93 @@ class entry_parser {
                              std::to_string(static_cast<int>(max_db)));
       }
       spec.options.target_snr_db = *v;
+    }
+    return {};
+  }
+
+  // True when `name` ends in an image or .npy extension (any case).
+  static bool sample_file_name(const std::string& name) {
+    std::string ext = name.substr(std::min(name.rfind('.'), name.size()));
+    for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".npy";
+  }
+
+  // `calibration_files` with a local `calibration` folder: plain names inside it.
+  result<void> local_calibration_files(const toml::node& files, std::vector<std::string>& out) {
+    const auto* arr = files.as_array();
+    if (arr == nullptr || arr->empty()) {
+      return error(files, "'quantize.calibration_files' must be a non-empty array of file names");
+    }
+    for (const auto& item : *arr) {
+      if (item.is_table()) {
+        return error(item, "a { path, sha256 } calibration file is a hub file: pins apply to files downloaded from "
+                           "a repo (without 'quantize.calibration'), not to a local folder's");
+      }
+      auto name = item.value<std::string>();
+      if (!name) return error(item, "'quantize.calibration_files' must be a non-empty array of file names");
+      if (name->empty() || *name == "." || *name == ".." || name->find('/') != std::string::npos ||
+          name->find('\\') != std::string::npos) {
+        return error(item, "calibration file '" + *name + "' must be a file name inside the calibration folder");
+      }
+      if (name->rfind("test_data_set_", 0) != 0 && !sample_file_name(*name)) {
+        return error(item, "calibration file '" + *name +
+                               "' must be an image (.jpg, .jpeg, .png), a .npy file or a test_data_set_* folder");
+      }
+      if (std::find(out.begin(), out.end(), *name) != out.end()) {
+        return error(item, "calibration file '" + *name + "' is listed twice");
+      }
+      out.push_back(*name);
+    }
+    return {};
+  }
+
+  // `calibration_files` without a local folder: paths in the hub repo (a string, or { path, sha256 }
+  // to pin one), each an image or a .npy file. They land as calibration/<file name> in the model's
+  // folder, so two may not share a file name.
+  result<void> hub_calibration_files(const toml::node& files, std::vector<extra_file>& out) {
+    const auto* arr = files.as_array();
+    if (arr == nullptr || arr->empty()) {
+      return error(files, "'quantize.calibration_files' must be a non-empty array of paths in the repo or "
+                          "{ path, sha256 } tables");
+    }
+    for (const auto& item : *arr) {
+      extra_file f;
+      if (auto text = item.value<std::string>()) {
+        f.path = *text;
+      } else if (const auto* t = item.as_table()) {
+        for (const auto& [key, value] : *t) {
+          if (key.str() != "path" && key.str() != "sha256") {
+            warn(value, "unknown key 'quantize.calibration_files." + std::string(key.str()) + "' (ignored)");
+          }
+        }
+        f.path = (*t)["path"].value<std::string>().value_or("");
+        if (f.path.empty()) return error(item, "a 'quantize.calibration_files' table needs a 'path' string");
+        if (const auto* sha = t->get("sha256")) {
+          auto hex = sha->value<std::string>();
+          if (!hex || !to_sha256(*hex, f.sha256)) {
+            return error(*sha, "the sha256 of calibration file '" + f.path + "' must be 64 hex digits");
+          }
+        }
+      } else {
+        return error(item, "'quantize.calibration_files' must be an array of paths in the repo or { path, sha256 } tables");
+      }
+      if (!valid_repo_path(f.path)) {
+        return error(item, "calibration file '" + f.path + "' must be a relative path in the repo without '..'");
+      }
+      const std::string name = f.path.substr(f.path.rfind('/') + 1);
+      if (name.front() == '.' || !sample_file_name(name)) {
+        return error(item, "calibration file '" + f.path +
+                               "' must be an image (.jpg, .jpeg, .png) or a .npy file (a hub's test_data_set_* "
+                               "folder cannot be listed: convert it to .npy files, or use a local folder)");
+      }
+      for (const auto& other : out) {
+        if (other.path == f.path) return error(item, "calibration file '" + f.path + "' is listed twice");
+        if (other.path.substr(other.path.rfind('/') + 1) == name) {
+          return error(item, "calibration files '" + other.path + "' and '" + f.path + "' share the file name '" + name +
+                                 "' (both would be calibration/" + name + " in the model's folder)");
+        }
+      }
+      out.push_back(std::move(f));
     }
     return {};
   }

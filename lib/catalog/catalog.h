@@ -15,13 +15,27 @@
 
 namespace mq::catalog {
 
+/// A file the model needs besides its .onnx file (external data), from the same repo and revision.
+struct extra_file {
+  std::string path;    ///< relative to the model file's folder in the repo, as the model's external
+                       ///< data `location` names it; it lands at the same path beside model.onnx
+  std::string sha256;  ///< lowercase hex, or "" when the catalog gives none
+};
+
 /// How static INT8 calibrates: `[models.quantize]` keys calibration, calibration_files,
-/// preprocess, calibration_method, calibration_count, activation_type (target_snr_db goes to
-/// quantize_options). The folder needs method = "static_int8"; the rest also applies when the
-/// user gives the frames (mq-pull --calibration DIR) for an entry whose method is another.
+/// calibration_repo, calibration_revision, preprocess, calibration_method, calibration_count,
+/// activation_type (target_snr_db goes to quantize_options). The samples (a local folder, or files
+/// in a hub repo) need method = "static_int8"; the rest also applies when the user gives the frames
+/// (mq-pull --calibration DIR) for an entry whose method is another.
 struct calibration_spec {
   std::filesystem::path folder;              ///< `calibration`: a local folder, absolute ("" when none)
-  std::vector<std::string> files;            ///< `calibration_files`: names inside `folder` (empty: all of it)
+  std::vector<std::string> files;            ///< `calibration_files` with `folder`: names inside it (empty: all of it)
+  /// `calibration_files` without `folder`: files in a hub repo, downloaded, verified and cached
+  /// like the model (into the model's folder, `calibration/<file name>`), calibrated on in order;
+  /// each path is from the repo's root.
+  std::vector<extra_file> hub_files;
+  std::string hub_repo;      ///< `calibration_repo`; "" = the entry's repo
+  std::string hub_revision;  ///< `calibration_revision`; "" = the entry's revision (its repo) or "main"
   std::optional<preprocess_spec> preprocess; ///< `preprocess`; unset: the model's default (yolo for an
                                              ///< Ultralytics export), else images need one
   calibration_method method = calibration_method::minmax;
@@ -36,13 +50,6 @@ struct quantize_spec {
   quantize_options options;             ///< the method plus the optional overrides (no calibration data:
                                         ///< the store adds it when it has the samples)
   calibration_spec calibration;
-};
-
-/// A file the model needs besides its .onnx file (external data), from the same repo and revision.
-struct extra_file {
-  std::string path;    ///< relative to the model file's folder in the repo, as the model's external
-                       ///< data `location` names it; it lands at the same path beside model.onnx
-  std::string sha256;  ///< lowercase hex, or "" when the catalog gives none
 };
 
 /// One `[[models]]` entry.

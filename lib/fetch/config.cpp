@@ -105,7 +105,8 @@ json config_document(const model_config& c) {
                       {"etag", or_null(c.etag)},
                       {"last_modified", or_null(c.last_modified)},
                       {"bytes", c.fp32_bytes},
-                      {"extra_files", extra_files(c.extras)}}},
+                      {"extra_files", extra_files(c.extras)},
+                      {"calibration_files", extra_files(c.calibration_files)}}},
       {"quantization",
        json{{"enabled", e.quantize.enabled},
             {"method", e.quantize.method},
@@ -127,8 +128,10 @@ json config_document(const model_config& c) {
   // What was verified, so that a later pull need not read the files again (apps ignore it).
   json verified = json::object();
   if (c.fp32_stamp) verified["model.onnx"] = stamp_json(*c.fp32_stamp, "sha256", c.sha256);
-  for (const auto& x : c.extras) {
-    if (x.stamp) verified[x.path] = stamp_json(*x.stamp, "sha256", x.sha256);
+  for (const auto* list : {&c.extras, &c.calibration_files}) {
+    for (const auto& x : *list) {
+      if (x.stamp) verified[x.path] = stamp_json(*x.stamp, "sha256", x.sha256);
+    }
   }
   if (c.int8_stamp && c.has_int8) verified["model-int8.onnx"] = stamp_json(*c.int8_stamp, "cache_key", c.cache_key);
   if (c.int8_data_stamp && c.has_int8) {

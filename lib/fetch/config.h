@@ -32,14 +32,15 @@ struct extra_record {
 
 /// Static INT8's calibration samples, as config.json records them (`quantization.calibration`).
 struct calibration_record {
-  std::string source;  ///< "catalog_folder", "user_folder" or "none" (store_options::calibration)
+  std::string source;  ///< "catalog_folder", "catalog_hub", "user_folder" or "none" (store_options::calibration)
   std::string folder;  ///< the local folder, absolute ("" with source "none")
   std::size_t samples = 0;  ///< samples found there (0 when unusable)
   std::string preprocess;   ///< preset name, catalog::describe of a spec, or "" (the model's default)
   std::string method;       ///< "minmax", ...
   std::size_t count = 0;    ///< calibration_count (0 = all)
   std::string activation_type;
-  std::vector<std::string> files;  ///< the catalog's calibration_files (names in `folder`; empty: all of it)
+  std::vector<std::string> files;  ///< the catalog's calibration_files (names in `folder`, or paths in the hub
+                                   ///< repo with "catalog_hub"; empty: all of the folder)
 };
 
 /// Everything config.json records. Paths in it are file names relative to config.json's folder.
@@ -71,6 +72,7 @@ struct model_config {
   std::optional<file_stamp> int8_stamp;  ///< model-int8.onnx as it was when it was seen to hold `cache_key`
   std::optional<file_stamp> int8_data_stamp;  ///< model-int8.onnx.data, when the INT8 model has external data
   std::vector<extra_record> extras;
+  std::vector<extra_record> calibration_files;  ///< hub calibration files (path: calibration/<name>)
   /// What the INT8 model is ("static_int8", "dynamic_int8", "weight_only_int8"; "" without one),
   /// why static INT8 fell back to dynamic_int8 ("" when it did not), and the accuracy guard's
   /// worst output SNR against FP32 (dB; NaN when the guard did not run: written as null).

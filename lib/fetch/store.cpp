@@ -37,6 +37,7 @@ constexpr const char* fp32_name = "model.onnx";
 constexpr const char* int8_name = "model-int8.onnx";
 constexpr const char* labels_name = "labels.txt";
 constexpr const char* config_name = "config.json";
+constexpr const char* calibration_dir = "calibration";  // hub calibration files, in the model's folder
 constexpr const char* lock_name = ".lock";
 constexpr const char* cache_key_metadata = "mq.cache_key";
 // How mq-pull made the INT8 model (so that a reused one is described even without config.json).
@@ -83,10 +84,15 @@ result<void> write_text_atomic(const fs::path& target, std::string_view text) {
 
 result<void> publish(const fs::path& partial, const fs::path& target) { return fetch::publish_file(partial, target); }
 
-std::string url_for(const std::string& endpoint, const catalog::entry& e, const std::string& file) {
+std::string url_for(const std::string& endpoint, const std::string& repo, const std::string& revision,
+                    const std::string& file) {
   std::string base = endpoint;
   while (!base.empty() && base.back() == '/') base.pop_back();
-  return base + "/" + e.repo + "/resolve/" + e.revision + "/" + file;
+  return base + "/" + repo + "/resolve/" + revision + "/" + file;
+}
+
+std::string url_for(const std::string& endpoint, const catalog::entry& e, const std::string& file) {
+  return url_for(endpoint, e.repo, e.revision, file);
 }
 
 // Folders created along the way, removed (when empty) on destruction, deepest first.
@@ -125,6 +131,7 @@ struct recorded_file {
 struct recorded_state {
   recorded_file model;
   std::map<std::string, recorded_file> extras;  // by path
+  std::map<std::string, recorded_file> calibration;  // hub calibration files, by path in the model folder
   std::uint64_t quantized_nodes = 0;
   std::uint64_t skipped_nodes = 0;
   std::string library_version;
@@ -177,6 +184,9 @@ recorded_state read_recorded(const fs::path& config) {
   const fetch::json* verified = doc.contains("verified") && doc["verified"].is_object() ? &doc["verified"] : nullptr;
   if (doc.contains("source") && doc["source"].is_object() && doc["source"].contains("extra_files")) {
     read_file_list(doc["source"]["extra_files"], verified, out.extras);
+  }
+  if (doc.contains("source") && doc["source"].is_object() && doc["source"].contains("calibration_files")) {
+    read_file_list(doc["source"]["calibration_files"], verified, out.calibration);
   }
   if (doc.contains("quantization") && doc["quantization"].is_object()) {
     const auto& q = doc["quantization"];
@@ -511,7 +521,7 @@ struct model_store::impl {
   // Where static INT8's samples are for this pull of `e` (the user's folder, else the catalog's
   // folder or the files it lists), listed and identified; problems make them unusable (a fallback), not
   // a failed pull.
-  calibration_plan plan_calibration(const catalog::entry& e) const {
+  calibration_plan plan_calibration(const catalog::entry& e, const fs::path& hub_folder, const std::string& hub_unusable) const {
     const auto& c = e.quantize.calibration;
     calibration_plan plan;
     auto& r = plan.record;
@@ -528,17 +538,31 @@ struct model_store::impl {
     } else if (!c.folder.empty()) {
       r.source = "catalog_folder";
       folder = c.folder;
+    } else if (!c.hub_files.empty()) {
+      r.source = "catalog_hub";
+      folder = hub_folder;
+      r.folder = folder.string();
+      for (const auto& f : c.hub_files) r.files.push_back(f.path);
+      if (!hub_unusable.empty()) {
+        plan.unusable = hub_unusable;
+        return plan;
+      }
     } else {
       r.source = "none";
       plan.unusable = "the catalog entry names no calibration folder";
       return plan;
     }
     r.folder = folder.string();
-    // The catalog's file list selects from its own folder, not from the user's.
-    const bool listed = r.source == "catalog_folder" && !c.files.empty();
-    if (listed) r.files = c.files;
-    auto data = listed ? calibration_data::from_files(folder, c.files, c.preprocess)
-                       : calibration_data::from_folder(folder, c.preprocess);
+    // The catalog's file list selects from its own folder, not from the user's; hub files are
+    // calibration/<file name>, in the catalog's order.
+    std::vector<std::string> names;
+    if (r.source == "catalog_folder") names = c.files;
+    if (r.source == "catalog_hub") {
+      for (const auto& f : c.hub_files) names.push_back(f.path.substr(f.path.rfind('/') + 1));
+    }
+    if (r.source == "catalog_folder") r.files = c.files;
+    auto data = !names.empty() ? calibration_data::from_files(folder, names, c.preprocess)
+                               : calibration_data::from_folder(folder, c.preprocess);
     if (!data) {
       plan.unusable = data.error().message;
       return plan;
@@ -552,6 +576,43 @@ struct model_store::impl {
     plan.identity = std::move(*identity);
     plan.data = std::move(*data);
     return plan;
+  }
+
+  // The catalog's hub calibration files, each fetched like the model's files (reused while it is
+  // what the catalog names, else downloaded, verified against its pin, published) into
+  // <model>/calibration/. Returns why they are unusable ("" when all are there): a failure here is
+  // a fallback to dynamic_int8, not a failed pull.
+  std::string fetch_calibration_files(const catalog::entry& e, const recorded_state& recorded,
+                                      std::vector<source_file>& files, pulled_model& out, removable_dirs& created,
+                                      const progress_callback& progress) {
+    const auto& c = e.quantize.calibration;
+    const std::string repo = c.hub_repo.empty() ? e.repo : c.hub_repo;
+    const std::string revision = !c.hub_revision.empty() ? c.hub_revision : repo == e.repo ? e.revision : "main";
+    for (const auto& x : c.hub_files) {
+      const std::string name = std::string(calibration_dir) + "/" + x.path.substr(x.path.rfind('/') + 1);
+      const auto it = recorded.calibration.find(name);
+      files.push_back({name, url_for(options.endpoint, repo, revision, x.path), x.sha256, out.dir / name,
+                       it != recorded.calibration.end() ? it->second : recorded_file{}});
+    }
+    for (auto& f : files) {
+      if (options.network == network_mode::offline && !is_file(f.path)) {
+        return "offline: calibration file " + fetch::quote(f.path) + " (" + f.url + ") is not in the cache";
+      }
+      if (auto checked = check_cached(e, f, out, progress); !checked) return checked.error().message;
+    }
+    std::error_code ec;
+    for (auto& f : files) {
+      if (f.reuse) continue;
+      check_token_transport(f.url, out, progress);
+      created.add_missing(f.path.parent_path());
+      fs::create_directories(f.path.parent_path(), ec);
+      if (auto fetched = fetch_file(e, f, progress); !fetched) {
+        if (fetched.error().code != errc::network) discard_partial(f.path);  // a network failure resumes next time
+        return "calibration file: " + fetched.error().message;
+      }
+      if (auto published = publish_source(f); !published) return published.error().message;
+    }
+    return {};
   }
 
   // The entry as this store pulls it: the user's calibration folder makes it static INT8.
@@ -641,9 +702,19 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
   // missing, empty or holds no usable sample fails the pull at once.
   const bool strict = options.on_quantize_failure == quantize_failure::error;
   const bool is_static = e.quantize.enabled && e.quantize.method == "static_int8";
+  const recorded_state recorded = read_recorded(out.config);
   calibration_plan plan;
-  if (is_static) plan = plan_calibration(e);
+  std::vector<source_file> calibration_files;  // hub calibration files (the catalog's, not --calibration)
+  if (is_static) {
+    std::string hub_unusable;
+    if (options.calibration.empty() && e.quantize.calibration.folder.empty() && !e.quantize.calibration.hub_files.empty() &&
+        options.quantize != quantize_mode::never) {
+      hub_unusable = fetch_calibration_files(e, recorded, calibration_files, out, created, progress);
+    }
+    plan = plan_calibration(e, out.dir / calibration_dir, hub_unusable);
+  }
   if (is_static && strict && options.quantize != quantize_mode::never && !plan.unusable.empty()) {
+    if (fresh) fs::remove_all(out.dir / calibration_dir, ec);  // a failed first pull leaves nothing
     return fail(errc::invalid_argument, "model '" + e.name + "': static INT8 has no usable calibration data (--strict): " +
                                             plan.unusable +
                                             "; give calibration frames with --calibration DIR or a 'calibration' folder in the "
@@ -652,7 +723,6 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
 
   // 1. The model's files (model.onnx and its extra files): reuse each that still is what the
   // catalog names, download the others, then publish them.
-  const recorded_state recorded = read_recorded(out.config);
   std::vector<source_file> files;
   files.push_back({fp32_name, url_for(options.endpoint, e, e.filename), e.sha256, out.fp32, recorded.model});
   for (const auto& x : e.extra_files) {
@@ -743,6 +813,10 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
     config.extras.push_back({f.name, f.url, f.sha, !f.pin.empty(), f.etag, f.last_modified, size_of(f.path), f.stamp});
     extra_hashes.emplace_back(f.name, f.sha);
     source_bytes += size_of(f.path);
+  }
+  for (const auto& f : calibration_files) {
+    if (f.sha.empty()) continue;  // not fetched (the plan says why)
+    config.calibration_files.push_back({f.name, f.url, f.sha, !f.pin.empty(), f.etag, f.last_modified, size_of(f.path), f.stamp});
   }
   config.has_labels = !out.labels.empty();
   config.library_version = mq::version();

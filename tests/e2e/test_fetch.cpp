@@ -1484,3 +1484,118 @@ TEST_CASE("static_int8 with --strict: no usable photos fail the pull and leave n
     CHECK_FALSE(fs::exists(s.dir / "models" / "c"));
   }
 }
+
+TEST_CASE("static_int8: calibration_files without a folder are fetched from the hub, verified and cached",
+          "[fetch][static]") {
+  static_setup s("", /*with_folder=*/false);
+  // Two photos in another repo (a dataset of frames), one pinned.
+  const fs::path made = mq::test::write_photos(s.dir / "made", 3);
+  const std::string photo1 = mq::test::read_bytes(made / "frame1.png");
+  const std::string photo2 = mq::test::read_bytes(made / "frame2.png");
+  const std::string path1 = s.hub.put("frames/kitchen", "day/frame1.png", photo1, "v1");
+  const std::string path2 = s.hub.put("frames/kitchen", "night/frame2.png", photo2, "v1");
+  const auto write = [&](const std::string& pin2) {
+    s.write_catalog(mq::test::catalog_entry(
+        "c", {},
+        mq::test::static_quantize({}, "calibration_repo = \"frames/kitchen\"\ncalibration_revision = \"v1\"\n"
+                                      "calibration_files = [\"night/frame2.png\", { path = \"day/frame1.png\", sha256 = \"" +
+                                          pin2 + "\" }]\n")));
+  };
+  write(mq::fetch::sha256_hex(photo1));
+  const fs::path folder = s.model_dir("c") / "calibration";
+
+  auto pulled = s.store().pull("c");
+  REQUIRE_OK(pulled);
+  CHECK(pulled->quantize_method == "static_int8");
+  CHECK(pulled->fallback_reason.empty());
+  CHECK(mq::test::has_quantized_activations(s.int8()));
+  CHECK((mq::test::read_bytes(folder / "frame1.png") == photo1));
+  CHECK((mq::test::read_bytes(folder / "frame2.png") == photo2));
+  auto config = config_of(s.model_dir("c"));
+  const auto& calibration = config["quantization"]["calibration"];
+  CHECK(calibration["source"] == "catalog_hub");
+  CHECK(calibration["samples"] == 2);
+  CHECK(calibration["files"] == mq::fetch::json::array({"night/frame2.png", "day/frame1.png"}));
+  const auto& listed = config["source"]["calibration_files"];
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0]["path"] == "calibration/frame2.png");
+  CHECK(listed[0]["url"] == s.hub.endpoint() + path2);
+  CHECK(listed[0]["sha256"] == mq::fetch::sha256_hex(photo2));
+  CHECK(listed[0]["sha256_from_catalog"] == false);
+  CHECK(listed[1]["sha256_from_catalog"] == true);
+  const std::string key = config["quantization"]["cache_key"].get<std::string>();
+
+  SECTION("cached: nothing fetched again, the INT8 model reused") {
+    auto again = s.store().pull("c");
+    REQUIRE_OK(again);
+    CHECK_FALSE(again->quantized);
+    CHECK(again->quantize_method == "static_int8");
+    CHECK(count(s.hub, path1, "GET") == 1);
+    CHECK(count(s.hub, path2, "GET") == 1);
+    CHECK(count(s.hub, path1, "HEAD") == 0);  // pinned: its hash is the authority
+    CHECK(count(s.hub, path2, "HEAD") == 1);  // unpinned: one upstream check
+  }
+  SECTION("an unpinned photo changes upstream: fetched again, quantized again under a new key") {
+    mq::test::write_png(made / "other.png", 50);
+    s.hub.put("frames/kitchen", "night/frame2.png", mq::test::read_bytes(made / "other.png"), "v1", "\"changed\"");
+    auto again = s.store().pull("c");
+    REQUIRE_OK(again);
+    CHECK(again->quantized);
+    CHECK(again->quantize_method == "static_int8");
+    CHECK((mq::test::read_bytes(folder / "frame2.png") == mq::test::read_bytes(made / "other.png")));
+    CHECK(config_of(s.model_dir("c"))["quantization"]["cache_key"] != key);
+  }
+  SECTION("a pin that does not match: the download is deleted and the pull falls back, or fails with --strict") {
+    write(mq::fetch::sha256_hex("something else"));
+    fs::remove(folder / "frame1.png");
+    auto fallback = s.store().pull("c");
+    REQUIRE_OK(fallback);
+    CHECK(fallback->quantize_method == "dynamic_int8");
+    CHECK_THAT(fallback->fallback_reason, Catch::Contains(s.hub.endpoint() + path1) && Catch::Contains("sha256 mismatch"));
+    CHECK(contains_warning(*fallback, "fell back to dynamic_int8"));
+    CHECK_FALSE(fs::exists(folder / "frame1.png"));
+    CHECK_FALSE(fs::exists(folder / "frame1.png.partial"));
+    auto o = s.options();
+    o.on_quantize_failure = mq::quantize_failure::error;
+    auto strict = s.store(o).pull("c");
+    REQUIRE_FALSE(strict);
+    CHECK_THAT(strict.error().message, Catch::Contains("no usable calibration data (--strict)") &&
+                                           Catch::Contains("sha256 mismatch"));
+  }
+  SECTION("a photo missing upstream (404): the fallback names it") {
+    fs::remove_all(folder);
+    s.hub.fault(path2, status_fault(404, 100));
+    auto fallback = s.store().pull("c");
+    REQUIRE_OK(fallback);
+    CHECK(fallback->quantize_method == "dynamic_int8");
+    CHECK_THAT(fallback->fallback_reason, Catch::Contains("night/frame2.png") && Catch::Contains("404"));
+  }
+  SECTION("offline: cached photos serve; a missing one is a fallback that names it") {
+    auto o = s.options();
+    o.network = mq::network_mode::offline;
+    auto cached = s.store(o).pull("c");
+    REQUIRE_OK(cached);
+    CHECK(cached->quantize_method == "static_int8");
+    CHECK_FALSE(cached->quantized);
+    fs::remove(folder / "frame2.png");
+    auto missing = s.store(o).pull("c");
+    REQUIRE_OK(missing);
+    CHECK(missing->quantize_method == "dynamic_int8");
+    CHECK_THAT(missing->fallback_reason, Catch::Contains("offline") && Catch::Contains("frame2.png"));
+  }
+}
+
+TEST_CASE("static_int8: a first --strict pull whose hub photos fail leaves nothing", "[fetch][static]") {
+  static_setup s("", /*with_folder=*/false);
+  s.write_catalog(mq::test::catalog_entry(
+      "c", {}, mq::test::static_quantize({}, "calibration_files = [\"frames/a.png\", \"frames/b.png\"]\n")));
+  mq::test::write_photos(s.dir / "made", 1);
+  s.hub.put("test/c", "frames/a.png", mq::test::read_bytes(s.dir / "made" / "frame1.png"));  // b.png: 404
+  auto o = s.options();
+  o.on_quantize_failure = mq::quantize_failure::error;
+  auto pulled = s.store(o).pull("c");
+  REQUIRE_FALSE(pulled);
+  CHECK_THAT(pulled.error().message, Catch::Contains("frames/b.png") && Catch::Contains("404"));
+  CHECK_FALSE(fs::exists(s.dir / "models" / "c"));
+  CHECK(s.hub.requests(s.path).empty());  // the model was not downloaded
+}

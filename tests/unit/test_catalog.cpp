@@ -294,6 +294,23 @@ TEST_CASE("static_int8 entries: calibration folder, files, preprocessing and opt
   REQUIRE(none);
   CHECK(none->models[0].quantize.calibration.folder.empty());
 
+  // Files of a hub repo: the entry's repo unless calibration_repo names another; pins kept.
+  const std::string pin(64, 'a');
+  auto hub = mq::catalog::parse(head + "calibration_repo = \"o/frames\"\ncalibration_revision = \"v2\"\n"
+                                       "calibration_files = [\"day/1.jpg\", { path = \"night/2.png\", sha256 = \"" +
+                                       std::string(64, 'A') + "\" }]\n", "cat.toml");
+  REQUIRE(hub);
+  const auto& hc = hub->models[0].quantize.calibration;
+  CHECK(hc.folder.empty());
+  CHECK(hc.files.empty());
+  REQUIRE(hc.hub_files.size() == 2);
+  CHECK(hc.hub_files[0].path == "day/1.jpg");
+  CHECK(hc.hub_files[0].sha256.empty());
+  CHECK(hc.hub_files[1].path == "night/2.png");
+  CHECK(hc.hub_files[1].sha256 == pin);  // lowercased
+  CHECK(hc.hub_repo == "o/frames");
+  CHECK(hc.hub_revision == "v2");
+
   // The default catalog's YOLO detector is static INT8 with the yolo preprocessing.
   auto builtin = mq::catalog::builtin();
   REQUIRE(builtin);
@@ -328,8 +345,24 @@ TEST_CASE("static_int8 entries: every field is validated, errors name file, line
   CHECK(error_of(head + "calibration = \"photos\"\n") ==
         at + "'quantize.calibration' must be an absolute path here ('photos'): only a catalog file's paths may be "
              "relative (to its folder)");
-  CHECK(error_of(head + "calibration_files = [\"a.png\"]\n") ==
-        at + "'quantize.calibration_files' names files inside 'quantize.calibration', which is missing");
+  // Without a folder, calibration_files are paths in a hub repo.
+  CHECK(error_of(head + "calibration_files = [\"a/../b.png\"]\n") ==
+        at + "calibration file 'a/../b.png' must be a relative path in the repo without '..'");
+  CHECK(error_of(head + "calibration_files = [\"set/test_data_set_0\"]\n") ==
+        at + "calibration file 'set/test_data_set_0' must be an image (.jpg, .jpeg, .png) or a .npy file (a hub's "
+             "test_data_set_* folder cannot be listed: convert it to .npy files, or use a local folder)");
+  CHECK(error_of(head + "calibration_files = [\"a/x.png\", \"b/x.png\"]\n") ==
+        at + "calibration files 'a/x.png' and 'b/x.png' share the file name 'x.png' (both would be calibration/x.png in "
+             "the model's folder)");
+  CHECK(error_of(head + "calibration_files = [{ path = \"x.png\", sha256 = \"abc\" }]\n") ==
+        at + "the sha256 of calibration file 'x.png' must be 64 hex digits");
+  CHECK(error_of(head + "calibration_repo = \"frames\"\n") ==
+        at + "'quantize.calibration_repo' must be a path like 'owner/name'");
+  CHECK(error_of(head + "calibration_repo = \"o/frames\"\n") ==
+        at + "the hub's calibration samples are listed in 'quantize.calibration_files', which is missing");
+  CHECK(error_of(head + "calibration = \"/p\"\ncalibration_repo = \"o/frames\"\n") ==
+        "'cat.toml':9: model 'det': " "'quantize.calibration' is a local folder and 'quantize.calibration_repo' / "
+                       "'calibration_revision' say where hub files come from: give one of them");
   const std::string folder = "calibration = \"/p\"\n";
   const std::string at9 = "'cat.toml':9: model 'det': ";
   CHECK(error_of(head + folder + "calibration_files = []\n") ==
@@ -340,6 +373,9 @@ TEST_CASE("static_int8 entries: every field is validated, errors name file, line
         at9 + "calibration file 'notes.txt' must be an image (.jpg, .jpeg, .png), a .npy file or a test_data_set_* folder");
   CHECK(error_of(head + folder + "calibration_files = [\"a.png\", \"a.png\"]\n") ==
         at9 + "calibration file 'a.png' is listed twice");
+  CHECK(error_of(head + folder + "calibration_files = [{ path = \"a.png\" }]\n") ==
+        at9 + "a { path, sha256 } calibration file is a hub file: pins apply to files downloaded from a repo (without "
+              "'quantize.calibration'), not to a local folder's");
   CHECK(error_of(head + "format = \"qdq\"\n") ==
         at + "'quantize.format' must be 'auto' with method = \"static_int8\" (static INT8 is written as QDQ where ONNX "
              "Runtime fuses it, the rest as auto)");
