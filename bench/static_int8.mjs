@@ -24,7 +24,8 @@ const PHOTO = '/usr/share/doc/opencv-doc/examples/data/messi5.jpg';
 
 const SPEC = {
   'mq-quantize': { type: 'string' }, 'mq-run': { type: 'string' },
-  models: { type: 'string', default: 'yolov8n_640,yolox_nano_416,ultraface_rfb_320,blazeface_front_128,ppocr_v4_det,mlsd_tiny_320' },
+  models: { type: 'string', default: 'yolov8n_640,yolox_nano_416,ultraface_rfb_320,blazeface_front_128,ppocr_v4_det,mlsd_tiny_320,' +
+    'ppocr_mobile_v2_cls,ppocr_v4_rec,deimv2_atto_320' },
   threads: { type: 'string', default: '1,2' }, runs: { type: 'int', default: 30, min: 1 },
   work: { type: 'string', default: path.join(os.tmpdir(), 'mq_bench_static') }, json: { type: 'flag' }, help: { type: 'flag' },
 };
@@ -56,11 +57,16 @@ async function main() {
     const autoSeconds = timed(args['mq-quantize'], [fp32, auto, '-q']);
     const staticSeconds = timed(args['mq-quantize'], [fp32, stat, '--calibration', imagesDir(), '--preprocess', preprocess, '-q']);
     const probe = await ort.InferenceSession.create(fp32, { logSeverityLevel: 3 });
-    const inputName = probe.inputNames[0];
+    // The photo goes to the 4-D float input; an int64 [N, 2] input (DETR original sizes) gets its size.
+    const inputName = probe.inputMetadata.find((m) => m.type === 'float32' && m.shape.length === 4).name;
     const dir = path.join(args.work, `${key}_input`);
     execFileSync(args['mq-run'], [fp32, '--input', `${inputName}=${PHOTO}`, '--preprocess', preprocess, '--save-inputs', dir], { stdio: 'ignore' });
     const x = readNpy(path.join(dir, 'input_0.npy'));
     const feeds = { [inputName]: new ort.Tensor('float32', x.data, x.shape) };
+    const hw = [1, 3, 4].includes(x.shape[1]) ? [x.shape[2], x.shape[3]] : [x.shape[1], x.shape[2]];
+    for (const m of probe.inputMetadata) {
+      if (m.name !== inputName) feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from(hw.map(BigInt)), [1, 2]);
+    }
     for (const threads of args.threads.split(',').map(Number)) {
       const opts = { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', logSeverityLevel: 3 };
       const sessions = [await ort.InferenceSession.create(fp32, opts), await ort.InferenceSession.create(auto, opts),

@@ -13,9 +13,12 @@
 // 3. Accuracy on held-out photos (never calibrated on: Debian's opencv-doc samples, the same
 //    package the calibration set comes from), prepared by mq-run with the same preprocessing:
 //    detectors by mAP50 of the INT8 detections against FP32's (score >= 0.25 as the truth, INT8
-//    ranked down to 0.05), plus precision and recall at 0.25; other models by the worst output's SNR
-//    and cosine, pooled over the photos.
-// Limits: thresholds.json "static".<model> (min_map50 | min_snr_db, min_quantized_conv); with
+//    ranked down to 0.05), plus precision and recall at 0.25; classifiers and recognizers ("top1":
+//    an output of class scores on its last axis) by how often INT8's best class is FP32's (per
+//    image, or per time step of a text line); all by the worst output's SNR and cosine, pooled over
+//    the photos.
+// Limits: thresholds.json "static".<model> (min_map50 | min_top1 | min_snr_db, min_quantized_conv,
+// expect_fallback, expect_untouched for an already quantized model); with
 // --activation-type int8 (the ARM choice) "static".<model>:int8, and every session runs as ONNX
 // Runtime does on ARM, where it fuses int8 activations directly (session.qdqisint8allowed = 1, its
 // default there; on x86 it rewrites int8 pairs to uint8 only where a QuantizeLinear has a single
@@ -128,9 +131,21 @@ async function main() {
   // Held-out photos through mq-run's preprocessing.
   const fp32 = await ort.InferenceSession.create(args.model, { intraOpNumThreads: 1, logSeverityLevel: 3 });
   const q = await ort.InferenceSession.create(int8, { intraOpNumThreads: 1, logSeverityLevel: 3, ...target });
-  if (fp32.inputNames.length !== 1) throw new CheckError(`${key}: ${fp32.inputNames.length} inputs; static_case.mjs feeds one image input`);
-  const inputName = fp32.inputNames[0];
+  // The image goes to the one 4-D float input; an int64 [N, 2] input gets the image's height and
+  // width (DETR-style original sizes), as mq-quantize's calibration gives it. Anything else is not
+  // a model this harness can feed.
+  const meta = fp32.inputMetadata;
+  const images = meta.filter((m) => m.type === 'float32' && m.shape.length === 4);
+  if (images.length !== 1) throw new CheckError(`${key}: ${images.length} 4-D float inputs; static_case.mjs feeds one image input`);
+  const inputName = images[0].name;
+  const extras = meta.filter((m) => m.name !== inputName);
+  for (const m of extras) {
+    if (!(m.type === 'int64' && m.shape.length === 2 && m.shape[1] === 2)) {
+      throw new CheckError(`${key}: input '${m.name}' (${m.type} [${m.shape}]) is not an image or an int64 [N, 2] size`);
+    }
+  }
   const truth = [], pred = [];
+  const top1 = { same: 0, total: 0 };
   const pools = {};
   const photos = HELD_OUT.map((f) => path.join(args.photos, f));
   for (const [i, photo] of photos.entries()) {
@@ -139,10 +154,27 @@ async function main() {
     run(args['mq-run'], [args.model, '--input', `${inputName}=${photo}`, '--preprocess', preprocess, '--save-inputs', dir, '--json']);
     const x = readNpy(path.join(dir, 'input_0.npy'));
     const feeds = { [inputName]: new ort.Tensor('float32', x.data, x.shape) };
+    const nchw = [1, 3, 4].includes(x.shape[1]);
+    const hw = nchw ? [x.shape[2], x.shape[3]] : [x.shape[1], x.shape[2]];
+    for (const m of extras) feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from([BigInt(hw[0]), BigInt(hw[1])]), [1, 2]);
     const a = await fp32.run(feeds), b = await q.run(feeds);
     if (cfg.decoder) {
       truth.push(decode(a, cfg, x.shape, TRUTH_SCORE));
       pred.push(decode(b, cfg, x.shape, PRED_SCORE));
+    }
+    if (cfg.top1) {
+      // The best class per row of the last axis (one row per image, or per time step).
+      const fa = a[cfg.top1], qa = b[cfg.top1];
+      const classes = fa.dims[fa.dims.length - 1];
+      for (let r = 0; r < fa.data.length / classes; r++) {
+        let bf = 0, bq = 0;
+        for (let c = 1; c < classes; c++) {
+          if (fa.data[r * classes + c] > fa.data[r * classes + bf]) bf = c;
+          if (qa.data[r * classes + c] > qa.data[r * classes + bq]) bq = c;
+        }
+        top1.total++;
+        top1.same += bf === bq ? 1 : 0;
+      }
     }
     for (const name of fp32.outputNames) {
       if (a[name].type !== 'float32') continue;
@@ -160,6 +192,7 @@ async function main() {
     outputs, worst_snr_db: worst.snr_db,
   };
   if (cfg.decoder) Object.assign(result, { detections: map50(truth, pred, TRUTH_SCORE) });
+  if (cfg.top1) Object.assign(result, { top1: { agreement: top1.same / top1.total, same: top1.same, rows: top1.total } });
 
   const problems = [];
   if (!limits) problems.push(`${args.thresholds}: no "static" entry for ${key}: measure (the numbers above) and add one`);
@@ -171,9 +204,17 @@ async function main() {
   // A model where int8 would run too little of the work is quantized as auto instead (the report's
   // static_fallback): "expect_fallback" says which, and then only its accuracy is judged.
   result.static_fallback = report.static_fallback ?? null;
+  // An already quantized model is left exactly as it is (the report warns): "expect_untouched".
+  result.untouched = fs.readFileSync(int8).equals(fs.readFileSync(args.model));
+  if (lim.expect_untouched) {
+    if (!result.untouched) problems.push('expected the already quantized model to be written unchanged');
+    if (!(report.warnings || []).some((w) => w.startsWith('the model is already quantized'))) problems.push('no "already quantized" warning in the report');
+  } else if (result.untouched) problems.push('the model was written unchanged');
   if (lim.expect_fallback && !result.static_fallback) problems.push('expected the fallback to auto (too little in int8), got static INT8');
   if (!lim.expect_fallback && result.static_fallback) problems.push(`fell back to auto: ${result.static_fallback}`);
-  if (result.static_fallback) {
+  if (lim.expect_untouched) {
+    // its own integer ops are what they were
+  } else if (result.static_fallback) {
     if (qlinearConv > 0) problems.push(`the fallback model has ${qlinearConv} QLinearConv`);
   } else if (qlinearConv < quantized.Conv) problems.push(`${quantized.Conv} Conv quantized, only ${qlinearConv} became QLinearConv in ONNX Runtime`);
   if (!result.static_fallback && qlinearConv > quantized.Conv) problems.push(`ONNX Runtime made ${qlinearConv} QLinearConv of ${quantized.Conv} quantized Conv: it quantized float ones itself`);
@@ -186,6 +227,10 @@ async function main() {
     const d = result.detections;
     if (!d || !(d.truth > 0)) problems.push('FP32 finds nothing on the held-out photos: the comparison would prove nothing');
     else if (!(d.map50 >= lim.min_map50)) problems.push(`mAP50 against FP32 ${fmt(d.map50)} < ${lim.min_map50}`);
+  }
+  if (lim.min_top1 !== undefined) {
+    if (!result.top1) problems.push('min_top1 needs a "top1" output in static_models.json');
+    else if (!(result.top1.agreement >= lim.min_top1)) problems.push(`best class agrees with FP32 on ${fmt(result.top1.agreement)} of ${result.top1.rows} rows < ${lim.min_top1}`);
   }
   if (lim.min_snr_db !== undefined && !(worst.snr_db >= lim.min_snr_db)) {
     problems.push(`output '${worst.name}': ${fmt(worst.snr_db)} dB < ${lim.min_snr_db} dB`);
@@ -200,6 +245,7 @@ async function main() {
       const d = result.detections;
       console.log(`${key}: mAP50 ${fmt(d.map50)} over ${d.classes} classes, ${d.truth} FP32 detections; precision ${fmt(d.precision)}, recall ${fmt(d.recall)}`);
     }
+    if (result.top1) console.log(`${key}: best class as FP32's on ${result.top1.same} of ${result.top1.rows} rows (${fmt(result.top1.agreement)})`);
     for (const o of outputs) console.log(`${key}: output '${o.name}' ${fmt(o.snr_db)} dB, cosine ${fmt(o.cosine)}`);
     for (const p of problems) console.log(`FAIL ${key}: ${p}`);
     console.log(problems.length ? `FAIL ${key}` : `PASS ${key}`);

@@ -10,6 +10,9 @@
 //   ultraface  scores [1, anchors, 2] (background, face) and boxes [1, anchors, 4] as fractions
 //              of the input (decoded inside the model)
 //   dbnet      a text probability map [1, 1, H, W]: regions above 0.3, boxed (see decodeDbnet)
+//   detr       labels [K], boxes [K, 4] (x1, y1, x2, y2 in the pixels of the given original size)
+//              and scores [K], already decoded by the model (DEIMv2): one detection per entry, no
+//              NMS (a DETR's queries are matched one to one)
 
 function iou(a, b) {
   const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
@@ -136,7 +139,17 @@ function decodeDbnet(out, cfg, inputShape, minScore) {
   return dets;
 }
 
-const DECODERS = { yolov8: decodeYolov8, yolox: decodeYolox, ultraface: decodeUltraface, dbnet: decodeDbnet };
+function decodeDetr(out, cfg, inputShape, minScore) {
+  const boxes = out[cfg.boxes].data, scores = out[cfg.scores].data, labels = out[cfg.labels].data;
+  const dets = [];
+  for (let i = 0; i < scores.length; i++) {
+    if (scores[i] < minScore) continue;
+    dets.push({ label: Number(labels[i]), score: scores[i], box: Array.from(boxes.subarray(i * 4, i * 4 + 4)) });
+  }
+  return dets;
+}
+
+const DECODERS = { yolov8: decodeYolov8, yolox: decodeYolox, ultraface: decodeUltraface, dbnet: decodeDbnet, detr: decodeDetr };
 
 export function decode(out, cfg, inputShape, minScore) {
   const f = DECODERS[cfg.decoder];
