@@ -122,9 +122,12 @@ struct pulled_model {
   /// back to it), "weight_only_int8"; "" when there is none.
   std::string quantize_method;
   /// Why static INT8 fell back to dynamic_int8 (no calibration folder, a folder missing or
-  /// empty, an image that does not decode, calibration failing); "" when it
-  /// did not.
+  /// empty, an image that does not decode, calibration failing; or, measured, too little of the
+  /// work left in int8 or a model that ranks its outputs under the target); "" when it did not.
   std::string fallback_reason;
+  /// "calibration_data" (the samples could not be used: a warning; --strict fails), "measured"
+  /// (static INT8 was built and measured, and auto chosen instead: not a failure); "" when none.
+  std::string fallback_kind;
   std::vector<std::string> warnings;
 };
 

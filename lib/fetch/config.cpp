@@ -117,6 +117,7 @@ json config_document(const model_config& c) {
             {"error", or_null(c.quantize_error)},
             {"method_used", or_null(c.method_used)},
             {"fallback_reason", or_null(c.fallback_reason)},
+            {"fallback_kind", or_null(c.fallback_kind)},
             {"output_snr_db", number_or_null(c.output_snr_db)},
             {"calibration", calibration_json(c.calibration)},
             {"int8_bytes", c.int8_bytes},

@@ -78,6 +78,7 @@ struct model_config {
   /// worst output SNR against FP32 (dB; NaN when the guard did not run: written as null).
   std::string method_used;
   std::string fallback_reason;
+  std::string fallback_kind;  ///< "calibration_data" (no usable samples), "measured" (the library chose auto), "" when none
   double output_snr_db = std::numeric_limits<double>::quiet_NaN();
   std::optional<calibration_record> calibration;  ///< with static_int8
 };

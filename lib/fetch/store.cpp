@@ -43,6 +43,11 @@ constexpr const char* cache_key_metadata = "mq.cache_key";
 // How mq-pull made the INT8 model (so that a reused one is described even without config.json).
 constexpr const char* method_metadata = "mq.pull_method";
 constexpr const char* fallback_metadata = "mq.pull_fallback_reason";
+constexpr const char* fallback_kind_metadata = "mq.pull_fallback_kind";
+// Why static INT8 gave way (fallback_kind): its samples could not be used, or the library measured
+// static INT8 and chose auto (too little work in int8, or a ranked model under the target).
+constexpr const char* fallback_no_data = "calibration_data";
+constexpr const char* fallback_measured = "measured";
 constexpr const char* snr_metadata = "mq.pull_output_snr_db";
 
 std::string env(const char* name) {
@@ -143,6 +148,7 @@ struct recorded_state {
   // How the INT8 model was made (reused with it while its key matches).
   std::string method_used;
   std::string fallback_reason;
+  std::string fallback_kind;
   double output_snr_db = std::numeric_limits<double>::quiet_NaN();
   std::string text;  // config.json as it is
 };
@@ -192,6 +198,7 @@ recorded_state read_recorded(const fs::path& config) {
     const auto& q = doc["quantization"];
     out.method_used = fetch::string_at(q, "/method_used");
     out.fallback_reason = fetch::string_at(q, "/fallback_reason");
+    out.fallback_kind = fetch::string_at(q, "/fallback_kind");
     if (q.contains("output_snr_db") && q["output_snr_db"].is_number()) out.output_snr_db = q["output_snr_db"].get<double>();
   }
   out.quantized_nodes = fetch::uint_at(doc, "/quantization/summary/quantized_nodes");
@@ -846,6 +853,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
   // How the cached INT8 model was made: recorded beside it, and in its metadata.
   std::string cached_method = recorded.method_used;
   std::string cached_fallback = recorded.fallback_reason;
+  std::string cached_fallback_kind = recorded.fallback_kind;
   double cached_snr = recorded.output_snr_db;
   bool int8_matches = false;
   if (e.quantize.enabled && is_file(int8) && !force) {
@@ -861,19 +869,29 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
       if (int8_matches) {
         cached_method = cached->metadata(method_metadata);
         cached_fallback = cached->metadata(fallback_metadata);
+        cached_fallback_kind = cached->metadata(fallback_kind_metadata);
         const std::string snr = cached->metadata(snr_metadata);
         cached_snr = snr.empty() ? std::numeric_limits<double>::quiet_NaN() : std::strtod(snr.c_str(), nullptr);
       }
     }
-    // --strict wants static INT8: a fallback model is not good enough (it is tried again).
-    if (int8_matches && strict && is_static && !cached_fallback.empty()) int8_matches = false;
+    // --strict wants static INT8 from usable samples: a fallback for want of them is tried again
+    // (a measured one is what static INT8 gives with these samples: it stays).
+    if (int8_matches && strict && is_static && !cached_fallback.empty() && cached_fallback_kind != fallback_measured) {
+      int8_matches = false;
+    }
     if (int8_matches) {
       config.int8_stamp = stamp;
       config.int8_data_stamp = data_stamp;
     }
   }
-  // Static INT8 without usable samples: one line that says why and how to give them.
-  const auto warn_fallback = [&](const std::string& reason) {
+  // Static INT8 without usable samples: one line that says why and how to give them. A measured
+  // fallback is no problem to solve: a progress line says what was chosen and why.
+  const auto warn_fallback = [&](const std::string& reason, const std::string& kind) {
+    if (kind == fallback_measured) {
+      report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0,
+                        "model '" + e.name + "': dynamic_int8 instead of static_int8: " + reason});
+      return;
+    }
     warn(out, progress, int8_name,
          "model '" + e.name + "': static_int8 fell back to dynamic_int8: " + reason +
              "; give calibration frames with --calibration DIR or a 'calibration' folder in the catalog");
@@ -888,9 +906,10 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
     config.skipped_nodes = static_cast<std::size_t>(recorded.skipped_nodes);
     config.method_used = cached_method.empty() ? e.quantize.method : cached_method;
     config.fallback_reason = cached_fallback;
+    config.fallback_kind = cached_fallback.empty() ? std::string() : cached_fallback_kind.empty() ? fallback_no_data : cached_fallback_kind;
     config.output_snr_db = cached_snr;
     report(progress, {e.name, pull_stage::cached, int8_name, size_of(int8), size_of(int8), "its key matches"});
-    if (!config.fallback_reason.empty()) warn_fallback(config.fallback_reason);  // still the model in use
+    if (!config.fallback_reason.empty()) warn_fallback(config.fallback_reason, config.fallback_kind);  // still in use
   } else if (options.quantize == quantize_mode::never) {
     config.quantize_status = "skipped";
     remove_int8();  // it does not match this FP32 model / these options
@@ -922,9 +941,11 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
       static_options.calibration = std::move(c);
       quant.emplace(quantize(*m, static_options));
       if (*quant && !(*quant)->static_fallback.empty()) {
-        // Too little would run in int8: the library quantized it as dynamic auto itself.
+        // Measured: static INT8 would not pay or not hold, so the library quantized it as auto itself.
         config.method_used = "dynamic_int8";
         config.fallback_reason = (*quant)->static_fallback;
+        config.fallback_kind = fallback_measured;
+        warn_fallback(config.fallback_reason, config.fallback_kind);
         config.quantize_options = mq::describe(quant_options);
       } else if (*quant) {
         config.method_used = "static_int8";
@@ -945,7 +966,8 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
     } else if (!quant) {
       if (!fallback.empty()) {
         config.fallback_reason = fallback;
-        warn_fallback(fallback);
+        config.fallback_kind = fallback_no_data;
+        warn_fallback(fallback, config.fallback_kind);
         report(progress, {e.name, pull_stage::quantizing, int8_name, 0, 0, "quantizing '" + e.name + "' (dynamic_int8)"});
       }
       config.method_used = is_static ? "dynamic_int8" : e.quantize.method;
@@ -957,6 +979,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
       m->set_metadata("mq.source_sha256", sha);
       m->set_metadata(method_metadata, config.method_used);
       m->set_metadata(fallback_metadata, config.fallback_reason);
+      m->set_metadata(fallback_kind_metadata, config.fallback_kind);
       if (std::isfinite(config.output_snr_db)) {
         char snr[32];
         std::snprintf(snr, sizeof snr, "%.17g", config.output_snr_db);
@@ -984,6 +1007,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
       config.quantize_error = failure;
       config.method_used.clear();
       config.fallback_reason.clear();
+      config.fallback_kind.clear();
       config.output_snr_db = std::numeric_limits<double>::quiet_NaN();
       if (!(strict && is_static && fresh)) {  // else the pull fails below, leaving nothing
         const std::string warning = "model '" + e.name + "': quantization failed, using the fp32 model: " + failure;
@@ -994,6 +1018,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
   }
   out.quantize_method = config.has_int8 ? config.method_used : std::string();
   out.fallback_reason = config.has_int8 ? config.fallback_reason : std::string();
+  out.fallback_kind = config.has_int8 ? config.fallback_kind : std::string();
   if (config.has_int8) {
     out.int8 = int8;
     out.use_int8 = config.quantized_nodes > 0;  // see config_document

@@ -3,6 +3,7 @@
 // stalls, hash mismatches, concurrent pulls, servers ignoring Range, offline use, INT8 rebuilds.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -1598,4 +1599,34 @@ TEST_CASE("static_int8: a first --strict pull whose hub photos fail leaves nothi
   CHECK_THAT(pulled.error().message, Catch::Contains("frames/b.png") && Catch::Contains("404"));
   CHECK_FALSE(fs::exists(s.dir / "models" / "c"));
   CHECK(s.hub.requests(s.path).empty());  // the model was not downloaded
+}
+
+TEST_CASE("static_int8 measured not to pay: auto is written, said once, and kept by --strict", "[fetch][static]") {
+  static_setup s;
+  s.hub.put("test/c", "model.onnx", mq::test::mostly_depthwise_model_bytes());
+  mq::test::write_photos(s.photos, 4);
+  std::vector<std::string> lines;
+  auto pulled = s.store().pull("c", [&](const mq::pull_progress& p) { lines.push_back(p.message); });
+  REQUIRE_OK(pulled);
+  CHECK(pulled->quantized);
+  CHECK(pulled->quantize_method == "dynamic_int8");
+  CHECK(pulled->fallback_kind == "measured");
+  CHECK_THAT(pulled->fallback_reason, Catch::StartsWith("static INT8 would run only ") && Catch::Contains("% of the multiply-adds in int8"));
+  CHECK(pulled->warnings.empty());  // a choice, not a problem: no "give calibration frames" advice
+  CHECK(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("model 'c': dynamic_int8 instead of static_int8: static INT8 would run only ") != std::string::npos;
+  }));
+  CHECK_FALSE(mq::test::has_quantized_activations(s.int8()));
+  auto config = config_of(s.model_dir("c"));
+  CHECK(config["quantization"]["method_used"] == "dynamic_int8");
+  CHECK(config["quantization"]["fallback_kind"] == "measured");
+  CHECK(config["quantization"]["calibration"]["samples"] == 4);
+  // --strict accepts it: the cached model is used, not quantized again on every pull.
+  auto o = s.options();
+  o.on_quantize_failure = mq::quantize_failure::error;
+  auto strict = s.store(o).pull("c");
+  REQUIRE_OK(strict);
+  CHECK_FALSE(strict->quantized);
+  CHECK(strict->quantize_method == "dynamic_int8");
+  CHECK(strict->fallback_kind == "measured");
 }

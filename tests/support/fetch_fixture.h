@@ -94,6 +94,34 @@ g (float[1, 3, 8, 8] x) => (float[1, 8, 8, 8] y) {
   return proto.SerializeAsString();
 }
 
+/// x[1,3,8,8] -> Conv(3->8, 3x3) -> Relu -> two 7x7 depthwise Convs -> y: the depthwise Convs stay
+/// float for speed (and the small Conv with them), so static INT8 would run far less than
+/// calibration_options::min_int8_mac_share of the work in int8 and the library writes auto instead.
+inline std::string mostly_depthwise_model_bytes() {
+  auto proto = parse_text_model(R"ONNX(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[1, 3, 8, 8] x) => (float[1, 8, 8, 8] y) {
+  c1 = Conv <pads = [1, 1, 1, 1]> (x, w1, b1)
+  r1 = Relu(c1)
+  d1 = Conv <group = 8, pads = [3, 3, 3, 3]> (r1, wd1, bd1)
+  y = Conv <group = 8, pads = [3, 3, 3, 3]> (d1, wd2, bd2)
+}
+)ONNX");
+  const auto values = [](std::size_t n, float scale, unsigned seed) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i) v[i] = scale * (static_cast<float>((i * 37 + seed * 11) % 101) / 50.0f - 1.0f);
+    return v;
+  };
+  auto* g = proto.mutable_graph();
+  *g->add_initializer() = float_tensor("w1", {8, 3, 3, 3}, values(216, 0.5f, 1));
+  *g->add_initializer() = float_tensor("b1", {8}, values(8, 0.1f, 2));
+  *g->add_initializer() = float_tensor("wd1", {8, 1, 7, 7}, values(392, 0.2f, 3));
+  *g->add_initializer() = float_tensor("bd1", {8}, values(8, 0.1f, 4));
+  *g->add_initializer() = float_tensor("wd2", {8, 1, 7, 7}, values(392, 0.2f, 5));
+  *g->add_initializer() = float_tensor("bd2", {8}, values(8, 0.1f, 6));
+  return proto.SerializeAsString();
+}
+
 /// A `w` x `h` 8-bit RGB PNG of a gradient that depends on `seed` (libpng: the test's own encoder).
 inline void write_png(const std::filesystem::path& path, unsigned seed, int w = 12, int h = 10) {
   std::vector<png_byte> rgb(static_cast<std::size_t>(w * h * 3));

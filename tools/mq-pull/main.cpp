@@ -63,9 +63,12 @@ but name no samples, so they fall back to dynamic_int8 with a warning unless
 you give your own frames with --calibration DIR. Without usable samples (none
 given, a folder missing or empty, an image that does not decode, calibration
 failing) a pull falls back to dynamic_int8 with a one-line warning and
-succeeds (--strict: exit 1, and a first pull leaves no files). config.json
-says which method was used (quantization.method_used, fallback_reason) and the
-output SNR of the check.
+succeeds (--strict: exit 1, and a first pull leaves no files). When static INT8
+is built but measured not to pay or not to hold (too little of the work left in
+int8, a model that ranks its outputs under the target), auto is written instead
+and a progress line says why (not a failure, also with --strict). config.json
+says which method was used (quantization.method_used, fallback_reason,
+fallback_kind) and the output SNR of the check.
 )";
 
 constexpr const char* footer_text = R"(--list, --info, --rm and NAMEs exclude each other; --force, --verify,
@@ -546,9 +549,10 @@ int main(int argc, char** argv) {
       continue;
     }
     if (!opt.quiet) {
-      // The method actually used: a static INT8 fallback says so (the warning above says why).
-      const std::string method =
-          pulled->quantize_method + (pulled->fallback_reason.empty() ? "" : ", static_int8 fell back");
+      // The method actually used: a static INT8 fallback says so (the line above says why).
+      const std::string fell = pulled->fallback_kind == "measured" ? ", measured better than static_int8"
+                                                                    : ", static_int8 fell back";
+      const std::string method = pulled->quantize_method + (pulled->fallback_reason.empty() ? "" : fell);
       fmt::print("{}: {}{}\n", name, pulled->config.string(),
                  pulled->use_int8 ? " (int8: " + pulled->int8.filename().string() + ", " + method + ")"
                                   : std::string(" (fp32)"));
