@@ -113,7 +113,8 @@ struct quantize_options {
   bool dry_run = false;
   /// Measure every quantized weight's error (node_report::sqnr_db). It is summed in float64 inside
   /// the quantize pass, about a tenth of a run on a large model with the default (SSE2) build. Off:
-  /// sqnr_db is NaN. The model written is the same either way (and so is describe()).
+  /// sqnr_db is NaN, except where the accuracy guard of `auto` runs: it ranks nodes by that error,
+  /// so it measures it anyway. The model written is the same either way (and so is describe()).
   bool measure_error = true;
   /// Threads that quantize weights, the calling thread included, at most `max_threads`: 1 (the
   /// default) quantizes on the calling thread only; 0 uses one per core the process may run on.

@@ -97,6 +97,14 @@ result<quantize_report> run_guarded(model::impl& impl, const quantize_options& o
   }
   const bool guarded = options.format == quant_format::automatic && !options.calibration && options.target_snr_db > 0;
   if (!guarded) return run(impl, options);
+  if (!options.measure_error) {
+    // The guard ranks the nodes by their weights' measured error: without it the order would be
+    // the file's, and a caller that only saves the report's cost (mq-pull) would get other nodes
+    // kept in float than mq-quantize does.
+    quantize_options measured = options;
+    measured.measure_error = true;
+    return run_guarded(impl, measured);
+  }
   quantize_report report = MQ_TRY(run(impl, options));
   const bool already = std::any_of(report.warnings.begin(), report.warnings.end(), [](const std::string& w) {
     return w.rfind("the model is already quantized", 0) == 0;
