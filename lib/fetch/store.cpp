@@ -547,7 +547,8 @@ struct model_store::impl {
       folder = c.folder;
     } else if (!c.hub_files.empty()) {
       r.source = "catalog_hub";
-      folder = hub_folder;
+      folder = fs::absolute(hub_folder, ec).lexically_normal();
+      if (ec) folder = hub_folder;
       r.folder = folder.string();
       for (const auto& f : c.hub_files) r.files.push_back(f.path);
       if (!hub_unusable.empty()) {
@@ -905,6 +906,16 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
     config.quantized_nodes = static_cast<std::size_t>(recorded.quantized_nodes);
     config.skipped_nodes = static_cast<std::size_t>(recorded.skipped_nodes);
     config.method_used = cached_method.empty() ? e.quantize.method : cached_method;
+    if (config.method_used == "static_int8") {
+      // As the pull that made it recorded them: the options with the calibration's.
+      quantize_options made = e.quantize.options;
+      calibration_options c;
+      c.method = e.quantize.calibration.method;
+      c.count = e.quantize.calibration.count;
+      c.activations = e.quantize.calibration.activations;
+      made.calibration = std::move(c);
+      config.quantize_options = mq::describe(made);
+    }
     config.fallback_reason = cached_fallback;
     config.fallback_kind = cached_fallback.empty() ? std::string() : cached_fallback_kind.empty() ? fallback_no_data : cached_fallback_kind;
     config.output_snr_db = cached_snr;
