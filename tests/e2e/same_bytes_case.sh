@@ -3,12 +3,13 @@
 # emulator) and with the x86-64 mq-quantize built from the same source, under every option set of
 # the weight-parity test (ort_parity_case.sh), and optionally the default, and require identical
 # output models byte for byte, and the same exit status.
-# usage: same_bytes_case.sh HOST_MQ_QUANTIZE TARGET_MQ_QUANTIZE EMULATOR MODEL.onnx OUT_DIR [auto]
-#   EMULATOR: the program that runs TARGET_MQ_QUANTIZE (qemu-aarch64), or "" when it runs natively.
+# usage: same_bytes_case.sh HOST_MQ_QUANTIZE TARGET_MQ_QUANTIZE MODEL.onnx OUT_DIR [auto]
+#   MQ_TEST_EMULATOR (environment, as for every test): the program that runs TARGET_MQ_QUANTIZE
+#   (qemu-aarch64), unset or empty when it runs natively.
 #   auto: also the default options (auto, whose accuracy guard runs the model on the float executor
 #         of each target: minutes per model under qemu for the larger ones).
 set -euo pipefail
-host=$1 target=$2 emulator=$3 model=$4 out_dir=$5 with_auto=${6:-}
+host=$1 target=$2 model=$3 out_dir=$4 with_auto=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/skip_checks.sh"
 skip_without_model "$model"
@@ -17,7 +18,7 @@ if [ ! -x "$host" ]; then
   exit 1
 fi
 run_target=("$target")
-[ -z "$emulator" ] || run_target=("$emulator" "$target")
+[ -z "${MQ_TEST_EMULATOR:-}" ] || run_target=("$MQ_TEST_EMULATOR" "$target")
 
 key=$(basename "$model" .onnx)
 mkdir -p "$out_dir"
