@@ -76,35 +76,17 @@ std::string static_fallback_reason(const quantize_report& report, const quantize
   return {};
 }
 
-result<quantize_report> run_guarded(model::impl& impl, const quantize_options& options) {
-  // The FP32 original: the fallbacks and the guard re-quantize from it.
-  const onnx::ModelProto original = impl.proto;
-  if (options.calibration && options.format == quant_format::automatic) {
-    // Static INT8, unless too little of the work ends up in int8, or its guard cannot hold a model
-    // that ranks its outputs: then `auto` without calibration (weights only for CNNs) from the FP32
-    // original, with its own guard.
-    quantize_report report = MQ_TRY(run(impl, options));
-    const std::string why = static_fallback_reason(report, options, original.graph());
-    if (why.empty()) return report;
-    impl.proto = original;
-    quantize_options dynamic = options;
-    dynamic.calibration.reset();
-    quantize_report fallback = MQ_TRY(run_guarded(impl, dynamic));
-    fallback.int8_mac_share = report.int8_mac_share;
-    fallback.static_fallback = why;
-    fallback.notes.insert(fallback.notes.begin(), fallback.static_fallback);
-    return fallback;
-  }
-  const bool guarded = options.format == quant_format::automatic && !options.calibration && options.target_snr_db > 0;
-  if (!guarded) return run(impl, options);
-  if (!options.measure_error) {
-    // The guard ranks the nodes by their weights' measured error: without it the order would be
-    // the file's, and a caller that only saves the report's cost (mq-pull) would get other nodes
-    // kept in float than mq-quantize does.
-    quantize_options measured = options;
-    measured.measure_error = true;
-    return run_guarded(impl, measured);
-  }
+namespace {
+
+// `auto` (no calibration) on impl, which holds `original` (the FP32 model), with its accuracy
+// guard when a target is set.
+result<quantize_report> run_auto(model::impl& impl, const quantize_options& given, const onnx::ModelProto& original) {
+  if (!(given.target_snr_db > 0)) return run(impl, given);
+  // The guard ranks the nodes by their weights' measured error: without it the order would be
+  // the file's, and a caller that only saves the report's cost (mq-pull) would get other nodes
+  // kept in float than mq-quantize does.
+  quantize_options options = given;
+  options.measure_error = true;
   quantize_report report = MQ_TRY(run(impl, options));
   const bool already = std::any_of(report.warnings.begin(), report.warnings.end(), [](const std::string& w) {
     return w.rfind("the model is already quantized", 0) == 0;
@@ -235,6 +217,30 @@ result<quantize_report> run_guarded(model::impl& impl, const quantize_options& o
                                 db(options.target_snr_db) + " dB");
   }
   return best_report;
+}
+
+}  // namespace
+
+result<quantize_report> run_guarded(model::impl& impl, const quantize_options& options) {
+  const bool automatic = options.format == quant_format::automatic;
+  if (!automatic || (!options.calibration && !(options.target_snr_db > 0))) return run(impl, options);
+  // The FP32 original, the one copy the guard and the fallback re-quantize from.
+  const onnx::ModelProto original = impl.proto;
+  if (!options.calibration) return run_auto(impl, options, original);
+  // Static INT8, unless too little of the work ends up in int8, or its guard cannot hold a model
+  // that ranks its outputs: then `auto` without calibration (weights only for CNNs) from the FP32
+  // original, with its own guard.
+  quantize_report report = MQ_TRY(run(impl, options));
+  const std::string why = static_fallback_reason(report, options, original.graph());
+  if (why.empty()) return report;
+  impl.proto = original;
+  quantize_options dynamic = options;
+  dynamic.calibration.reset();
+  quantize_report fallback = MQ_TRY(run_auto(impl, dynamic, original));
+  fallback.int8_mac_share = report.int8_mac_share;
+  fallback.static_fallback = why;
+  fallback.notes.insert(fallback.notes.begin(), fallback.static_fallback);
+  return fallback;
 }
 
 }  // namespace mq::passes
