@@ -143,6 +143,36 @@ class entry_parser {
     return false;
   }
 
+  // One item of a file list that may pin its files (extra_files, hub calibration_files): a path, or
+  // { path, sha256 } (unknown keys are warnings). `key` names the list in messages, `not_item` is
+  // the error for anything else, `sha_of` names a path's sha256 in its error.
+  template <class ShaLabel>
+  result<extra_file> pinned_path(const toml::node& item, const std::string& key, const std::string& not_item,
+                                 ShaLabel sha_of) {
+    extra_file f;
+    if (auto text = item.value<std::string>()) {
+      f.path = *text;
+      return f;
+    }
+    const auto* t = item.as_table();
+    if (t == nullptr) return error(item, not_item);
+    for (const auto& [name, value] : *t) {
+      if (name.str() != "path" && name.str() != "sha256") {
+        warn(value, "unknown key '" + key + "." + std::string(name.str()) + "' (ignored)");
+      }
+    }
+    f.path = (*t)["path"].value<std::string>().value_or("");
+    if (f.path.empty()) {
+      const bool vowel = std::string_view("aeiou").find(key.front()) != std::string_view::npos;
+      return error(item, std::string(vowel ? "an '" : "a '") + key + "' table needs a 'path' string");
+    }
+    if (const auto* sha = t->get("sha256")) {
+      auto hex = sha->value<std::string>();
+      if (!hex || !to_sha256(*hex, f.sha256)) return error(*sha, sha_of(f.path) + " must be 64 hex digits");
+    }
+    return f;
+  }
+
   // `extra_files = ["model.onnx.data", { path = "w.bin", sha256 = "..." }]`: paths as the model's
   // external data names them, which become paths in the model's cache folder: none may be one of
   // the folder's own files (or hidden, or a download in progress), and none twice.
@@ -151,26 +181,8 @@ class entry_parser {
     if (arr == nullptr) return error(node, "'extra_files' must be an array of paths or { path, sha256 } tables");
     std::vector<extra_file> out;
     for (const auto& item : *arr) {
-      extra_file f;
-      if (auto s = item.value<std::string>()) {
-        f.path = *s;
-      } else if (const auto* t = item.as_table()) {
-        for (const auto& [key, value] : *t) {
-          if (key.str() != "path" && key.str() != "sha256") {
-            warn(value, "unknown key 'extra_files." + std::string(key.str()) + "' (ignored)");
-          }
-        }
-        f.path = (*t)["path"].value<std::string>().value_or("");
-        if (f.path.empty()) return error(item, "an 'extra_files' table needs a 'path' string");
-        if (const auto* sha = t->get("sha256")) {
-          auto text = sha->value<std::string>();
-          if (!text || !to_sha256(*text, f.sha256)) {
-            return error(*sha, "'extra_files' sha256 of '" + f.path + "' must be 64 hex digits");
-          }
-        }
-      } else {
-        return error(item, "'extra_files' must be an array of paths or { path, sha256 } tables");
-      }
+      extra_file f = MQ_TRY(pinned_path(item, "extra_files", "'extra_files' must be an array of paths or { path, sha256 } tables",
+                                        [](const std::string& path) { return "'extra_files' sha256 of '" + path + "'"; }));
       if (!valid_repo_path(f.path)) {
         return error(item, "extra file '" + f.path + "' must be a relative path without '..'");
       }
@@ -444,26 +456,10 @@ class entry_parser {
                           "{ path, sha256 } tables");
     }
     for (const auto& item : *arr) {
-      extra_file f;
-      if (auto text = item.value<std::string>()) {
-        f.path = *text;
-      } else if (const auto* t = item.as_table()) {
-        for (const auto& [key, value] : *t) {
-          if (key.str() != "path" && key.str() != "sha256") {
-            warn(value, "unknown key 'quantize.calibration_files." + std::string(key.str()) + "' (ignored)");
-          }
-        }
-        f.path = (*t)["path"].value<std::string>().value_or("");
-        if (f.path.empty()) return error(item, "a 'quantize.calibration_files' table needs a 'path' string");
-        if (const auto* sha = t->get("sha256")) {
-          auto hex = sha->value<std::string>();
-          if (!hex || !to_sha256(*hex, f.sha256)) {
-            return error(*sha, "the sha256 of calibration file '" + f.path + "' must be 64 hex digits");
-          }
-        }
-      } else {
-        return error(item, "'quantize.calibration_files' must be an array of paths in the repo or { path, sha256 } tables");
-      }
+      extra_file f = MQ_TRY(pinned_path(item, "quantize.calibration_files",
+                                        "'quantize.calibration_files' must be an array of paths in the repo or { path, "
+                                        "sha256 } tables",
+                                        [](const std::string& path) { return "the sha256 of calibration file '" + path + "'"; }));
       if (!valid_repo_path(f.path)) {
         return error(item, "calibration file '" + f.path + "' must be a relative path in the repo without '..'");
       }
