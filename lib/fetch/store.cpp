@@ -256,6 +256,15 @@ const char* method_name(calibration_method m) {
   return "minmax";
 }
 
+// How the catalog's static INT8 calibrates (method, count, activation type), without the samples.
+calibration_options calibration_of(const catalog::calibration_spec& spec) {
+  calibration_options c;
+  c.method = spec.method;
+  c.count = spec.count;
+  c.activations = spec.activations;
+  return c;
+}
+
 // The preprocessing as config.json shows it: a preset's name when it is one unchanged, else
 // every field; "" when the catalog gives none (the model's default).
 std::string preprocess_label(const std::optional<preprocess_spec>& spec) {
@@ -909,11 +918,7 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
     if (config.method_used == "static_int8") {
       // As the pull that made it recorded them: the options with the calibration's.
       quantize_options made = e.quantize.options;
-      calibration_options c;
-      c.method = e.quantize.calibration.method;
-      c.count = e.quantize.calibration.count;
-      c.activations = e.quantize.calibration.activations;
-      made.calibration = std::move(c);
+      made.calibration = calibration_of(e.quantize.calibration);
       config.quantize_options = mq::describe(made);
     }
     config.fallback_reason = cached_fallback;
@@ -938,11 +943,8 @@ result<pulled_model> model_store::impl::pull(const catalog::entry& catalog_entry
     std::string fallback;
     if (is_static && plan.unusable.empty()) {
       auto static_options = quant_options;
-      calibration_options c;
+      calibration_options c = calibration_of(e.quantize.calibration);
       c.data = *plan.data;
-      c.method = e.quantize.calibration.method;
-      c.count = e.quantize.calibration.count;
-      c.activations = e.quantize.calibration.activations;
       c.on_progress = [&, last = std::string()](const calibration_progress& p) mutable {
         if (p.stage == last) return;  // one line per stage
         last = p.stage;
