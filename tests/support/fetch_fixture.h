@@ -67,6 +67,13 @@ g (float[batch, k] x) => (float[batch, n] y) {
   return {proto.SerializeAsString(), std::move(data)};
 }
 
+/// `n` deterministic weights in [-scale, scale) that depend on `seed`, for the models below.
+inline std::vector<float> fixture_values(std::size_t n, float scale, unsigned seed) {
+  std::vector<float> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = scale * (static_cast<float>((i * 37 + seed * 11) % 101) / 50.0f - 1.0f);
+  return v;
+}
+
 /// x[1,3,8,8] -> Conv(3->8, 3x3) -> Relu -> Conv(8->8, 3x3) -> Add(., relu) -> y: an image model
 /// static INT8 quantizes (its input is an image: photos are preprocessed to 8x8 RGB), serialized.
 inline std::string conv_model_bytes() {
@@ -79,18 +86,11 @@ g (float[1, 3, 8, 8] x) => (float[1, 8, 8, 8] y) {
   y = Add(c2, r1)
 }
 )ONNX");
-  const auto values = [](std::size_t n, float scale, unsigned seed) {
-    std::vector<float> v(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      v[i] = scale * (static_cast<float>((i * 37 + seed * 11) % 101) / 50.0f - 1.0f);
-    }
-    return v;
-  };
   auto* g = proto.mutable_graph();
-  *g->add_initializer() = float_tensor("w1", {8, 3, 3, 3}, values(216, 0.5f, 1));
-  *g->add_initializer() = float_tensor("b1", {8}, values(8, 0.1f, 2));
-  *g->add_initializer() = float_tensor("w2", {8, 8, 3, 3}, values(576, 0.3f, 3));
-  *g->add_initializer() = float_tensor("b2", {8}, values(8, 0.1f, 4));
+  *g->add_initializer() = float_tensor("w1", {8, 3, 3, 3}, fixture_values(216, 0.5f, 1));
+  *g->add_initializer() = float_tensor("b1", {8}, fixture_values(8, 0.1f, 2));
+  *g->add_initializer() = float_tensor("w2", {8, 8, 3, 3}, fixture_values(576, 0.3f, 3));
+  *g->add_initializer() = float_tensor("b2", {8}, fixture_values(8, 0.1f, 4));
   return proto.SerializeAsString();
 }
 
@@ -107,18 +107,13 @@ g (float[1, 3, 8, 8] x) => (float[1, 8, 8, 8] y) {
   y = Conv <group = 8, pads = [3, 3, 3, 3]> (d1, wd2, bd2)
 }
 )ONNX");
-  const auto values = [](std::size_t n, float scale, unsigned seed) {
-    std::vector<float> v(n);
-    for (std::size_t i = 0; i < n; ++i) v[i] = scale * (static_cast<float>((i * 37 + seed * 11) % 101) / 50.0f - 1.0f);
-    return v;
-  };
   auto* g = proto.mutable_graph();
-  *g->add_initializer() = float_tensor("w1", {8, 3, 3, 3}, values(216, 0.5f, 1));
-  *g->add_initializer() = float_tensor("b1", {8}, values(8, 0.1f, 2));
-  *g->add_initializer() = float_tensor("wd1", {8, 1, 7, 7}, values(392, 0.2f, 3));
-  *g->add_initializer() = float_tensor("bd1", {8}, values(8, 0.1f, 4));
-  *g->add_initializer() = float_tensor("wd2", {8, 1, 7, 7}, values(392, 0.2f, 5));
-  *g->add_initializer() = float_tensor("bd2", {8}, values(8, 0.1f, 6));
+  *g->add_initializer() = float_tensor("w1", {8, 3, 3, 3}, fixture_values(216, 0.5f, 1));
+  *g->add_initializer() = float_tensor("b1", {8}, fixture_values(8, 0.1f, 2));
+  *g->add_initializer() = float_tensor("wd1", {8, 1, 7, 7}, fixture_values(392, 0.2f, 3));
+  *g->add_initializer() = float_tensor("bd1", {8}, fixture_values(8, 0.1f, 4));
+  *g->add_initializer() = float_tensor("wd2", {8, 1, 7, 7}, fixture_values(392, 0.2f, 5));
+  *g->add_initializer() = float_tensor("bd2", {8}, fixture_values(8, 0.1f, 6));
   return proto.SerializeAsString();
 }
 
