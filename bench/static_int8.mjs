@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ort, parseArgs, UsageError, imagesDir } from '../tests/e2e/lib/common.mjs';
+import { ort, parseArgs, UsageError, imagesDir, imageInputOf, photoFeeds } from '../tests/e2e/lib/common.mjs';
 import { readNpy } from '../tests/e2e/lib/npy.mjs';
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
@@ -57,16 +57,11 @@ async function main() {
     const autoSeconds = timed(args['mq-quantize'], [fp32, auto, '-q']);
     const staticSeconds = timed(args['mq-quantize'], [fp32, stat, '--calibration', imagesDir(), '--preprocess', preprocess, '-q']);
     const probe = await ort.InferenceSession.create(fp32, { logSeverityLevel: 3 });
-    // The photo goes to the 4-D float input; an int64 [N, 2] input (DETR original sizes) gets its size.
-    const inputName = probe.inputMetadata.find((m) => m.type === 'float32' && m.shape.length === 4).name;
+    const inputName = imageInputOf(probe.inputMetadata);
     const dir = path.join(args.work, `${key}_input`);
     execFileSync(args['mq-run'], [fp32, '--input', `${inputName}=${PHOTO}`, '--preprocess', preprocess, '--save-inputs', dir], { stdio: 'ignore' });
     const x = readNpy(path.join(dir, 'input_0.npy'));
-    const feeds = { [inputName]: new ort.Tensor('float32', x.data, x.shape) };
-    const hw = [1, 3, 4].includes(x.shape[1]) ? [x.shape[2], x.shape[3]] : [x.shape[1], x.shape[2]];
-    for (const m of probe.inputMetadata) {
-      if (m.name !== inputName) feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from(hw.map(BigInt)), [1, 2]);
-    }
+    const feeds = photoFeeds(probe.inputMetadata, x);  // as calibration feeds it
     for (const threads of args.threads.split(',').map(Number)) {
       const opts = { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', logSeverityLevel: 3 };
       const sessions = [await ort.InferenceSession.create(fp32, opts), await ort.InferenceSession.create(auto, opts),

@@ -10,12 +10,12 @@
 //    with fallback_kind "measured" and mq-quantize's own static_fallback text, or an already
 //    quantized model left as it is (use_int8 false: nothing was quantized).
 // 2. In ONNX Runtime, the pulled INT8 model and mq-quantize's give the same outputs, bit for bit,
-//    on a held-out photo prepared by mq-run (other inputs as mq-run generates them).
+//    on a held-out photo prepared by mq-run (fed as calibration feeds it: lib/common.mjs).
 // Exit 0 pass, 1 failure, 2 usage.
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ort, parseArgs, UsageError, CheckError } from './lib/common.mjs';
+import { ort, parseArgs, UsageError, imageInputOf, photoFeeds } from './lib/common.mjs';
 import { readNpy } from './lib/npy.mjs';
 
 const SPEC = {
@@ -52,17 +52,12 @@ async function main() {
   // The same outputs in ONNX Runtime.
   const pulled = path.join(args.pulled, 'model-int8.onnx');
   const probe = await ort.InferenceSession.create(args.model, { logSeverityLevel: 3 });
-  const image = probe.inputMetadata.find((m) => m.type === 'float32' && m.shape.length === 4);
-  if (!image) throw new CheckError(`${args.model}: no 4-D float input for the photo`);
+  const image = imageInputOf(probe.inputMetadata);
   fs.rmSync(args.work, { recursive: true, force: true });
-  execFileSync(args['mq-run'], [args.model, '--input', `${image.name}=${args.photo}`, '--preprocess', args.preprocess,
+  execFileSync(args['mq-run'], [args.model, '--input', `${image}=${args.photo}`, '--preprocess', args.preprocess,
     '--save-inputs', args.work, '--json'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const feeds = {};
-  probe.inputNames.forEach((name, i) => {
-    const x = readNpy(path.join(args.work, `input_${i}.npy`));
-    const type = probe.inputMetadata[i].type;
-    feeds[name] = new ort.Tensor(type, x.data, x.shape);
-  });
+  const x = readNpy(path.join(args.work, `input_${probe.inputNames.indexOf(image)}.npy`));
+  const feeds = photoFeeds(probe.inputMetadata, x);
   const opts = { intraOpNumThreads: 1, logSeverityLevel: 3 };
   const a = await (await ort.InferenceSession.create(pulled, opts)).run(feeds);
   const b = await (await ort.InferenceSession.create(args.cli, opts)).run(feeds);

@@ -26,7 +26,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { ort, parseArgs, UsageError, CheckError, modelKeyFromPath, imagesDir, readOnnxSummary, fmt } from './lib/common.mjs';
+import { ort, parseArgs, UsageError, CheckError, modelKeyFromPath, imagesDir, readOnnxSummary, fmt, imageInputOf, photoFeeds } from './lib/common.mjs';
 import { readNpy } from './lib/npy.mjs';
 import { decode, map50 } from './lib/decode.mjs';
 
@@ -131,18 +131,12 @@ async function main() {
   // Held-out photos through mq-run's preprocessing.
   const fp32 = await ort.InferenceSession.create(args.model, { intraOpNumThreads: 1, logSeverityLevel: 3 });
   const q = await ort.InferenceSession.create(int8, { intraOpNumThreads: 1, logSeverityLevel: 3, ...target });
-  // The image goes to the one 4-D float input; an int64 [N, 2] input gets the image's height and
-  // width (DETR-style original sizes), as mq-quantize's calibration gives it. Anything else is not
-  // a model this harness can feed.
-  const meta = fp32.inputMetadata;
-  const images = meta.filter((m) => m.type === 'float32' && m.shape.length === 4);
-  if (images.length !== 1) throw new CheckError(`${key}: ${images.length} 4-D float inputs; static_case.mjs feeds one image input`);
-  const inputName = images[0].name;
-  const extras = meta.filter((m) => m.name !== inputName);
-  for (const m of extras) {
-    if (!(m.type === 'int64' && m.shape.length === 2 && m.shape[1] === 2)) {
-      throw new CheckError(`${key}: input '${m.name}' (${m.type} [${m.shape}]) is not an image or an int64 [N, 2] size`);
-    }
+  // The photo feeds the model as calibration feeds it (lib/common.mjs photoFeeds).
+  let inputName;
+  try {
+    inputName = imageInputOf(fp32.inputMetadata);
+  } catch (e) {
+    throw new CheckError(`${key}: ${e.message}`);
   }
   const truth = [], pred = [];
   const top1 = { same: 0, total: 0 };
@@ -153,10 +147,7 @@ async function main() {
     const dir = path.join(args.work, `photo_${i}`);
     run(args['mq-run'], [args.model, '--input', `${inputName}=${photo}`, '--preprocess', preprocess, '--save-inputs', dir, '--json']);
     const x = readNpy(path.join(dir, 'input_0.npy'));
-    const feeds = { [inputName]: new ort.Tensor('float32', x.data, x.shape) };
-    const nchw = [1, 3, 4].includes(x.shape[1]);
-    const hw = nchw ? [x.shape[2], x.shape[3]] : [x.shape[1], x.shape[2]];
-    for (const m of extras) feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from([BigInt(hw[0]), BigInt(hw[1])]), [1, 2]);
+    const feeds = photoFeeds(fp32.inputMetadata, x);
     const a = await fp32.run(feeds), b = await q.run(feeds);
     if (cfg.decoder) {
       truth.push(decode(a, cfg, x.shape, TRUTH_SCORE));

@@ -370,6 +370,31 @@ function fillDrawing(data, p, runSeed, enc) {
   }
 }
 
+// How a photo feeds a model, as mq-quantize's calibration does: the photo goes to the one 4-D
+// float input, an int64 [N, 2] input gets the photo's height and width (DETR-style original
+// sizes); any other input is an error. imageInputOf(inputMetadata) names the image input;
+// photoFeeds(inputMetadata, x) gives the feeds for the prepared photo x ({ data, shape }).
+export function imageInputOf(meta) {
+  const images = meta.filter((m) => m.type === 'float32' && m.shape.length === 4);
+  if (images.length !== 1) throw new CheckError(`${images.length} 4-D float inputs: a photo feeds one image input`);
+  for (const m of meta) {
+    if (m !== images[0] && !(m.type === 'int64' && m.shape.length === 2 && m.shape[1] === 2)) {
+      throw new CheckError(`input '${m.name}' (${m.type} [${m.shape}]) is not an image or an int64 [N, 2] size`);
+    }
+  }
+  return images[0].name;
+}
+
+export function photoFeeds(meta, x) {
+  const image = imageInputOf(meta);
+  const hw = [1, 3, 4].includes(x.shape[1]) ? [x.shape[2], x.shape[3]] : [x.shape[1], x.shape[2]];
+  const feeds = { [image]: new ort.Tensor('float32', x.data, x.shape) };
+  for (const m of meta) {
+    if (m.name !== image) feeds[m.name] = new ort.Tensor('int64', BigInt64Array.from(hw.map(BigInt)), [1, 2]);
+  }
+  return feeds;
+}
+
 // The calibration photos beside the shared models (MANIFEST.md: ../calibration/images).
 export function imagesDir() {
   const models = process.env.MQ_SHARED_MODELS_DIR || path.resolve(E2E_DIR, '..', '..', '..', 'shared', 'models');
