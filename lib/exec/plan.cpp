@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <queue>
 #include <unordered_set>
 
@@ -54,6 +55,35 @@ constexpr std::int64_t newest_onnx_opset = 18;
 template <class From, class To>
 void widen_copy(const From* from, To* to, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) to[i] = static_cast<To>(from[i]);
+}
+
+// A node's inputs and outputs against its schema: counts within [min, max] (only the minimum with
+// `newer`: the schema is an older version's, whose required inputs the newer one keeps), and no
+// required (non-optional, non-variadic) input given as the empty name.
+result<void> check_arity(const onnx::NodeProto& n, const std::string& name, const onnx::OpSchema& schema, bool newer) {
+  const int max_in = newer ? std::numeric_limits<int>::max() : schema.max_input();
+  const int max_out = newer ? std::numeric_limits<int>::max() : schema.max_output();
+  const auto count_error = [&](const char* what, int got, int lo, int hi) {
+    const std::string range = hi == std::numeric_limits<int>::max() ? "at least " + std::to_string(lo)
+                              : lo == hi                            ? std::to_string(lo)
+                                                                    : std::to_string(lo) + " to " + std::to_string(hi);
+    return fail(errc::invalid_model, "node '" + name + "' (" + n.op_type() + ") has " + std::to_string(got) + " " + what +
+                                         ", its operator takes " + range);
+  };
+  if (n.input_size() < schema.min_input() || n.input_size() > max_in) {
+    return count_error("inputs", n.input_size(), schema.min_input(), max_in);
+  }
+  if (n.output_size() < schema.min_output() || n.output_size() > max_out) {
+    return count_error("outputs", n.output_size(), schema.min_output(), max_out);
+  }
+  const auto& formal = schema.inputs();
+  for (int i = 0; i < n.input_size() && i < static_cast<int>(formal.size()); ++i) {
+    if (n.input(i).empty() && formal[static_cast<std::size_t>(i)].GetOption() == onnx::OpSchema::Single) {
+      return fail(errc::invalid_model, "node '" + name + "' (" + n.op_type() + "): its required input " + std::to_string(i) +
+                                           " ('" + formal[static_cast<std::size_t>(i)].GetName() + "') is empty");
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -379,7 +409,13 @@ result<std::shared_ptr<graph_plan>> planner::plan(const onnx::GraphProto& graph)
                                            std::to_string(version) + "): not an ONNX operator at this opset");
       }
       since = schema->SinceVersion();
-      if (version >= 18 && changed_in_opset_18(n.op_type())) since = 18;
+      // The operator's arity, as its schema gives it: a kernel may then read every required input
+      // and write every required output (a fuzzed Identity with no input read past its inputs).
+      // ONNX 1.12 has no opset-18 schemas: the operators that changed there (Pad's axes, the
+      // reductions' axes input) are checked against their older schema's minimum only.
+      const bool newer = version >= 18 && changed_in_opset_18(n.op_type());
+      if (newer) since = 18;
+      MQ_TRY_VOID(check_arity(n, name, *schema, newer));
     }
     const op_registry::entry* entry = operators().find(onnx_domain ? "" : n.domain(), n.op_type());
     if (entry == nullptr) {

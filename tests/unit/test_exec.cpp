@@ -170,6 +170,40 @@ g (float[2] a) => (float[2] y) {
     CHECK(out.error().code == mq::errc::invalid_model);
     CHECK_THAT(out.error().message, Catch::Contains("cycle"));
   }
+  SECTION("a node without the inputs its operator needs (a fuzzed model crashed here)") {
+    auto none = run_text(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2] a) => (float[2] y) {
+  y = Identity ()
+}
+)",
+                         {{"a", floats({2}, {1, 2})}});
+    REQUIRE(!none);
+    CHECK(none.error().code == mq::errc::invalid_model);
+    CHECK_THAT(none.error().message, Catch::Contains("node 'Identity#0' (Identity) has 0 inputs, its operator takes 1"));
+    auto proto = mq::test::parse_text_model(R"(
+<ir_version: 8, opset_import: ["" : 13]>
+g (float[2] a) => (float[2] y) {
+  y = Add (a, a)
+}
+)");
+    proto.mutable_graph()->mutable_node(0)->set_input(0, "");  // the text format cannot write it
+    auto empty = mq::session::create(mq::test::to_model(proto));
+    REQUIRE(!empty);
+    CHECK(empty.error().code == mq::errc::invalid_model);
+    CHECK_THAT(empty.error().message, Catch::Contains("its required input 0 ('A') is empty"));
+    // An operator newer than ONNX 1.12's schemas (ReduceMean-18 takes its axes as an input): the
+    // older schema's minimum still holds.
+    auto newer = run_text(R"(
+<ir_version: 8, opset_import: ["" : 18]>
+g (float[2] a) => (float[2] y) {
+  y = ReduceMean ()
+}
+)",
+                          {{"a", floats({2}, {1, 2})}});
+    REQUIRE(!newer);
+    CHECK_THAT(newer.error().message, Catch::Contains("(ReduceMean) has 0 inputs, its operator takes at least 1"));
+  }
   SECTION("a value nothing defines") {
     auto out = run_text(R"(
 <ir_version: 8, opset_import: ["" : 13]>
